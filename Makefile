@@ -1,0 +1,38 @@
+# Every build and test uses the slicelabels tag: labelpb's conversions to
+# labels.Labels are only valid with it (see pkg/store/slicelabels_required.go).
+GO         ?= go
+TAGS       := slicelabels
+GOFLAGS_T  := -tags $(TAGS)
+PROM_VER   := 3.9.1
+TOOL_LDFLAGS := -X github.com/prometheus/common/version.Version=$(PROM_VER)
+TEST_TIMEOUT ?= 20m
+
+.PHONY: all build test bench tools lint clean
+
+all: build
+
+build:
+	$(GO) build $(GOFLAGS_T) -o bin/query ./cmd/query
+	$(GO) build $(GOFLAGS_T) -o bin/sidecar ./cmd/sidecar
+
+# Real Prometheus and promtool, built from the pinned module in tools/go.mod.
+tools: bin/prometheus bin/promtool
+
+bin/prometheus: tools/go.mod tools/go.sum
+	$(GO) build -modfile=tools/go.mod -ldflags "$(TOOL_LDFLAGS)" -o $@ github.com/prometheus/prometheus/cmd/prometheus
+
+bin/promtool: tools/go.mod tools/go.sum
+	$(GO) build -modfile=tools/go.mod -ldflags "$(TOOL_LDFLAGS)" -o $@ github.com/prometheus/prometheus/cmd/promtool
+
+test: tools
+	$(GO) test $(GOFLAGS_T) -timeout $(TEST_TIMEOUT) ./...
+
+bench: tools
+	$(GO) test $(GOFLAGS_T) -run '^$$' -bench . -benchmem -timeout 30m ./...
+
+lint:
+	$(GO) vet $(GOFLAGS_T) ./...
+	$(GO) tool -modfile=tools/go.mod staticcheck -tags $(TAGS) ./...
+
+clean:
+	rm -rf bin

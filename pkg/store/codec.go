@@ -1,0 +1,86 @@
+package store
+
+import (
+	"fmt"
+
+	"google.golang.org/grpc/encoding"
+	"google.golang.org/grpc/mem"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/protoadapt"
+)
+
+// Codec is the gRPC codec for the "proto" content subtype.
+//
+// storepb messages are gogo-generated; their Unmarshal keeps label strings
+// and chunk bytes pointing into the buffer it was given. gRPC's default codec
+// hands that buffer back to a pool once Unmarshal returns, so decoded labels
+// would change under their owner as later messages reuse the memory. Codec
+// therefore decodes from a private copy of every message that is never
+// recycled: the garbage collector frees it once nothing points into it.
+type Codec struct{}
+
+// gogoMessage is what gogo's generated marshalers and unmarshalers provide.
+type gogoMessage interface {
+	Size() int
+	MarshalToSizedBuffer([]byte) (int, error)
+	Unmarshal([]byte) error
+}
+
+func init() {
+	// Registered once, for every gRPC server and client in the process: the
+	// sidecar and the querier both import this package.
+	encoding.RegisterCodecV2(Codec{})
+}
+
+// Name implements encoding.CodecV2; "proto" replaces gRPC's own codec.
+func (Codec) Name() string { return "proto" }
+
+// Marshal implements encoding.CodecV2.
+func (Codec) Marshal(v any) (mem.BufferSlice, error) {
+	switch m := v.(type) {
+	case gogoMessage:
+		buf := make([]byte, m.Size())
+		n, err := m.MarshalToSizedBuffer(buf)
+		if err != nil {
+			return nil, fmt.Errorf("marshal %T: %w", v, err)
+		}
+		return mem.BufferSlice{mem.SliceBuffer(buf[len(buf)-n:])}, nil
+	case proto.Message:
+		buf, err := proto.Marshal(m)
+		if err != nil {
+			return nil, fmt.Errorf("marshal %T: %w", v, err)
+		}
+		return mem.BufferSlice{mem.SliceBuffer(buf)}, nil
+	case protoadapt.MessageV1:
+		buf, err := proto.Marshal(protoadapt.MessageV2Of(m))
+		if err != nil {
+			return nil, fmt.Errorf("marshal %T: %w", v, err)
+		}
+		return mem.BufferSlice{mem.SliceBuffer(buf)}, nil
+	}
+	return nil, fmt.Errorf("marshal: %T is not a protobuf message", v)
+}
+
+// Unmarshal implements encoding.CodecV2. data is copied into memory that
+// belongs to the decoded message from then on.
+func (Codec) Unmarshal(data mem.BufferSlice, v any) error {
+	buf := data.Materialize()
+	switch m := v.(type) {
+	case gogoMessage:
+		if err := m.Unmarshal(buf); err != nil {
+			return fmt.Errorf("unmarshal %T: %w", v, err)
+		}
+		return nil
+	case proto.Message:
+		if err := proto.Unmarshal(buf, m); err != nil {
+			return fmt.Errorf("unmarshal %T: %w", v, err)
+		}
+		return nil
+	case protoadapt.MessageV1:
+		if err := proto.Unmarshal(buf, protoadapt.MessageV2Of(m)); err != nil {
+			return fmt.Errorf("unmarshal %T: %w", v, err)
+		}
+		return nil
+	}
+	return fmt.Errorf("unmarshal: %T is not a protobuf message", v)
+}
