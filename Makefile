@@ -25,6 +25,7 @@ bin/promtool: tools/go.mod tools/go.sum
 	$(GO) build -modfile=tools/go.mod -ldflags "$(TOOL_LDFLAGS)" -o $@ github.com/prometheus/prometheus/cmd/promtool
 
 test: tools
+	$(GO) vet $(GOFLAGS_T) ./...
 	$(GO) test $(GOFLAGS_T) -timeout $(TEST_TIMEOUT) ./...
 
 bench: tools

@@ -1,0 +1,228 @@
+// Package promtest runs real Prometheus servers for tests: it turns exact,
+// generated OpenMetrics text into TSDB blocks with promtool and serves them
+// from the Prometheus binary that `make tools` builds from the pinned module.
+package promtest
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// RepoRoot returns the directory holding the main module's go.mod.
+func RepoRoot(t testing.TB) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatalf("getwd: %v", err)
+	}
+	for {
+		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil &&
+			bytes.Contains(b, []byte("module github.com/tandem-metrics/tandem\n")) {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("promtest: repository root not found above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// Binary returns the path of a tool built by `make tools` (prometheus,
+// promtool). Tests never download anything: a missing binary is a failure
+// that says how to build it.
+func Binary(t testing.TB, name string) string {
+	t.Helper()
+	p := filepath.Join(RepoRoot(t), "bin", name)
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("promtest: %s not found (%v): run `make tools` first", p, err)
+	}
+	return p
+}
+
+// CreateBlocks writes OpenMetrics text into TSDB blocks under dataDir with
+// `promtool tsdb create-blocks-from openmetrics`.
+func CreateBlocks(t testing.TB, dataDir, openMetrics string) {
+	t.Helper()
+	src := filepath.Join(t.TempDir(), "input.om")
+	if err := os.WriteFile(src, []byte(openMetrics), 0o644); err != nil {
+		t.Fatalf("write openmetrics: %v", err)
+	}
+	cmd := exec.Command(Binary(t, "promtool"), "tsdb", "create-blocks-from", "openmetrics", src, dataDir)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("promtool create-blocks-from openmetrics: %v\n%s", err, out)
+	}
+}
+
+// Config says how to run one Prometheus.
+type Config struct {
+	// DataDir is the TSDB directory; empty means a fresh temporary one.
+	DataDir string
+	// ExternalLabels become global.external_labels in prometheus.yml.
+	ExternalLabels map[string]string
+	// ExtraConfig is appended to prometheus.yml (e.g. scrape_configs).
+	ExtraConfig string
+	// Args are extra command-line flags.
+	Args []string
+}
+
+// Server is a running Prometheus on a loopback port.
+type Server struct {
+	t       testing.TB
+	cfg     Config
+	cfgFile string
+	addr    string
+	logFile string
+	cmd     *exec.Cmd
+	done    chan struct{}
+}
+
+// Start runs Prometheus and waits until it is ready. It is stopped when the
+// test ends.
+func Start(t testing.TB, cfg Config) *Server {
+	t.Helper()
+	if cfg.DataDir == "" {
+		cfg.DataDir = t.TempDir()
+	}
+	dir := t.TempDir()
+	s := &Server{
+		t:       t,
+		cfg:     cfg,
+		cfgFile: filepath.Join(dir, "prometheus.yml"),
+		logFile: filepath.Join(dir, "prometheus.log"),
+		addr:    FreeAddr(t),
+	}
+	s.WriteConfig(cfg.ExternalLabels, cfg.ExtraConfig)
+	s.Start()
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// URL is the server's base URL, e.g. http://127.0.0.1:12345.
+func (s *Server) URL() string { return "http://" + s.addr }
+
+// ConfigFile is the path of the server's prometheus.yml.
+func (s *Server) ConfigFile() string { return s.cfgFile }
+
+// WriteConfig rewrites prometheus.yml; a running server sees it after a
+// reload.
+func (s *Server) WriteConfig(external map[string]string, extra string) {
+	s.t.Helper()
+	var b strings.Builder
+	b.WriteString("global:\n  scrape_interval: 15s\n")
+	if len(external) > 0 {
+		b.WriteString("  external_labels:\n")
+		names := make([]string, 0, len(external))
+		for n := range external {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			fmt.Fprintf(&b, "    %s: %q\n", n, external[n])
+		}
+	}
+	b.WriteString(extra)
+	if err := os.WriteFile(s.cfgFile, []byte(b.String()), 0o644); err != nil {
+		s.t.Fatalf("write prometheus.yml: %v", err)
+	}
+}
+
+// Start (re)starts a stopped server on the same address and data.
+func (s *Server) Start() {
+	s.t.Helper()
+	args := append([]string{
+		"--config.file=" + s.cfgFile,
+		"--storage.tsdb.path=" + s.cfg.DataDir,
+		"--storage.tsdb.retention.time=100y",
+		"--web.listen-address=" + s.addr,
+		"--web.enable-lifecycle",
+		"--log.level=warn",
+	}, s.cfg.Args...)
+	logf, err := os.OpenFile(s.logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		s.t.Fatalf("open prometheus log: %v", err)
+	}
+	cmd := exec.Command(Binary(s.t, "prometheus"), args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		s.t.Fatalf("start prometheus: %v", err)
+	}
+	done := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		logf.Close()
+		close(done)
+	}()
+	s.cmd, s.done = cmd, done
+	if err := waitReady(s.URL(), done, 2*time.Minute); err != nil {
+		s.Stop()
+		s.t.Fatalf("prometheus on %s: %v\n%s", s.addr, err, s.Log())
+	}
+}
+
+// Stop terminates the server and waits for it to exit.
+func (s *Server) Stop() {
+	if s.cmd == nil {
+		return
+	}
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.done:
+	case <-time.After(30 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-s.done
+	}
+	s.cmd = nil
+}
+
+// Log returns what the server has logged so far.
+func (s *Server) Log() string {
+	b, _ := os.ReadFile(s.logFile)
+	return string(b)
+}
+
+func waitReady(url string, exited <-chan struct{}, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url+"/-/ready", nil)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-exited:
+			return fmt.Errorf("exited before becoming ready")
+		case <-ctx.Done():
+			return fmt.Errorf("not ready after %v", timeout)
+		case <-tick.C:
+		}
+	}
+}
+
+// FreeAddr returns a loopback host:port that was free a moment ago.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}

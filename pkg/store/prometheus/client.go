@@ -1,0 +1,242 @@
+package prometheus
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/golang/snappy"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/prompb"
+	"go.yaml.in/yaml/v2"
+)
+
+// Client talks to one Prometheus server over its HTTP API.
+type Client struct {
+	base *url.URL
+	http *http.Client
+}
+
+// NewClient returns a client for the Prometheus at base.
+func NewClient(base *url.URL, hc *http.Client) *Client {
+	if hc == nil {
+		hc = &http.Client{}
+	}
+	return &Client{base: base, http: hc}
+}
+
+// URL is the server's base URL.
+func (c *Client) URL() string { return c.base.String() }
+
+func (c *Client) endpoint(p string) string {
+	u := *c.base
+	u.Path = strings.TrimSuffix(u.Path, "/") + p
+	return u.String()
+}
+
+// do sends req and returns the response if its status is 2xx; otherwise the
+// error carries the status and the start of the body, which is where
+// Prometheus says what went wrong.
+func (c *Client) do(req *http.Request) (*http.Response, error) {
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode/100 != 2 {
+		defer resp.Body.Close()
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+		return nil, fmt.Errorf("%s %s: %s: %s", req.Method, req.URL.Path, resp.Status, bytes.TrimSpace(msg))
+	}
+	return resp, nil
+}
+
+func (c *Client) get(ctx context.Context, path string, params url.Values) (*http.Response, error) {
+	u := c.endpoint(path)
+	if len(params) > 0 {
+		u += "?" + params.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	return c.do(req)
+}
+
+// Ready reports whether Prometheus answers its readiness probe.
+func (c *Client) Ready(ctx context.Context) error {
+	resp, err := c.get(ctx, "/-/ready", nil)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	return nil
+}
+
+// apiResponse is the envelope of Prometheus's HTTP API.
+type apiResponse struct {
+	Status    string          `json:"status"`
+	Data      json.RawMessage `json:"data"`
+	ErrorType string          `json:"errorType"`
+	Error     string          `json:"error"`
+	Warnings  []string        `json:"warnings"`
+}
+
+func (c *Client) api(ctx context.Context, path string, params url.Values, data any) ([]string, error) {
+	var resp *http.Response
+	var err error
+	if params != nil && len(params.Encode()) > 2048 {
+		// Long matcher lists would exceed URL limits: Prometheus accepts
+		// the same parameters as a form POST.
+		req, rerr := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoint(path), strings.NewReader(params.Encode()))
+		if rerr != nil {
+			return nil, rerr
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		resp, err = c.do(req)
+	} else {
+		resp, err = c.get(ctx, path, params)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var env apiResponse
+	if err := json.NewDecoder(resp.Body).Decode(&env); err != nil {
+		return nil, fmt.Errorf("decode %s: %w", path, err)
+	}
+	if env.Status != "success" {
+		return nil, fmt.Errorf("%s: %s: %s", path, env.ErrorType, env.Error)
+	}
+	if err := json.Unmarshal(env.Data, data); err != nil {
+		return nil, fmt.Errorf("decode %s data: %w", path, err)
+	}
+	return env.Warnings, nil
+}
+
+// ExternalLabels returns the external labels of Prometheus's loaded
+// configuration.
+func (c *Client) ExternalLabels(ctx context.Context) (labels.Labels, error) {
+	var data struct {
+		YAML string `json:"yaml"`
+	}
+	if _, err := c.api(ctx, "/api/v1/status/config", nil, &data); err != nil {
+		return labels.EmptyLabels(), err
+	}
+	var cfg struct {
+		Global struct {
+			ExternalLabels map[string]string `yaml:"external_labels"`
+		} `yaml:"global"`
+	}
+	if err := yaml.Unmarshal([]byte(data.YAML), &cfg); err != nil {
+		return labels.EmptyLabels(), fmt.Errorf("parse Prometheus config: %w", err)
+	}
+	return labels.FromMap(cfg.Global.ExternalLabels), nil
+}
+
+// LowestTimestamp returns the oldest sample time the TSDB holds, in
+// milliseconds, read from Prometheus's own metrics.
+func (c *Client) LowestTimestamp(ctx context.Context) (int64, error) {
+	resp, err := c.get(ctx, "/metrics", nil)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		return 0, fmt.Errorf("parse Prometheus metrics: %w", err)
+	}
+	if f, ok := families["prometheus_tsdb_lowest_timestamp_seconds"]; ok && len(f.GetMetric()) > 0 {
+		return secondsToMillis(f.GetMetric()[0].GetGauge().GetValue()), nil
+	}
+	if f, ok := families["prometheus_tsdb_lowest_timestamp"]; ok && len(f.GetMetric()) > 0 {
+		return int64(f.GetMetric()[0].GetGauge().GetValue()), nil
+	}
+	return 0, errors.New("Prometheus exposes no prometheus_tsdb_lowest_timestamp_seconds metric")
+}
+
+func secondsToMillis(s float64) int64 {
+	if s*1000 >= math.MaxInt64 {
+		return math.MaxInt64
+	}
+	return int64(s * 1000)
+}
+
+// LabelNames asks /api/v1/labels.
+func (c *Client) LabelNames(ctx context.Context, matchers []*labels.Matcher, start, end int64, limit int64) ([]string, []string, error) {
+	var names []string
+	w, err := c.api(ctx, "/api/v1/labels", labelParams(matchers, start, end, limit), &names)
+	return names, w, err
+}
+
+// LabelValues asks /api/v1/label/<name>/values.
+func (c *Client) LabelValues(ctx context.Context, name string, matchers []*labels.Matcher, start, end int64, limit int64) ([]string, []string, error) {
+	var values []string
+	w, err := c.api(ctx, "/api/v1/label/"+url.PathEscape(name)+"/values", labelParams(matchers, start, end, limit), &values)
+	return values, w, err
+}
+
+func labelParams(matchers []*labels.Matcher, start, end, limit int64) url.Values {
+	p := url.Values{}
+	p.Set("start", formatMillis(start))
+	p.Set("end", formatMillis(end))
+	if limit > 0 {
+		p.Set("limit", strconv.FormatInt(limit, 10))
+	}
+	if len(matchers) > 0 {
+		sel := make([]string, len(matchers))
+		for i, m := range matchers {
+			sel[i] = m.String()
+		}
+		p.Set("match[]", "{"+strings.Join(sel, ",")+"}")
+	}
+	return p
+}
+
+// formatMillis renders a millisecond timestamp as Prometheus API seconds,
+// clamped to years 1..9999: the Store API uses math.MinInt64/MaxInt64 for
+// "unbounded", which Prometheus's time parser rejects.
+func formatMillis(ms int64) string {
+	const minMs, maxMs = -62135596800000, 253402300799000
+	ms = max(minMs, min(maxMs, ms))
+	return strconv.FormatFloat(float64(ms)/1000, 'f', 3, 64)
+}
+
+// RemoteRead sends one streamed remote-read query and returns the body, a
+// stream of ChunkedReadResponse frames. The caller closes it.
+func (c *Client) RemoteRead(ctx context.Context, q *prompb.Query) (io.ReadCloser, error) {
+	req := &prompb.ReadRequest{
+		Queries:               []*prompb.Query{q},
+		AcceptedResponseTypes: []prompb.ReadRequest_ResponseType{prompb.ReadRequest_STREAMED_XOR_CHUNKS},
+	}
+	pb, err := req.Marshal()
+	if err != nil {
+		return nil, fmt.Errorf("marshal read request: %w", err)
+	}
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoint("/api/v1/read"), bytes.NewReader(snappy.Encode(nil, pb)))
+	if err != nil {
+		return nil, err
+	}
+	hreq.Header.Set("Content-Encoding", "snappy")
+	hreq.Header.Set("Content-Type", "application/x-protobuf")
+	hreq.Header.Set("X-Prometheus-Remote-Read-Version", "0.1.0")
+	resp, err := c.do(hreq)
+	if err != nil {
+		return nil, err
+	}
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/x-streamed-protobuf") {
+		resp.Body.Close()
+		return nil, fmt.Errorf("remote read: Prometheus answered %q, not a streamed response (it needs to be v2.13 or newer)", ct)
+	}
+	return resp.Body, nil
+}

@@ -1,0 +1,60 @@
+package prometheus
+
+import (
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/thanos-io/thanos/pkg/store/labelpb"
+	"github.com/thanos-io/thanos/pkg/store/storepb"
+)
+
+// sender writes series to a Series stream: in batches when the client asked
+// for them, up to the client's series limit, checking the order it promises.
+type sender struct {
+	srv       storepb.Store_SeriesServer
+	batchSize int
+	limit     int64
+
+	batch    []*storepb.Series
+	last     labels.Labels
+	distinct int64
+	unsorted bool
+}
+
+func newSender(srv storepb.Store_SeriesServer, batchSize int, limit int64) *sender {
+	return &sender{srv: srv, batchSize: batchSize, limit: limit}
+}
+
+// full reports whether the series limit has been reached.
+func (s *sender) full() bool { return s.limit > 0 && s.distinct >= s.limit }
+
+func (s *sender) send(series *storepb.Series) error {
+	lset := labelpb.ZLabelsToPromLabels(series.Labels)
+	if c := labels.Compare(lset, s.last); c != 0 || s.distinct == 0 {
+		// Consecutive frames of one series share its labels: one series.
+		if s.full() {
+			return nil
+		}
+		if c < 0 && s.distinct > 0 {
+			s.unsorted = true
+		}
+		s.distinct++
+		s.last = lset
+	}
+	if s.batchSize <= 1 {
+		return s.srv.Send(storepb.NewSeriesResponse(series))
+	}
+	s.batch = append(s.batch, series)
+	if len(s.batch) >= s.batchSize {
+		return s.flush()
+	}
+	return nil
+}
+
+func (s *sender) flush() error {
+	if len(s.batch) == 0 {
+		return nil
+	}
+	// A new slice each time: gRPC may look at a sent message after Send.
+	batch := s.batch
+	s.batch = make([]*storepb.Series, 0, s.batchSize)
+	return s.srv.Send(storepb.NewBatchResponse(batch))
+}
