@@ -4,6 +4,9 @@ import (
 	"fmt"
 
 	"google.golang.org/grpc/encoding"
+	// gRPC's own "proto" codec registers itself in its init; importing it
+	// here makes that init run before ours, so ours is the one that stays.
+	_ "google.golang.org/grpc/encoding/proto"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/protoadapt"
