@@ -1,0 +1,224 @@
+// Package e2etest runs the project's binaries, and Thanos's for
+// compatibility checks, as real processes on loopback ports for tests.
+package e2etest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tandem-metrics/tandem/internal/promtest"
+)
+
+// Process is a binary running for the length of a test.
+type Process struct {
+	t       testing.TB
+	name    string
+	args    []string
+	logFile string
+	cmd     *exec.Cmd
+	done    chan struct{}
+	// GRPC and HTTP are the loopback addresses it listens on.
+	GRPC, HTTP string
+}
+
+// Start runs bin/<name> (see `make build` and `make tools`) with args and
+// stops it when the test ends.
+func Start(t testing.TB, name string, args ...string) *Process {
+	t.Helper()
+	p := &Process{t: t, name: name, args: args, logFile: filepath.Join(t.TempDir(), name+".log")}
+	p.Start()
+	t.Cleanup(p.Stop)
+	return p
+}
+
+// Start (re)starts a stopped process with the same arguments.
+func (p *Process) Start() {
+	p.t.Helper()
+	logf, err := os.OpenFile(p.logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	cmd := exec.Command(promtest.Binary(p.t, p.name), p.args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		p.t.Fatalf("start %s: %v", p.name, err)
+	}
+	done := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		logf.Close()
+		close(done)
+	}()
+	p.cmd, p.done = cmd, done
+}
+
+// Stop sends SIGTERM and waits for the process to exit.
+func (p *Process) Stop() {
+	if p.cmd == nil {
+		return
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(30 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+	p.cmd = nil
+}
+
+// Exited reports whether the process has ended.
+func (p *Process) Exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Pid is the running process's id.
+func (p *Process) Pid() int { return p.cmd.Process.Pid }
+
+// Log is what the process has written so far.
+func (p *Process) Log() string {
+	b, _ := os.ReadFile(p.logFile)
+	return string(b)
+}
+
+// WaitReady polls url until it answers 200 or the deadline passes.
+func (p *Process) WaitReady(url string, timeout time.Duration) {
+	p.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if p.Exited() {
+			p.t.Fatalf("%s exited:\n%s", p.name, p.Log())
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("%s not ready at %s after %v (last: %v)\n%s", p.name, url, timeout, err, p.Log())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Sidecar runs bin/sidecar for the Prometheus at promURL and waits until it
+// is ready.
+func Sidecar(t testing.TB, promURL string, args ...string) *Process {
+	t.Helper()
+	grpcAddr, httpAddr := promtest.FreeAddr(t), promtest.FreeAddr(t)
+	p := Start(t, "sidecar", append([]string{"--prometheus.url=" + promURL,
+		"--grpc-address=" + grpcAddr, "--http-address=" + httpAddr, "--log.level=debug"}, args...)...)
+	p.GRPC, p.HTTP = grpcAddr, httpAddr
+	p.WaitReady("http://"+httpAddr+"/-/ready", time.Minute)
+	return p
+}
+
+// ThanosQuery runs Thanos's querier (bin/thanos, built by `make tools`) over
+// the given Store API endpoints and waits until it is ready.
+func ThanosQuery(t testing.TB, endpoints []string, args ...string) *Process {
+	t.Helper()
+	grpcAddr, httpAddr := promtest.FreeAddr(t), promtest.FreeAddr(t)
+	all := []string{"query", "--grpc-address=" + grpcAddr, "--http-address=" + httpAddr, "--log.level=warn"}
+	for _, e := range endpoints {
+		all = append(all, "--endpoint="+e)
+	}
+	p := Start(t, "thanos", append(all, args...)...)
+	p.GRPC, p.HTTP = grpcAddr, httpAddr
+	p.WaitReady("http://"+httpAddr+"/-/ready", time.Minute)
+	return p
+}
+
+// ThanosSidecar runs Thanos's sidecar for the Prometheus at promURL.
+func ThanosSidecar(t testing.TB, promURL string, args ...string) *Process {
+	t.Helper()
+	grpcAddr, httpAddr := promtest.FreeAddr(t), promtest.FreeAddr(t)
+	p := Start(t, "thanos", append([]string{"sidecar", "--prometheus.url=" + promURL,
+		"--grpc-address=" + grpcAddr, "--http-address=" + httpAddr, "--log.level=warn",
+		"--tsdb.path=" + t.TempDir()}, args...)...)
+	p.GRPC, p.HTTP = grpcAddr, httpAddr
+	p.WaitReady("http://"+httpAddr+"/-/ready", time.Minute)
+	return p
+}
+
+// APIResponse is the Prometheus HTTP API envelope.
+type APIResponse struct {
+	Status    string          `json:"status"`
+	Data      json.RawMessage `json:"data"`
+	ErrorType string          `json:"errorType"`
+	Error     string          `json:"error"`
+	Warnings  []string        `json:"warnings"`
+	Infos     []string        `json:"infos"`
+	// Code is the HTTP status.
+	Code int `json:"-"`
+}
+
+// API calls a Prometheus-compatible HTTP API: GET base+path?params.
+func API(ctx context.Context, t testing.TB, base, path string, params url.Values) APIResponse {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+path+"?"+params.Encode(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r APIResponse
+	if err := json.Unmarshal(body, &r); err != nil {
+		t.Fatalf("GET %s: %s: not API JSON: %v: %s", path, resp.Status, err, strings.TrimSpace(string(body)))
+	}
+	r.Code = resp.StatusCode
+	return r
+}
+
+// VectorSample is one element of an instant-vector result.
+type VectorSample struct {
+	Metric map[string]string `json:"metric"`
+	Value  [2]any            `json:"value"`
+}
+
+// Vector decodes an instant query's vector result.
+func Vector(t testing.TB, r APIResponse) []VectorSample {
+	t.Helper()
+	if r.Status != "success" {
+		t.Fatalf("query failed: %d %s: %s", r.Code, r.ErrorType, r.Error)
+	}
+	var d struct {
+		ResultType string         `json:"resultType"`
+		Result     []VectorSample `json:"result"`
+	}
+	if err := json.Unmarshal(r.Data, &d); err != nil {
+		t.Fatal(err)
+	}
+	if d.ResultType != "vector" {
+		t.Fatalf("result type %q, want vector", d.ResultType)
+	}
+	return d.Result
+}
+
+// Value returns a vector sample's value as a string, as the API writes it.
+func (s VectorSample) String() string { return fmt.Sprint(s.Metric, s.Value[1]) }

@@ -1,0 +1,216 @@
+package dedup
+
+import (
+	"cmp"
+	"math"
+	"slices"
+
+	"github.com/prometheus/prometheus/model/histogram"
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/storage"
+	"github.com/prometheus/prometheus/tsdb/chunkenc"
+)
+
+// Chunk is one encoded chunk of a series and the time range it covers.
+type Chunk struct {
+	MinTime, MaxTime int64
+	Chunk            chunkenc.Chunk
+}
+
+// NewChunkSeries returns one replica's series built from its chunks. The
+// chunks should be sorted by MinTime (they are sorted here if not) and may
+// overlap or repeat each other: a store can send the same chunk twice, or one
+// series split across several frames. The series' iterator yields every
+// timestamp once, in increasing order; where chunks disagree about a
+// timestamp, the earlier chunk wins.
+func NewChunkSeries(lset labels.Labels, chunks []Chunk) storage.Series {
+	byMinTime := func(a, b Chunk) int { return cmp.Compare(a.MinTime, b.MinTime) }
+	if !slices.IsSortedFunc(chunks, byMinTime) {
+		chunks = slices.Clone(chunks)
+		slices.SortStableFunc(chunks, byMinTime)
+	}
+	return &chunkSeries{lset: lset, chunks: chunks}
+}
+
+type chunkSeries struct {
+	lset   labels.Labels
+	chunks []Chunk
+}
+
+func (s *chunkSeries) Labels() labels.Labels { return s.lset }
+
+func (s *chunkSeries) Iterator(reuse chunkenc.Iterator) chunkenc.Iterator {
+	it, ok := reuse.(*chunksIterator)
+	if !ok {
+		it = &chunksIterator{}
+	}
+	it.reset(s.chunks)
+	return it
+}
+
+// openChunk is a chunk being read, positioned at its head sample.
+type openChunk struct {
+	it    chunkenc.Iterator
+	typ   chunkenc.ValueType
+	t     int64
+	index int // into chunks
+}
+
+// chunksIterator merges possibly overlapping chunks of one series. Only the
+// chunks that can hold the next sample are open, so a series of
+// non-overlapping chunks is read with one chunk iterator at a time.
+type chunksIterator struct {
+	chunks []Chunk
+	next   int // first chunk not opened yet
+	open   []openChunk
+	spare  []chunkenc.Iterator // iterators of finished chunks, for reuse
+
+	cur       int // index into open of the current sample, -1 if none
+	curT      int64
+	curTyp    chunkenc.ValueType
+	curChunk  int // chunk index of the current sample
+	prevChunk int // chunk index of the sample before it
+	started   bool
+	err       error
+}
+
+func (c *chunksIterator) reset(chunks []Chunk) {
+	for _, o := range c.open {
+		c.spare = append(c.spare, o.it)
+	}
+	*c = chunksIterator{chunks: chunks, open: c.open[:0], spare: c.spare, cur: -1, curChunk: -1, prevChunk: -1}
+}
+
+func (c *chunksIterator) Next() chunkenc.ValueType {
+	if c.err != nil || (c.started && c.curTyp == chunkenc.ValNone) {
+		return chunkenc.ValNone
+	}
+	if len(c.open) == 1 && c.started {
+		// The common case: chunks that do not overlap, read one at a time.
+		o := &c.open[0]
+		if o.typ = o.it.Next(); o.typ != chunkenc.ValNone {
+			o.t = o.it.AtT()
+			if o.t > c.curT && (c.next >= len(c.chunks) || c.chunks[c.next].MinTime > o.t) {
+				c.prevChunk = c.curChunk
+				c.curT, c.curTyp = o.t, o.typ
+				return o.typ
+			}
+		}
+		return c.pick(c.curT)
+	}
+	after := int64(math.MinInt64)
+	if c.started {
+		after = c.curT
+	}
+	c.started = true
+	for i := range c.open {
+		o := &c.open[i]
+		for o.typ != chunkenc.ValNone && o.t <= after {
+			o.typ = o.it.Next()
+			o.t = o.it.AtT()
+		}
+	}
+	return c.pick(after)
+}
+
+func (c *chunksIterator) Seek(t int64) chunkenc.ValueType {
+	if c.err != nil {
+		return chunkenc.ValNone
+	}
+	if c.started && (c.curTyp == chunkenc.ValNone || c.curT >= t) {
+		return c.curTyp
+	}
+	c.started = true
+	for c.next < len(c.chunks) && c.chunks[c.next].MaxTime < t {
+		c.next++
+	}
+	for i := range c.open {
+		o := &c.open[i]
+		if o.typ != chunkenc.ValNone && o.t < t {
+			o.typ = o.it.Seek(t)
+			o.t = o.it.AtT()
+		}
+	}
+	return c.pick(t - 1)
+}
+
+// pick drops finished chunks, opens every chunk that may hold a sample
+// earlier than the open ones' heads, and makes the earliest head after
+// `after` current.
+func (c *chunksIterator) pick(after int64) chunkenc.ValueType {
+	c.closeFinished()
+	for {
+		c.cur = -1
+		for i := range c.open {
+			if c.cur < 0 || c.open[i].t < c.open[c.cur].t {
+				c.cur = i
+			}
+		}
+		if c.next >= len(c.chunks) || (c.cur >= 0 && c.chunks[c.next].MinTime > c.open[c.cur].t) {
+			break
+		}
+		c.openChunk(c.next, after)
+		c.next++
+		c.closeFinished()
+	}
+	if c.err != nil || c.cur < 0 {
+		c.curTyp = chunkenc.ValNone
+		return chunkenc.ValNone
+	}
+	o := c.open[c.cur]
+	c.prevChunk, c.curChunk = c.curChunk, o.index
+	c.curT, c.curTyp = o.t, o.typ
+	return c.curTyp
+}
+
+func (c *chunksIterator) openChunk(index int, after int64) {
+	var reuse chunkenc.Iterator
+	if n := len(c.spare); n > 0 {
+		reuse, c.spare = c.spare[n-1], c.spare[:n-1]
+	}
+	it := c.chunks[index].Chunk.Iterator(reuse)
+	typ := it.Seek(after + 1)
+	c.open = append(c.open, openChunk{it: it, typ: typ, t: it.AtT(), index: index})
+}
+
+// closeFinished removes exhausted chunks from the open set, keeping the
+// order (earlier chunks first) that breaks ties between equal timestamps.
+func (c *chunksIterator) closeFinished() {
+	kept := c.open[:0]
+	for _, o := range c.open {
+		if o.typ != chunkenc.ValNone {
+			kept = append(kept, o)
+			continue
+		}
+		if err := o.it.Err(); err != nil && c.err == nil {
+			c.err = err
+		}
+		c.spare = append(c.spare, o.it)
+	}
+	clear(c.open[len(kept):])
+	c.open = kept
+}
+
+func (c *chunksIterator) At() (int64, float64) { return c.open[c.cur].it.At() }
+
+func (c *chunksIterator) AtHistogram(h *histogram.Histogram) (int64, *histogram.Histogram) {
+	t, h := c.open[c.cur].it.AtHistogram(h)
+	if c.curChunk != c.prevChunk && h.CounterResetHint == histogram.NotCounterReset {
+		// The hint compares with the previous sample of the same chunk, which
+		// is not the sample we returned before.
+		h.CounterResetHint = histogram.UnknownCounterReset
+	}
+	return t, h
+}
+
+func (c *chunksIterator) AtFloatHistogram(fh *histogram.FloatHistogram) (int64, *histogram.FloatHistogram) {
+	t, fh := c.open[c.cur].it.AtFloatHistogram(fh)
+	if c.curChunk != c.prevChunk && fh.CounterResetHint == histogram.NotCounterReset {
+		fh.CounterResetHint = histogram.UnknownCounterReset
+	}
+	return t, fh
+}
+
+func (c *chunksIterator) AtT() int64 { return c.curT }
+
+func (c *chunksIterator) Err() error { return c.err }

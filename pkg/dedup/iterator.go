@@ -1,0 +1,330 @@
+package dedup
+
+import (
+	"math"
+
+	"github.com/prometheus/prometheus/model/histogram"
+	"github.com/prometheus/prometheus/tsdb/chunkenc"
+)
+
+// iterator merges the replicas of one series. It follows one replica, the
+// primary, and takes another replica's sample only where the primary has a
+// gap: where the primary's next sample is more than 1.5 scrape intervals
+// after the last sample returned. A filling sample must also be at least
+// half an interval away from its neighbours, so that two replicas' samples
+// scraped a few seconds apart are never interleaved (that makes rate and
+// irate jitter). For counters, the values of filling samples are kept
+// between the primary's readings around the gap, so moving between replicas
+// that read the counter at slightly different moments, or whose clocks
+// differ, is never a counter reset; a drop that the replica's own data shows
+// is a real reset and is kept.
+type iterator struct {
+	replicas []replica
+	primary  int
+	counter  bool // whether the series is a counter
+
+	started, done bool
+	cur           int // replica of the current sample
+	prevSrc       int // replica of the sample before it
+	curT          int64
+	curV          float64
+	curTyp        chunkenc.ValueType
+
+	// The last float returned, for keeping counters monotone.
+	lastV      float64
+	hasLastV   bool
+	lastResetT int64 // when the last counter reset we returned happened
+}
+
+func (it *iterator) reset(counter bool) {
+	replicas := it.replicas
+	*it = iterator{replicas: replicas, counter: counter, cur: -1, prevSrc: -1, lastResetT: math.MinInt64}
+}
+
+// interval is the scrape interval estimated from all replicas; zero if
+// unknown yet.
+func (it *iterator) interval() int64 {
+	var smallest int64
+	for i := range it.replicas {
+		if s := it.replicas[i].interval; s > 0 && (smallest == 0 || s < smallest) {
+			smallest = s
+		}
+	}
+	return smallest
+}
+
+func (it *iterator) start() {
+	it.started = true
+	for i := range it.replicas {
+		it.replicas[i].readHead(it.replicas[i].it.Next())
+	}
+	it.primary = it.earliest()
+	if it.primary < 0 {
+		it.done = true
+	}
+}
+
+// earliest is the replica with the earliest head, or -1 if all are exhausted.
+func (it *iterator) earliest() int {
+	best := -1
+	for i := range it.replicas {
+		r := &it.replicas[i]
+		if r.typ != chunkenc.ValNone && (best < 0 || r.t < it.replicas[best].t) {
+			best = i
+		}
+	}
+	return best
+}
+
+func (it *iterator) Next() chunkenc.ValueType {
+	if !it.started {
+		it.start()
+	}
+	if it.done {
+		return chunkenc.ValNone
+	}
+	after := int64(math.MinInt64)
+	if it.curTyp != chunkenc.ValNone {
+		after = it.curT
+	}
+	return it.next(after)
+}
+
+// next returns the first merged sample after time `after`.
+func (it *iterator) next(after int64) chunkenc.ValueType {
+	for {
+		// Only the primary is read sample by sample; the others catch up
+		// when the primary has a gap.
+		it.replicas[it.primary].passUntil(after)
+		c := it.choose(after)
+		if c < 0 {
+			it.done, it.curTyp = true, chunkenc.ValNone
+			return chunkenc.ValNone
+		}
+		r := &it.replicas[c]
+		if r.stale() && it.othersLive(c, after, r.t) {
+			// One replica lost the target while another still scrapes it:
+			// the series has not ended.
+			r.step()
+			continue
+		}
+		it.prevSrc, it.cur = it.cur, c
+		it.curT, it.curTyp = r.t, r.typ
+		if r.typ == chunkenc.ValFloat {
+			it.curV = it.align(c, after, r.v)
+		} else {
+			it.hasLastV = false
+		}
+		return it.curTyp
+	}
+}
+
+// choose picks the replica whose head is the next merged sample, or -1.
+func (it *iterator) choose(after int64) int {
+	p := &it.replicas[it.primary]
+	interval := it.interval()
+	if p.typ == chunkenc.ValNone {
+		// The primary ended; the replica that goes on takes over, from a
+		// sample that is not a near duplicate of the last one.
+		for i := range it.replicas {
+			if after != math.MinInt64 {
+				it.replicas[i].catchUp(after+interval/2-1, it.lookback())
+			}
+		}
+		if it.primary = it.earliest(); it.primary < 0 {
+			return -1
+		}
+		return it.primary
+	}
+	if interval == 0 || after == math.MinInt64 || p.t-after <= interval*3/2 {
+		return it.primary
+	}
+	// The primary has a gap: fill it with the earliest sample of another
+	// replica that keeps half an interval from both sides of the gap.
+	// Of several, take the one nearest to where the primary's next scrape
+	// was due.
+	margin, due := interval/2, after+interval
+	best, bestDist := -1, int64(0)
+	for i := range it.replicas {
+		if i == it.primary {
+			continue
+		}
+		r := &it.replicas[i]
+		r.catchUp(after, it.lookback())
+		for r.typ != chunkenc.ValNone && (r.t < after+margin || r.stale()) && r.t <= p.t-margin {
+			r.step()
+		}
+		if r.typ == chunkenc.ValNone || r.t > p.t-margin {
+			continue
+		}
+		if dist := abs(r.t - due); best < 0 || dist < bestDist {
+			best, bestDist = i, dist
+		}
+	}
+	if best < 0 {
+		return it.primary
+	}
+	return best
+}
+
+// lookback is how far before a gap a replica that catches up reads, to know
+// its recent values and spacing.
+func (it *iterator) lookback() int64 { return 2 * it.interval() }
+
+// othersLive reports whether a replica other than c scraped the series
+// successfully within 1.5 intervals after c's stale marker at t, so that the
+// marker must not end the series. Samples of other replicas up to t are
+// passed: the merge would not return them after c's head anyway.
+func (it *iterator) othersLive(c int, after, t int64) bool {
+	near := it.interval() * 3 / 2
+	for i := range it.replicas {
+		r := &it.replicas[i]
+		if i == c {
+			continue
+		}
+		r.catchUp(after, it.lookback())
+		r.passUntil(t)
+		if r.typ != chunkenc.ValNone && !r.stale() && r.t-t <= near {
+			return true
+		}
+	}
+	return false
+}
+
+// align returns the value to return for replica c's float head v and
+// remembers it. For counters, a value lower than the last one returned is a
+// reset only if replica c itself dropped since the last reset returned;
+// otherwise the replicas just read the counter at different moments and the
+// value is held at the last one. A filling value next to the primary's next
+// reading is also held at or below it, so that going back to the primary is
+// no drop.
+func (it *iterator) align(c int, after int64, v float64) float64 {
+	if math.IsNaN(v) {
+		it.hasLastV = false
+		return v
+	}
+	if it.counter && it.hasLastV {
+		r := &it.replicas[c]
+		switch {
+		case v < it.lastV:
+			if it.isReset(c, after, v) {
+				it.lastResetT = r.t
+			} else {
+				v = it.lastV
+			}
+		case c != it.primary:
+			// Only next to the primary's reading: across a long gap the
+			// target may have restarted and counted past the last value.
+			p := &it.replicas[it.primary]
+			if p.typ == chunkenc.ValFloat && !p.stale() && p.t-r.t <= it.interval() && p.v >= it.lastV && v > p.v {
+				v = p.v
+			}
+		}
+	}
+	it.lastV, it.hasLastV = v, true
+	return v
+}
+
+// isReset reports whether replica c's head value v, lower than the last
+// value returned, is a real counter reset.
+func (it *iterator) isReset(c int, after int64, v float64) bool {
+	r := &it.replicas[c]
+	if r.hasPrev {
+		return r.prevV > v && r.prevT >= it.lastResetT
+	}
+	// Replica c has no history here; believe the drop if another replica's
+	// next reading shows it too, or if there is no other reading.
+	seen := false
+	for i := range it.replicas {
+		o := &it.replicas[i]
+		if i == c {
+			continue
+		}
+		o.catchUp(after, it.lookback())
+		if o.typ != chunkenc.ValFloat || o.stale() {
+			continue
+		}
+		if o.v < it.lastV {
+			return true
+		}
+		seen = true
+	}
+	return !seen
+}
+
+func (it *iterator) Seek(t int64) chunkenc.ValueType {
+	if !it.started {
+		it.start()
+	}
+	if it.done {
+		return chunkenc.ValNone
+	}
+	if it.curTyp != chunkenc.ValNone && it.curT >= t {
+		return it.curTyp
+	}
+	// Far ahead, jump instead of merging everything in between; start
+	// merging a few intervals early so gaps and counters are judged as if
+	// we had merged all the way.
+	if interval := it.interval(); interval > 0 {
+		from := t - 4*interval
+		if it.curTyp == chunkenc.ValNone || from > it.curT {
+			for i := range it.replicas {
+				it.replicas[i].seek(from)
+			}
+			it.curTyp, it.hasLastV = chunkenc.ValNone, false
+			it.lastResetT = math.MinInt64
+			if it.replicas[it.primary].typ == chunkenc.ValNone {
+				it.primary = max(it.earliest(), 0)
+			}
+		}
+	}
+	after := int64(math.MinInt64)
+	if it.curTyp != chunkenc.ValNone {
+		after = it.curT
+	}
+	for {
+		typ := it.next(after)
+		if typ == chunkenc.ValNone || it.curT >= t {
+			return typ
+		}
+		after = it.curT
+	}
+}
+
+func (it *iterator) At() (int64, float64) { return it.curT, it.curV }
+
+func (it *iterator) AtHistogram(h *histogram.Histogram) (int64, *histogram.Histogram) {
+	t, h := it.replicas[it.cur].it.AtHistogram(h)
+	if it.cur != it.prevSrc && h.CounterResetHint == histogram.NotCounterReset {
+		// The hint compares with the replica's previous sample, not with
+		// the other replica's sample we returned before.
+		h.CounterResetHint = histogram.UnknownCounterReset
+	}
+	return t, h
+}
+
+func (it *iterator) AtFloatHistogram(fh *histogram.FloatHistogram) (int64, *histogram.FloatHistogram) {
+	t, fh := it.replicas[it.cur].it.AtFloatHistogram(fh)
+	if it.cur != it.prevSrc && fh.CounterResetHint == histogram.NotCounterReset {
+		fh.CounterResetHint = histogram.UnknownCounterReset
+	}
+	return t, fh
+}
+
+func (it *iterator) AtT() int64 { return it.curT }
+
+func (it *iterator) Err() error {
+	for i := range it.replicas {
+		if err := it.replicas[i].it.Err(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func abs(x int64) int64 {
+	if x < 0 {
+		return -x
+	}
+	return x
+}

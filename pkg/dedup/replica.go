@@ -1,0 +1,115 @@
+package dedup
+
+import (
+	"github.com/prometheus/prometheus/model/value"
+	"github.com/prometheus/prometheus/tsdb/chunkenc"
+)
+
+// spacingsPerEstimate is how many sample spacings a replica's scrape interval
+// estimate is taken over: the smallest of a few is a real interval even when
+// scrapes are missed, and the estimate follows a changed interval quickly.
+const spacingsPerEstimate = 4
+
+// replica is one replica's iterator, positioned at its head: the earliest
+// sample the merge has not passed yet.
+type replica struct {
+	it  chunkenc.Iterator
+	typ chunkenc.ValueType // of the head; ValNone once exhausted
+	t   int64              // of the head
+	v   float64            // of the head, if a float
+
+	// The last float sample passed that is not a stale marker: a counter
+	// that reads lower at the head than here was reset by its target.
+	prevT   int64
+	prevV   float64
+	hasPrev bool
+	// liveT is the time of the last passed sample that is not a stale marker.
+	liveT   int64
+	hasLive bool
+
+	lastT    int64 // of the last passed sample, to measure spacings
+	hasLastT bool
+	// interval is the smallest spacing in the last full block of
+	// spacingsPerEstimate spacings (or in the first, partial one): the
+	// scrape interval unless all those scrapes were missed. Zero is unknown.
+	interval     int64
+	blockMin     int64 // smallest spacing in the current block
+	blockSamples int
+}
+
+func (r *replica) init(it chunkenc.Iterator) {
+	*r = replica{it: it}
+	r.readHead(it.Next())
+}
+
+func (r *replica) readHead(typ chunkenc.ValueType) {
+	r.typ = typ
+	if typ == chunkenc.ValNone {
+		return
+	}
+	if typ == chunkenc.ValFloat {
+		r.t, r.v = r.it.At()
+		return
+	}
+	r.t = r.it.AtT()
+}
+
+func (r *replica) stale() bool {
+	return r.typ == chunkenc.ValFloat && value.IsStaleNaN(r.v)
+}
+
+// step passes the head, remembering what the merge needs to know about it.
+func (r *replica) step() {
+	if !r.stale() {
+		r.liveT, r.hasLive = r.t, true
+		if r.typ == chunkenc.ValFloat {
+			r.prevT, r.prevV, r.hasPrev = r.t, r.v, true
+		}
+	}
+	if r.hasLastT {
+		r.measureSpacing(r.t - r.lastT)
+	}
+	r.lastT, r.hasLastT = r.t, true
+	r.readHead(r.it.Next())
+}
+
+// passUntil steps over every head at or before t.
+func (r *replica) passUntil(t int64) {
+	for r.typ != chunkenc.ValNone && r.t <= t {
+		r.step()
+	}
+}
+
+// catchUp passes every head at or before t like passUntil, but first jumps
+// over all samples older than lookback before t: the merge reads a replica
+// that is not the primary only where the primary has a gap, and needs only
+// its last few samples before it.
+func (r *replica) catchUp(t, lookback int64) {
+	if r.typ != chunkenc.ValNone && lookback > 0 && r.t < t-lookback {
+		r.hasLastT = false
+		r.readHead(r.it.Seek(t - lookback))
+	}
+	r.passUntil(t)
+}
+
+// seek jumps to the first sample at or after t, forgetting the samples it
+// skips, as after a fresh start.
+func (r *replica) seek(t int64) {
+	if r.typ == chunkenc.ValNone || r.t >= t {
+		return
+	}
+	r.hasPrev, r.hasLive, r.hasLastT = false, false, false
+	r.readHead(r.it.Seek(t))
+}
+
+func (r *replica) measureSpacing(spacing int64) {
+	if spacing > 0 && (r.blockMin == 0 || spacing < r.blockMin) {
+		r.blockMin = spacing
+	}
+	if r.blockSamples++; r.blockSamples == spacingsPerEstimate || r.interval == 0 {
+		r.interval = r.blockMin
+	}
+	if r.blockSamples == spacingsPerEstimate {
+		r.blockMin, r.blockSamples = 0, 0
+	}
+}
