@@ -19,7 +19,7 @@ build:
 	$(GO) build $(GOFLAGS_T) -o bin/sidecar ./cmd/sidecar
 
 # Real Prometheus and promtool, built from the pinned module in tools/go.mod.
-tools: bin/prometheus bin/promtool
+tools: bin/prometheus bin/promtool bin/thanos
 
 bin/prometheus: tools/go.mod tools/go.sum
 	$(GO) build -modfile=tools/go.mod -ldflags "$(TOOL_LDFLAGS)" -o $@ github.com/prometheus/prometheus/cmd/prometheus
@@ -27,7 +27,12 @@ bin/prometheus: tools/go.mod tools/go.sum
 bin/promtool: tools/go.mod tools/go.sum
 	$(GO) build -modfile=tools/go.mod -ldflags "$(TOOL_LDFLAGS)" -o $@ github.com/prometheus/prometheus/cmd/promtool
 
-test: tools
+# Thanos, built from its pinned module, only to prove that Thanos's querier
+# and sidecar interoperate with ours.
+bin/thanos: tools/thanos/go.mod tools/thanos/go.sum
+	$(GO) build -modfile=tools/thanos/go.mod -tags slicelabels -o $@ github.com/thanos-io/thanos/cmd/thanos
+
+test: tools build
 	$(GO) vet $(GOFLAGS_T) $(VETFLAGS) ./...
 	$(GO) test $(GOFLAGS_T) -timeout $(TEST_TIMEOUT) ./...
 
