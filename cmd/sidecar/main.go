@@ -29,6 +29,7 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/tandem-metrics/tandem/pkg/reloader"
 	_ "github.com/tandem-metrics/tandem/pkg/store" // the gogo-safe gRPC codec
 	promstore "github.com/tandem-metrics/tandem/pkg/store/prometheus"
 )
@@ -43,6 +44,7 @@ type config struct {
 	grpcGrace         time.Duration
 	httpGrace         time.Duration
 	log               promslog.Config
+	reloader          reloader.Options
 }
 
 func main() {
@@ -68,6 +70,18 @@ func main() {
 	// Accepted so that manifests written for Thanos's sidecar run unchanged;
 	// this sidecar does not upload blocks.
 	app.Flag("tsdb.path", "Accepted for compatibility; unused.").Hidden().String()
+	app.Flag("reloader.config-file", "Config file watched by the reloader.").
+		Default("").StringVar(&cfg.reloader.ConfigFile)
+	app.Flag("reloader.config-envsubst-file", "Output file for the environment-variable-substituted config file; empty means Prometheus reads --reloader.config-file itself.").
+		Default("").StringVar(&cfg.reloader.ConfigEnvsubstFile)
+	app.Flag("reloader.rule-dir", "Rule directories for the reloader to refresh (repeated field).").
+		StringsVar(&cfg.reloader.RuleDirs)
+	app.Flag("reloader.watch-interval", "Controls how often the reloader re-reads config and rules; 0 renders the config once at start.").
+		Default("3m").DurationVar(&cfg.reloader.WatchInterval)
+	app.Flag("reloader.retry-interval", "Controls how often the reloader retries a config reload in case of error.").
+		Default("5s").DurationVar(&cfg.reloader.RetryInterval)
+	app.Flag("reloader.method", "Method used to reload the configuration; only http is supported.").
+		Default("http").Enum("http")
 	cfg.log = promslog.Config{}
 	promslogflag.AddFlags(app, &cfg.log)
 
@@ -89,6 +103,12 @@ func runSidecar(cfg config, logger *slog.Logger) error {
 	client := promstore.NewClient(cfg.promURL, &http.Client{Transport: promstore.Transport()})
 	target := promstore.NewTarget(client, logger, cfg.minTime.millis(time.Now()), 2*time.Second)
 	store := promstore.NewStore(client, target, logger, promstore.NewMetrics(reg))
+
+	cfg.reloader.PrometheusURL = cfg.promURL
+	rl, err := reloader.New(cfg.reloader, logger.With("component", "reloader"), reg)
+	if err != nil {
+		return fmt.Errorf("--reloader.*: %w", err)
+	}
 
 	grpcLis, err := net.Listen("tcp", cfg.grpcAddr)
 	if err != nil {
@@ -122,6 +142,8 @@ func runSidecar(cfg config, logger *slog.Logger) error {
 		}
 		return target.Run(ctx, cfg.getConfigInterval)
 	}, func(error) { cancel() })
+
+	g.Add(func() error { return rl.Run(ctx) }, func(error) { cancel() })
 
 	srv := grpc.NewServer(grpc.MaxSendMsgSize(promstore.DefaultMaxFrameSize))
 	storepb.RegisterStoreServer(srv, store)

@@ -1,0 +1,166 @@
+// Command query evaluates PromQL over the Store API servers it discovers,
+// merging the replicas of HA pairs, and answers the Prometheus HTTP API. It
+// also serves the Store API itself, so queriers stack.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/prometheus/common/promslog"
+	promslogflag "github.com/prometheus/common/promslog/flag"
+)
+
+// config is every flag, parsed.
+type config struct {
+	httpAddr        string
+	grpcAddr        string
+	endpoints       []string
+	sdFiles         []string
+	sdInterval      time.Duration
+	sdDNSInterval   time.Duration
+	dnsResolver     string
+	infoTimeout     time.Duration
+	unhealthy       time.Duration
+	replicaLabels   []string
+	timeout         time.Duration
+	maxConcurrent   int
+	lookbackDelta   time.Duration
+	maxSamples      int
+	partialResponse bool
+	responseTimeout time.Duration
+	routePrefix     string
+	externalPrefix  string
+	grpcGrace       time.Duration
+	httpGrace       time.Duration
+	log             promslog.Config
+}
+
+func main() {
+	app := kingpin.New(filepath.Base(os.Args[0]), "Evaluates PromQL over Store API servers, merging HA replicas, and answers the Prometheus HTTP API.")
+	app.HelpFlag.Short('h')
+	cfg := registerFlags(app)
+
+	if _, err := app.Parse(os.Args[1:]); err != nil {
+		fmt.Fprintf(os.Stderr, "query: %v\n", err)
+		os.Exit(2)
+	}
+	if err := cfg.validate(); err != nil {
+		fmt.Fprintf(os.Stderr, "query: %v\n", err)
+		os.Exit(2)
+	}
+	logger := promslog.New(&cfg.log)
+	srv, err := newServer(cfg, flagValues(app), logger)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "query: %v\n", err)
+		os.Exit(2)
+	}
+	if err := srv.run(context.Background()); err != nil {
+		logger.Error("Query stopped", "err", err)
+		os.Exit(1)
+	}
+}
+
+// registerFlags declares the flags with Thanos's names and defaults, so a
+// manifest written for a Thanos querier runs unchanged.
+func registerFlags(app *kingpin.Application) *config {
+	cfg := &config{}
+	app.Flag("http-address", "Listen host:port for the HTTP API, /metrics and health.").
+		Default("0.0.0.0:10902").StringVar(&cfg.httpAddr)
+	app.Flag("grpc-address", "Listen host:port for the Store API this querier serves.").
+		Default("0.0.0.0:10901").StringVar(&cfg.grpcAddr)
+	app.Flag("endpoint", "Address of a Store API server: host:port, or dns+/dnssrv+/dnssrvnoa+ name (repeated).").
+		PlaceHolder("<endpoint>").StringsVar(&cfg.endpoints)
+	// Removed from Thanos, still in published manifests.
+	app.Flag("store", "Deprecated alias of --endpoint (repeated).").
+		Hidden().StringsVar(&cfg.endpoints)
+	app.Flag("store.sd-files", "Path to file SD files with endpoints; globs allowed (repeated).").
+		PlaceHolder("<path>").StringsVar(&cfg.sdFiles)
+	app.Flag("store.sd-interval", "Refresh interval to re-read file SD files.").
+		Default("5m").DurationVar(&cfg.sdInterval)
+	app.Flag("store.sd-dns-interval", "Interval between DNS resolutions.").
+		Default("30s").DurationVar(&cfg.sdDNSInterval)
+	app.Flag("store.sd-dns-resolver", "DNS resolver for dns+ addresses: miekgdns or golang.").
+		Default("miekgdns").EnumVar(&cfg.dnsResolver, "miekgdns", "golang")
+	app.Flag("endpoint.info-timeout", "Timeout of one Info call to an endpoint.").
+		Default("5s").DurationVar(&cfg.infoTimeout)
+	app.Flag("store.unhealthy-timeout", "How long an unhealthy endpoint stays listed before it is dropped.").
+		Default("5m").DurationVar(&cfg.unhealthy)
+	app.Flag("query.replica-label", "Label that tells replicas apart; series differing only by it are merged (repeated).").
+		StringsVar(&cfg.replicaLabels)
+	app.Flag("query.timeout", "Maximum time to evaluate a query.").
+		Default("2m").DurationVar(&cfg.timeout)
+	app.Flag("query.max-concurrent", "Maximum number of queries evaluated at once; more wait.").
+		Default("20").IntVar(&cfg.maxConcurrent)
+	app.Flag("query.lookback-delta", "How far back an instant selector looks for a sample.").
+		Default("5m").DurationVar(&cfg.lookbackDelta)
+	app.Flag("query.max-samples", "Maximum samples one query may load into memory at once.").
+		Default("50000000").IntVar(&cfg.maxSamples)
+	app.Flag("query.partial-response", "Answer with the stores that work, warning about those that fail, unless a request says otherwise.").
+		Default("true").BoolVar(&cfg.partialResponse)
+	app.Flag("store.response-timeout", "How long a store may stay silent during a query before it counts as failed; 0 disables.").
+		Default("0ms").DurationVar(&cfg.responseTimeout)
+	app.Flag("web.route-prefix", "Prefix of the HTTP endpoints; defaults to --web.external-prefix.").
+		Default("").StringVar(&cfg.routePrefix)
+	app.Flag("web.external-prefix", "Static prefix of all HTML links and redirects, for serving behind a reverse proxy.").
+		Default("").StringVar(&cfg.externalPrefix)
+	app.Flag("grpc-grace-period", "Time to let in-flight gRPC calls finish at shutdown.").
+		Default("2m").DurationVar(&cfg.grpcGrace)
+	app.Flag("http-grace-period", "Time to let in-flight HTTP requests finish at shutdown.").
+		Default("2m").DurationVar(&cfg.httpGrace)
+	promslogflag.AddFlags(app, &cfg.log)
+	return cfg
+}
+
+// validate checks what kingpin cannot, naming the flag.
+func (c *config) validate() error {
+	switch {
+	case c.timeout <= 0:
+		return fmt.Errorf("--query.timeout: must be positive, got %s", c.timeout)
+	case c.maxConcurrent <= 0:
+		return fmt.Errorf("--query.max-concurrent: must be positive, got %d", c.maxConcurrent)
+	case c.lookbackDelta <= 0:
+		return fmt.Errorf("--query.lookback-delta: must be positive, got %s", c.lookbackDelta)
+	case c.maxSamples <= 0:
+		return fmt.Errorf("--query.max-samples: must be positive, got %d", c.maxSamples)
+	case c.responseTimeout < 0:
+		return fmt.Errorf("--store.response-timeout: must not be negative, got %s", c.responseTimeout)
+	}
+	for _, p := range []struct{ flag, value string }{
+		{"--web.route-prefix", c.routePrefix},
+		{"--web.external-prefix", c.externalPrefix},
+	} {
+		if p.value != "" && !strings.HasPrefix(p.value, "/") {
+			return fmt.Errorf("%s: must start with /, got %q", p.flag, p.value)
+		}
+	}
+	for _, l := range c.replicaLabels {
+		if l == "" {
+			return fmt.Errorf("--query.replica-label: must not be empty")
+		}
+	}
+	return nil
+}
+
+// prefix is the path every HTTP endpoint is served under.
+func (c *config) prefix() string {
+	p := c.routePrefix
+	if p == "" {
+		p = c.externalPrefix
+	}
+	return strings.TrimRight(p, "/")
+}
+
+// flagValues is what /api/v1/status/flags shows: every flag's value.
+func flagValues(app *kingpin.Application) map[string]string {
+	out := map[string]string{}
+	for _, f := range app.Model().Flags {
+		out[f.Name] = f.Value.String()
+	}
+	return out
+}

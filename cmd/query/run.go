@@ -1,0 +1,184 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/oklog/run"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/prometheus/promql"
+	"github.com/prometheus/prometheus/storage"
+	"github.com/thanos-io/thanos/pkg/info/infopb"
+	"github.com/thanos-io/thanos/pkg/store/storepb"
+	"google.golang.org/grpc"
+
+	"github.com/tandem-metrics/tandem/pkg/api"
+	"github.com/tandem-metrics/tandem/pkg/discovery"
+	"github.com/tandem-metrics/tandem/pkg/query"
+	"github.com/tandem-metrics/tandem/pkg/store"
+)
+
+// server is the wired query process, listening but not yet serving.
+type server struct {
+	cfg       *config
+	logger    *slog.Logger
+	endpoints *discovery.Set
+	engine    *promql.Engine
+	grpc      *grpc.Server
+	http      *http.Server
+	grpcLis   net.Listener
+	httpLis   net.Listener
+}
+
+// newServer builds the components and opens the listeners.
+func newServer(cfg *config, flags map[string]string, logger *slog.Logger) (*server, error) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	endpoints, err := discovery.NewSet(discovery.Options{
+		Endpoints:        cfg.endpoints,
+		FileSDFiles:      cfg.sdFiles,
+		FileSDInterval:   cfg.sdInterval,
+		DNSInterval:      cfg.sdDNSInterval,
+		DNSResolver:      cfg.dnsResolver,
+		InfoTimeout:      cfg.infoTimeout,
+		UnhealthyTimeout: cfg.unhealthy,
+		CloseGrace:       cfg.timeout,
+	}, logger.With("component", "discovery"), reg)
+	if err != nil {
+		return nil, err
+	}
+	healthy := func() []store.Client {
+		eps := endpoints.HealthyStores()
+		out := make([]store.Client, len(eps))
+		for i, e := range eps {
+			out[i] = e
+		}
+		return out
+	}
+	proxy := store.NewProxy(healthy, store.ProxyOptions{ResponseTimeout: cfg.responseTimeout})
+
+	engine := promql.NewEngine(promql.EngineOpts{
+		Logger:                   logger.With("component", "engine"),
+		Reg:                      reg,
+		MaxSamples:               cfg.maxSamples,
+		Timeout:                  cfg.timeout,
+		LookbackDelta:            cfg.lookbackDelta,
+		EnableAtModifier:         true,
+		EnableNegativeOffset:     true,
+		NoStepSubqueryIntervalFn: func(int64) int64 { return time.Minute.Milliseconds() },
+	})
+	apiHandler := api.New(api.Options{
+		Engine:    engine,
+		Queryable: func(opts query.Options) storage.Queryable { return query.NewQueryable(proxy, opts) },
+		Defaults: query.Options{
+			Dedup:           true,
+			ReplicaLabels:   cfg.replicaLabels,
+			PartialResponse: cfg.partialResponse,
+		},
+		MaxConcurrent: cfg.maxConcurrent,
+		Ready:         endpoints.Ready,
+		RoutePrefix:   cfg.prefix(),
+		Flags:         flags,
+		Gatherer:      reg,
+		Registerer:    reg,
+		Logger:        logger.With("component", "api"),
+	}).Handler()
+	mux := http.NewServeMux()
+	mux.Handle("GET "+cfg.prefix()+"/api/v1/stores", endpoints.StoresHandler())
+	mux.Handle("/", apiHandler)
+
+	grpcSrv := grpc.NewServer()
+	proxyServer := store.NewProxyServer(proxy)
+	storepb.RegisterStoreServer(grpcSrv, proxyServer)
+	infopb.RegisterInfoServer(grpcSrv, proxyServer)
+
+	s := &server{
+		cfg:       cfg,
+		logger:    logger,
+		endpoints: endpoints,
+		engine:    engine,
+		grpc:      grpcSrv,
+		http:      &http.Server{Handler: mux, ReadHeaderTimeout: 30 * time.Second},
+	}
+	if s.grpcLis, err = net.Listen("tcp", cfg.grpcAddr); err != nil {
+		return nil, fmt.Errorf("--grpc-address: %w", err)
+	}
+	if s.httpLis, err = net.Listen("tcp", cfg.httpAddr); err != nil {
+		_ = s.grpcLis.Close()
+		return nil, fmt.Errorf("--http-address: %w", err)
+	}
+	return s, nil
+}
+
+// run serves until ctx ends, a signal arrives or a component fails.
+func (s *server) run(ctx context.Context) error {
+	var g run.Group
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	logger, cfg := s.logger, s.cfg
+	g.Add(func() error {
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+		defer signal.Stop(sig)
+		select {
+		case s := <-sig:
+			logger.Info("Received signal, shutting down", "signal", s.String())
+		case <-ctx.Done():
+		}
+		return nil
+	}, func(error) { cancel() })
+
+	g.Add(func() error { return s.endpoints.Run(ctx) }, func(error) { cancel() })
+
+	g.Add(func() error {
+		logger.Info("Serving Store API", "address", s.grpcLis.Addr().String())
+		return s.grpc.Serve(s.grpcLis)
+	}, func(error) { gracefulStopGRPC(s.grpc, cfg.grpcGrace) })
+
+	g.Add(func() error {
+		logger.Info("Serving HTTP API", "address", s.httpLis.Addr().String(), "prefix", cfg.prefix())
+		if err := s.http.Serve(s.httpLis); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	}, func(error) {
+		sctx, scancel := context.WithTimeout(context.Background(), cfg.httpGrace)
+		defer scancel()
+		_ = s.http.Shutdown(sctx)
+	})
+
+	g.Add(func() error {
+		<-ctx.Done()
+		return nil
+	}, func(error) {
+		cancel()
+		if err := s.engine.Close(); err != nil {
+			logger.Warn("Closing the query engine", "err", err)
+		}
+	})
+	return g.Run()
+}
+
+// gracefulStopGRPC lets calls in flight finish, for at most grace.
+func gracefulStopGRPC(srv *grpc.Server, grace time.Duration) {
+	done := make(chan struct{})
+	go func() {
+		srv.GracefulStop()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(grace):
+		srv.Stop()
+	}
+}

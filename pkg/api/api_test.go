@@ -1,0 +1,177 @@
+package api_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/promql"
+	"github.com/prometheus/prometheus/storage"
+
+	"github.com/tandem-metrics/tandem/pkg/api"
+	"github.com/tandem-metrics/tandem/pkg/query"
+	"github.com/tandem-metrics/tandem/pkg/store"
+	"github.com/tandem-metrics/tandem/pkg/store/storetest"
+)
+
+// stack is the query path under test: stores over gRPC, proxy, engine, API,
+// served over loopback HTTP.
+type stack struct {
+	url    string
+	stores []*storetest.Server
+}
+
+type stackOptions struct {
+	stores          []storetest.Options
+	dead            []storetest.Options // clients of stopped servers
+	responseTimeout time.Duration
+	routePrefix     string
+	ready           func() bool
+}
+
+// upSeries is the data every live store holds: up{job="j0".."j2"} every 15s
+// for an hour from t=0.
+func upSeries() []storetest.Series {
+	var out []storetest.Series
+	for i := range 3 {
+		out = append(out, storetest.Series{
+			Labels:  labels.FromStrings("__name__", "up", "job", fmt.Sprintf("j%d", i)),
+			Samples: storetest.Ramp(0, 15_000, 240),
+		})
+	}
+	return out
+}
+
+func replicaStores() []storetest.Options {
+	return []storetest.Options{
+		{ExternalLabels: labels.FromStrings("replica", "a"), WithoutReplicaLabels: true},
+		{ExternalLabels: labels.FromStrings("replica", "b")},
+	}
+}
+
+func startStack(t *testing.T, o stackOptions) *stack {
+	t.Helper()
+	s := &stack{}
+	var clients []store.Client
+	for _, so := range o.stores {
+		srv := storetest.Start(t, storetest.OpenTSDB(t, upSeries()...), so)
+		s.stores = append(s.stores, srv)
+		clients = append(clients, srv.Client(t))
+	}
+	for _, so := range o.dead {
+		srv := storetest.Start(t, storetest.OpenTSDB(t), so)
+		srv.Stop()
+		s.stores = append(s.stores, srv)
+		clients = append(clients, storetest.Dial(t, srv.Addr(), so))
+	}
+	proxy := store.NewProxy(func() []store.Client { return clients }, store.ProxyOptions{ResponseTimeout: o.responseTimeout})
+	engine := promql.NewEngine(promql.EngineOpts{
+		MaxSamples:               50_000_000,
+		Timeout:                  time.Minute,
+		LookbackDelta:            5 * time.Minute,
+		EnableAtModifier:         true,
+		EnableNegativeOffset:     true,
+		NoStepSubqueryIntervalFn: func(int64) int64 { return time.Minute.Milliseconds() },
+	})
+	t.Cleanup(func() { _ = engine.Close() })
+	reg := prometheus.NewRegistry()
+	a := api.New(api.Options{
+		Engine:    engine,
+		Queryable: func(opts query.Options) storage.Queryable { return query.NewQueryable(proxy, opts) },
+		Defaults: query.Options{
+			Dedup:           true,
+			ReplicaLabels:   []string{"replica"},
+			PartialResponse: true,
+		},
+		MaxConcurrent: 4,
+		RoutePrefix:   o.routePrefix,
+		Ready:         o.ready,
+		Gatherer:      reg,
+		Registerer:    reg,
+		Flags:         map[string]string{"query.timeout": "2m"},
+		Now:           func() time.Time { return time.Unix(1800, 0) },
+	})
+	srv := httptest.NewServer(a.Handler())
+	t.Cleanup(srv.Close)
+	s.url = srv.URL + o.routePrefix
+	return s
+}
+
+// answer is the decoded envelope of an API answer.
+type answer struct {
+	code      int
+	header    http.Header
+	Status    string          `json:"status"`
+	Data      json.RawMessage `json:"data"`
+	ErrorType string          `json:"errorType"`
+	Error     string          `json:"error"`
+	Warnings  []string        `json:"warnings"`
+}
+
+func (s *stack) get(t *testing.T, path string, params url.Values) answer {
+	t.Helper()
+	return s.do(t, context.Background(), http.MethodGet, path, params)
+}
+
+func (s *stack) do(t *testing.T, ctx context.Context, method, path string, params url.Values) answer {
+	t.Helper()
+	var (
+		req *http.Request
+		err error
+	)
+	if method == http.MethodPost {
+		req, err = http.NewRequestWithContext(ctx, method, s.url+path, strings.NewReader(params.Encode()))
+		if err == nil {
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		}
+	} else {
+		req, err = http.NewRequestWithContext(ctx, method, s.url+path+"?"+params.Encode(), nil)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := answer{code: resp.StatusCode, header: resp.Header}
+	if strings.HasPrefix(path, "/api/") {
+		if err := json.Unmarshal(body, &a); err != nil {
+			t.Fatalf("%s %s: body is not JSON: %v\n%s", method, path, err, body)
+		}
+	} else {
+		a.Data = body
+	}
+	return a
+}
+
+// vectorOrMatrix is a query result, enough to count series.
+type queryResult struct {
+	ResultType string `json:"resultType"`
+	Result     []struct {
+		Metric map[string]string `json:"metric"`
+	} `json:"result"`
+}
+
+func (a answer) result(t *testing.T) queryResult {
+	t.Helper()
+	var r queryResult
+	if err := json.Unmarshal(a.Data, &r); err != nil {
+		t.Fatalf("data is not a query result: %v\n%s", err, a.Data)
+	}
+	return r
+}

@@ -1,0 +1,108 @@
+package api
+
+import (
+	"net/http"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"time"
+
+	"github.com/prometheus/common/version"
+)
+
+// buildInfo has Prometheus's shape (no "features": Prometheus 3 has none).
+type buildInfo struct {
+	Version   string `json:"version"`
+	Revision  string `json:"revision"`
+	Branch    string `json:"branch"`
+	BuildUser string `json:"buildUser"`
+	BuildDate string `json:"buildDate"`
+	GoVersion string `json:"goVersion"`
+}
+
+func (a *API) buildInfo(*http.Request) result {
+	return result{data: buildInfo{
+		Version:   version.Version,
+		Revision:  version.GetRevision(),
+		Branch:    version.Branch,
+		BuildUser: version.BuildUser,
+		BuildDate: version.BuildDate,
+		GoVersion: version.GoVersion,
+	}}
+}
+
+func (a *API) flags(*http.Request) result {
+	flags := a.opts.Flags
+	if flags == nil {
+		flags = map[string]string{}
+	}
+	return result{data: flags}
+}
+
+// runtimeInfo has Prometheus's shape; what a stateless query has no notion
+// of (config reloads, TSDB corruption, retention) stays at its zero value.
+type runtimeInfo struct {
+	StartTime           time.Time `json:"startTime"`
+	CWD                 string    `json:"CWD"`
+	Hostname            string    `json:"hostname"`
+	ServerTime          time.Time `json:"serverTime"`
+	ReloadConfigSuccess bool      `json:"reloadConfigSuccess"`
+	LastConfigTime      time.Time `json:"lastConfigTime"`
+	CorruptionCount     int64     `json:"corruptionCount"`
+	GoroutineCount      int       `json:"goroutineCount"`
+	GOMAXPROCS          int       `json:"GOMAXPROCS"`
+	GOMEMLIMIT          int64     `json:"GOMEMLIMIT"`
+	GOGC                string    `json:"GOGC"`
+	GODEBUG             string    `json:"GODEBUG"`
+	StorageRetention    string    `json:"storageRetention"`
+}
+
+func (a *API) runtimeInfo(*http.Request) result {
+	cwd, _ := os.Getwd()
+	host, _ := os.Hostname()
+	return result{data: runtimeInfo{
+		StartTime:           a.startTime,
+		CWD:                 cwd,
+		Hostname:            host,
+		ServerTime:          a.opts.Now().UTC(),
+		ReloadConfigSuccess: true,
+		GoroutineCount:      runtime.NumGoroutine(),
+		GOMAXPROCS:          runtime.GOMAXPROCS(0),
+		GOMEMLIMIT:          debug.SetMemoryLimit(-1),
+		GOGC:                os.Getenv("GOGC"),
+		GODEBUG:             os.Getenv("GODEBUG"),
+	}}
+}
+
+// The stores serve no metadata, rules, alerts, targets or exemplars here:
+// these endpoints answer empty, in the shape clients expect.
+
+func (a *API) metadata(*http.Request) result {
+	return result{data: map[string]any{}}
+}
+
+func (a *API) queryExemplars(r *http.Request) result {
+	if _, apiErr := timeParam(r, "start", minTime); apiErr != nil {
+		return result{err: apiErr}
+	}
+	if _, apiErr := timeParam(r, "end", maxTime); apiErr != nil {
+		return result{err: apiErr}
+	}
+	return result{data: []any{}}
+}
+
+func (a *API) rules(*http.Request) result {
+	return result{data: map[string]any{"groups": []any{}}}
+}
+
+func (a *API) alerts(*http.Request) result {
+	return result{data: map[string]any{"alerts": []any{}}}
+}
+
+func (a *API) targets(*http.Request) result {
+	return result{data: map[string]any{
+		"activeTargets":       []any{},
+		"droppedTargets":      []any{},
+		"droppedTargetCounts": map[string]int{},
+	}}
+}

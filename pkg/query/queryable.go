@@ -1,0 +1,207 @@
+// Package query is the storage.Queryable that Prometheus's PromQL engine
+// reads through: it asks the stores via the store proxy and merges the
+// replicas of each series into one.
+package query
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/storage"
+	"github.com/prometheus/prometheus/util/annotations"
+	"github.com/thanos-io/thanos/pkg/store/storepb"
+
+	"github.com/tandem-metrics/tandem/pkg/dedup"
+	"github.com/tandem-metrics/tandem/pkg/store"
+)
+
+// Options are the choices one request makes about how to read the stores.
+type Options struct {
+	// Dedup merges series that differ only by replica labels into one.
+	Dedup bool
+	// ReplicaLabels name the labels that tell replicas apart.
+	ReplicaLabels []string
+	// PartialResponse turns failed stores into warnings instead of errors.
+	PartialResponse bool
+	// StoreMatchers, if any, restrict which stores are asked (storeMatch[]).
+	StoreMatchers [][]*labels.Matcher
+}
+
+// removesReplicaLabels reports whether the stores are asked to strip the
+// replica labels.
+func (o Options) removesReplicaLabels() bool { return o.Dedup && len(o.ReplicaLabels) > 0 }
+
+func (o Options) withoutReplicaLabels() []string {
+	if o.removesReplicaLabels() {
+		return o.ReplicaLabels
+	}
+	return nil
+}
+
+// Queryable reads the stores of a proxy with one request's options.
+type Queryable struct {
+	proxy *store.Proxy
+	opts  Options
+}
+
+// NewQueryable returns a Queryable over proxy. PromQL engines take one per
+// request, as the options are the request's.
+func NewQueryable(proxy *store.Proxy, opts Options) *Queryable {
+	return &Queryable{proxy: proxy, opts: opts}
+}
+
+// Querier implements storage.Queryable.
+func (q *Queryable) Querier(mint, maxt int64) (storage.Querier, error) {
+	return &querier{proxy: q.proxy, opts: q.opts, mint: mint, maxt: maxt}, nil
+}
+
+type querier struct {
+	proxy      *store.Proxy
+	opts       Options
+	mint, maxt int64
+
+	mtx  sync.Mutex
+	sets []*store.SeriesSet // to close, which ends their store calls
+}
+
+// Select implements storage.Querier. The answer is always sorted.
+func (q *querier) Select(ctx context.Context, _ bool, hints *storage.SelectHints, matchers ...*labels.Matcher) storage.SeriesSet {
+	req, err := q.seriesRequest(hints, matchers)
+	if err != nil {
+		return storage.ErrSeriesSet(err)
+	}
+	set := q.proxy.Series(ctx, req, q.opts.StoreMatchers)
+	q.mtx.Lock()
+	q.sets = append(q.sets, set)
+	q.mtx.Unlock()
+
+	if !q.opts.Dedup {
+		// Equal labels from different stores are the same series from
+		// overlapping sources: their chunks make one series.
+		return &seriesSet{set: set, joinEqual: true}
+	}
+	return dedup.NewSeriesSet(&seriesSet{set: set}, hints)
+}
+
+func (q *querier) seriesRequest(hints *storage.SelectHints, matchers []*labels.Matcher) (*storepb.SeriesRequest, error) {
+	pbms, err := storepb.PromMatchersToMatchers(matchers...)
+	if err != nil {
+		return nil, fmt.Errorf("convert matchers: %w", err)
+	}
+	req := &storepb.SeriesRequest{
+		MinTime:                 q.mint,
+		MaxTime:                 q.maxt,
+		Matchers:                pbms,
+		PartialResponseDisabled: !q.opts.PartialResponse,
+		WithoutReplicaLabels:    q.opts.withoutReplicaLabels(),
+	}
+	if hints == nil {
+		return req, nil
+	}
+	req.MinTime, req.MaxTime = hints.Start, hints.End
+	req.SkipChunks = hints.Func == "series"
+	req.Limit = int64(hints.Limit)
+	req.Step, req.Range = hints.Step, hints.Range
+	req.QueryHints = queryHints(hints)
+	return req, nil
+}
+
+// queryHints passes on what the engine will do with the series, so stores
+// that can (Thanos's) prepare for it.
+func queryHints(h *storage.SelectHints) *storepb.QueryHints {
+	qh := &storepb.QueryHints{StepMillis: h.Step}
+	if h.Func != "" {
+		qh.Func = &storepb.Func{Name: h.Func}
+	}
+	if h.Range != 0 {
+		qh.Range = &storepb.Range{Millis: h.Range}
+	}
+	if h.By || len(h.Grouping) > 0 {
+		qh.Grouping = &storepb.Grouping{By: h.By, Labels: h.Grouping}
+	}
+	return qh
+}
+
+// LabelNames implements storage.LabelQuerier.
+func (q *querier) LabelNames(ctx context.Context, hints *storage.LabelHints, matchers ...*labels.Matcher) ([]string, annotations.Annotations, error) {
+	pbms, err := storepb.PromMatchersToMatchers(matchers...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("convert matchers: %w", err)
+	}
+	req := &storepb.LabelNamesRequest{
+		Start:                   q.mint,
+		End:                     q.maxt,
+		Matchers:                pbms,
+		PartialResponseDisabled: !q.opts.PartialResponse,
+		WithoutReplicaLabels:    q.opts.withoutReplicaLabels(),
+		Limit:                   labelLimit(hints),
+	}
+	names, warnings, err := q.proxy.LabelNames(ctx, req, q.opts.StoreMatchers)
+	if err != nil {
+		return nil, nil, err
+	}
+	return truncate(names, hints), toAnnotations(warnings), nil
+}
+
+// LabelValues implements storage.LabelQuerier.
+func (q *querier) LabelValues(ctx context.Context, name string, hints *storage.LabelHints, matchers ...*labels.Matcher) ([]string, annotations.Annotations, error) {
+	pbms, err := storepb.PromMatchersToMatchers(matchers...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("convert matchers: %w", err)
+	}
+	req := &storepb.LabelValuesRequest{
+		Label:                   name,
+		Start:                   q.mint,
+		End:                     q.maxt,
+		Matchers:                pbms,
+		PartialResponseDisabled: !q.opts.PartialResponse,
+		WithoutReplicaLabels:    q.opts.withoutReplicaLabels(),
+		Limit:                   labelLimit(hints),
+	}
+	values, warnings, err := q.proxy.LabelValues(ctx, req, q.opts.StoreMatchers)
+	if err != nil {
+		return nil, nil, err
+	}
+	return truncate(values, hints), toAnnotations(warnings), nil
+}
+
+func labelLimit(hints *storage.LabelHints) int64 {
+	if hints == nil {
+		return 0
+	}
+	return int64(hints.Limit)
+}
+
+// truncate applies the limit again: each store honours it, their union need
+// not.
+func truncate(values []string, hints *storage.LabelHints) []string {
+	if hints != nil && hints.Limit > 0 && len(values) > hints.Limit {
+		return slices.Clip(values[:hints.Limit])
+	}
+	return values
+}
+
+// Close implements storage.Querier: it ends the store calls of every Select.
+func (q *querier) Close() error {
+	q.mtx.Lock()
+	defer q.mtx.Unlock()
+	for _, s := range q.sets {
+		s.Close()
+	}
+	q.sets = nil
+	return nil
+}
+
+func toAnnotations(errs []error) annotations.Annotations {
+	if len(errs) == 0 {
+		return nil
+	}
+	a := annotations.New()
+	for _, err := range errs {
+		a.Add(err)
+	}
+	return *a
+}

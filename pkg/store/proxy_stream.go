@@ -1,0 +1,196 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"time"
+
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/thanos-io/thanos/pkg/store/storepb"
+)
+
+// errStoreSilent is the cause of cancelling a store that stayed silent for
+// longer than the response timeout.
+var errStoreSilent = errors.New("store response timeout")
+
+// storeSeries is one whole series of one store: every frame the store sent
+// for one label set, joined.
+type storeSeries struct {
+	lset   labels.Labels
+	chunks []storepb.AggrChunk
+}
+
+// storeStream reads one store's Series answer in its own goroutine and hands
+// whole series to the merge through a bounded channel, so a fast store never
+// buffers more than a few frames ahead of the merge.
+type storeStream struct {
+	client          Client
+	req             *storepb.SeriesRequest
+	stripLabels     bool // the store cannot strip the replica labels: do it here
+	replicaLabels   []string
+	responseTimeout time.Duration
+	partial         bool
+
+	out chan []storeSeries
+
+	// Written by run before it closes out; read only after out is closed.
+	warnings []error
+	err      error
+}
+
+func (s *storeStream) run(ctx context.Context) {
+	defer close(s.out)
+	if err := s.stream(ctx); err != nil {
+		s.err = fmt.Errorf("store %s: %w", s.client, err)
+	}
+}
+
+func (s *storeStream) stream(parent context.Context) error {
+	ctx, cancel := context.WithCancelCause(parent)
+	defer cancel(nil)
+
+	// The timer runs only while we wait for the store, never while the
+	// merge is slow to take what we already have.
+	var silence *time.Timer
+	if s.responseTimeout > 0 {
+		silence = time.AfterFunc(s.responseTimeout, func() {
+			cancel(fmt.Errorf("%w: no answer within %s", errStoreSilent, s.responseTimeout))
+		})
+		defer silence.Stop()
+	}
+
+	cl, err := s.client.Series(ctx, s.req)
+	if err != nil {
+		return callError(ctx, err)
+	}
+
+	var (
+		join     seriesJoiner
+		buffered []storeSeries // only when stripping replica labels here
+	)
+	for {
+		if silence != nil {
+			silence.Reset(s.responseTimeout)
+		}
+		resp, err := cl.Recv()
+		if silence != nil {
+			silence.Stop()
+		}
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return callError(ctx, err)
+		}
+
+		var complete []storeSeries
+		switch r := resp.Result.(type) {
+		case *storepb.SeriesResponse_Series:
+			complete = join.add(complete, r.Series)
+		case *storepb.SeriesResponse_Batch:
+			for _, series := range r.Batch.Series {
+				complete = join.add(complete, series)
+			}
+		case *storepb.SeriesResponse_Warning:
+			if !s.partial {
+				return fmt.Errorf("warning with partial response disabled: %s", r.Warning)
+			}
+			s.warnings = append(s.warnings, fmt.Errorf("store %s: %s", s.client, r.Warning))
+		case *storepb.SeriesResponse_Hints:
+			// Opaque to us: Thanos stores use them for their own statistics.
+		}
+		if len(complete) == 0 {
+			continue
+		}
+		if s.stripLabels {
+			buffered = append(buffered, complete...)
+			continue
+		}
+		if !s.send(ctx, complete) {
+			return callError(ctx, ctx.Err())
+		}
+	}
+	last := join.flush()
+
+	if !s.stripLabels {
+		if len(last) > 0 && !s.send(ctx, last) {
+			return callError(ctx, ctx.Err())
+		}
+		return nil
+	}
+	buffered = append(buffered, last...)
+	s.strip(buffered)
+	for len(buffered) > 0 {
+		n := min(len(buffered), responseBatchSize)
+		if !s.send(ctx, buffered[:n:n]) {
+			return callError(ctx, ctx.Err())
+		}
+		buffered = buffered[n:]
+	}
+	return nil
+}
+
+// strip removes the replica labels from a whole answer and restores label
+// order. Series that become equal stay separate: they are replicas.
+func (s *storeStream) strip(series []storeSeries) {
+	b := labels.NewBuilder(labels.EmptyLabels())
+	for i := range series {
+		b.Reset(series[i].lset)
+		b.Del(s.replicaLabels...)
+		series[i].lset = b.Labels()
+	}
+	slices.SortStableFunc(series, func(a, b storeSeries) int {
+		return labels.Compare(a.lset, b.lset)
+	})
+}
+
+func (s *storeStream) send(ctx context.Context, series []storeSeries) bool {
+	select {
+	case s.out <- series:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// callError turns the error of a store call into its reason: the response
+// timeout when that is what ended the call, the gRPC error otherwise.
+func callError(ctx context.Context, err error) error {
+	if cause := context.Cause(ctx); errors.Is(cause, errStoreSilent) {
+		return cause
+	}
+	return err
+}
+
+// seriesJoiner joins consecutive frames of one store with equal labels into
+// one series; it holds back the last series until it knows no more frames
+// follow for it.
+type seriesJoiner struct {
+	pending    storeSeries
+	hasPending bool
+}
+
+func (j *seriesJoiner) add(complete []storeSeries, s *storepb.Series) []storeSeries {
+	lset := s.PromLabels()
+	if j.hasPending && labels.Equal(j.pending.lset, lset) {
+		j.pending.chunks = append(j.pending.chunks, s.Chunks...)
+		return complete
+	}
+	if j.hasPending {
+		complete = append(complete, j.pending)
+	}
+	j.pending = storeSeries{lset: lset, chunks: s.Chunks}
+	j.hasPending = true
+	return complete
+}
+
+func (j *seriesJoiner) flush() []storeSeries {
+	if !j.hasPending {
+		return nil
+	}
+	j.hasPending = false
+	return []storeSeries{j.pending}
+}
