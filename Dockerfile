@@ -5,8 +5,9 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-RUN CGO_ENABLED=0 go build -tags slicelabels -trimpath -o /out/sidecar ./cmd/sidecar && \
-    CGO_ENABLED=0 go build -tags slicelabels -trimpath -o /out/query ./cmd/query
+RUN LDFLAGS="-X github.com/prometheus/common/version.Version=$(cat VERSION)" && \
+    CGO_ENABLED=0 go build -tags slicelabels -trimpath -ldflags "$LDFLAGS" -o /out/sidecar ./cmd/sidecar && \
+    CGO_ENABLED=0 go build -tags slicelabels -trimpath -ldflags "$LDFLAGS" -o /out/query ./cmd/query
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/sidecar /out/query /bin/

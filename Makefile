@@ -9,14 +9,17 @@ TEST_TIMEOUT ?= 20m
 # chunkenc.Iterator's Seek(int64) ValueType is the shape vet's stdmethods
 # check reserves for io.Seeker; every iterator would be reported.
 VETFLAGS   := -stdmethods=false
+VERSION    := $(shell cat VERSION)
+VERSION_PKG := github.com/prometheus/common/version
+LDFLAGS    := -X $(VERSION_PKG).Version=$(VERSION) -X $(VERSION_PKG).Revision=$(shell git rev-parse --short HEAD 2>/dev/null) -X $(VERSION_PKG).Branch=$(shell git rev-parse --abbrev-ref HEAD 2>/dev/null)
 
 .PHONY: all build test bench tools lint clean
 
 all: build
 
 build:
-	$(GO) build $(GOFLAGS_T) -o bin/query ./cmd/query
-	$(GO) build $(GOFLAGS_T) -o bin/sidecar ./cmd/sidecar
+	$(GO) build $(GOFLAGS_T) -ldflags "$(LDFLAGS)" -o bin/query ./cmd/query
+	$(GO) build $(GOFLAGS_T) -ldflags "$(LDFLAGS)" -o bin/sidecar ./cmd/sidecar
 
 # Real Prometheus and promtool, built from the pinned module in tools/go.mod.
 tools: bin/prometheus bin/promtool bin/thanos

@@ -39,13 +39,5 @@ func replicaData() string {
 // labels cluster=eu and replica=r0..r(n-1).
 func replicas(t *testing.T, n int) []*promtest.Server {
 	t.Helper()
-	om := replicaData()
-	var out []*promtest.Server
-	for r := range n {
-		dir := t.TempDir()
-		promtest.CreateBlocks(t, dir, om)
-		out = append(out, promtest.Start(t, promtest.Config{DataDir: dir,
-			ExternalLabels: map[string]string{"cluster": "eu", "replica": fmt.Sprintf("r%d", r)}}))
-	}
-	return out
+	return startReplicas(t, n, replicaData())
 }

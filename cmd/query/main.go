@@ -14,6 +14,7 @@ import (
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/common/promslog"
 	promslogflag "github.com/prometheus/common/promslog/flag"
+	"github.com/prometheus/common/version"
 )
 
 // config is every flag, parsed.
@@ -43,6 +44,7 @@ type config struct {
 
 func main() {
 	app := kingpin.New(filepath.Base(os.Args[0]), "Evaluates PromQL over Store API servers, merging HA replicas, and answers the Prometheus HTTP API.")
+	app.Version(version.Print("query"))
 	app.HelpFlag.Short('h')
 	cfg := registerFlags(app)
 

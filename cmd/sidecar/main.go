@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/common/promslog"
 	promslogflag "github.com/prometheus/common/promslog/flag"
+	"github.com/prometheus/common/version"
 	"github.com/thanos-io/thanos/pkg/info/infopb"
 	"github.com/thanos-io/thanos/pkg/store/storepb"
 	"google.golang.org/grpc"
@@ -49,6 +50,7 @@ type config struct {
 
 func main() {
 	app := kingpin.New(filepath.Base(os.Args[0]), "Serves a Prometheus replica over the Thanos Store API, with its external labels attached.")
+	app.Version(version.Print("sidecar"))
 	app.HelpFlag.Short('h')
 	var cfg config
 	app.Flag("prometheus.url", "URL of the Prometheus this sidecar serves.").

@@ -222,3 +222,65 @@ func Vector(t testing.TB, r APIResponse) []VectorSample {
 
 // Value returns a vector sample's value as a string, as the API writes it.
 func (s VectorSample) String() string { return fmt.Sprint(s.Metric, s.Value[1]) }
+
+// Query runs bin/query over the given Store API endpoints and waits until
+// it is ready and every endpoint has answered Info healthily.
+func Query(t testing.TB, endpoints []string, args ...string) *Process {
+	t.Helper()
+	grpcAddr, httpAddr := promtest.FreeAddr(t), promtest.FreeAddr(t)
+	all := []string{"--grpc-address=" + grpcAddr, "--http-address=" + httpAddr, "--log.level=debug"}
+	for _, e := range endpoints {
+		all = append(all, "--endpoint="+e)
+	}
+	p := Start(t, "query", append(all, args...)...)
+	p.GRPC, p.HTTP = grpcAddr, httpAddr
+	p.WaitReady("http://"+httpAddr+"/-/ready", time.Minute)
+	p.WaitHealthyStores(len(endpoints), time.Minute)
+	return p
+}
+
+// WaitHealthyStores polls the query's /api/v1/stores until n endpoints
+// report no error.
+func (p *Process) WaitHealthyStores(n int, timeout time.Duration) {
+	p.t.Helper()
+	deadline := time.Now().Add(timeout)
+	var healthy int
+	for {
+		healthy = p.healthyStores()
+		if healthy >= n {
+			return
+		}
+		if p.Exited() {
+			p.t.Fatalf("%s exited:\n%s", p.name, p.Log())
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("%s: %d of %d stores healthy after %v\n%s", p.name, healthy, n, timeout, p.Log())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (p *Process) healthyStores() int {
+	resp, err := http.Get("http://" + p.HTTP + "/api/v1/stores")
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	var ans struct {
+		Data map[string][]struct {
+			LastError *string `json:"lastError"`
+		} `json:"data"`
+	}
+	if json.NewDecoder(resp.Body).Decode(&ans) != nil {
+		return 0
+	}
+	var n int
+	for _, group := range ans.Data {
+		for _, s := range group {
+			if s.LastError == nil {
+				n++
+			}
+		}
+	}
+	return n
+}

@@ -162,4 +162,3 @@ func (t *Target) Info(ctx context.Context, _ *infopb.InfoRequest) (*infopb.InfoR
 		},
 	}, nil
 }
-
