@@ -14,7 +14,10 @@ import (
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/common/promslog"
 	promslogflag "github.com/prometheus/common/promslog/flag"
+
 	"github.com/prometheus/common/version"
+	"github.com/tandem-metrics/tandem/internal/serverflag"
+	"github.com/tandem-metrics/tandem/pkg/store"
 )
 
 // config is every flag, parsed.
@@ -40,6 +43,8 @@ type config struct {
 	grpcGrace       time.Duration
 	httpGrace       time.Duration
 	log             promslog.Config
+	server          *serverflag.Config
+	clientTLS       store.ClientTLS
 }
 
 func main() {
@@ -115,6 +120,19 @@ func registerFlags(app *kingpin.Application) *config {
 		Default("2m").DurationVar(&cfg.grpcGrace)
 	app.Flag("http-grace-period", "Time to let in-flight HTTP requests finish at shutdown.").
 		Default("2m").DurationVar(&cfg.httpGrace)
+	app.Flag("grpc-client-tls-secure", "Use TLS when talking to the Store API endpoints.").
+		Default("false").BoolVar(&cfg.clientTLS.Secure)
+	app.Flag("grpc-client-tls-skip-verify", "Do not verify the endpoints' certificates.").
+		Default("false").BoolVar(&cfg.clientTLS.SkipVerify)
+	app.Flag("grpc-client-tls-cert", "Client certificate for mutual TLS with the endpoints.").
+		Default("").StringVar(&cfg.clientTLS.CertFile)
+	app.Flag("grpc-client-tls-key", "Key of the client certificate.").
+		Default("").StringVar(&cfg.clientTLS.KeyFile)
+	app.Flag("grpc-client-tls-ca", "CA to verify the endpoints' certificates against; empty uses the system's.").
+		Default("").StringVar(&cfg.clientTLS.CAFile)
+	app.Flag("grpc-client-server-name", "Server name to verify the endpoints' certificates against.").
+		Default("").StringVar(&cfg.clientTLS.ServerName)
+	cfg.server = serverflag.Add(app)
 	promslogflag.AddFlags(app, &cfg.log)
 	return cfg
 }

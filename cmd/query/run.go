@@ -44,6 +44,18 @@ func newServer(cfg *config, flags map[string]string, logger *slog.Logger) (*serv
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
+	grpcOpts, err := cfg.server.GRPCServerOptions()
+	if err != nil {
+		return nil, err
+	}
+	if err := cfg.server.ValidateHTTP(); err != nil {
+		return nil, err
+	}
+	clientCreds, err := cfg.clientTLS.Credentials()
+	if err != nil {
+		return nil, err
+	}
+
 	endpoints, err := discovery.NewSet(discovery.Options{
 		Endpoints:        cfg.endpoints,
 		FileSDFiles:      cfg.sdFiles,
@@ -53,6 +65,7 @@ func newServer(cfg *config, flags map[string]string, logger *slog.Logger) (*serv
 		InfoTimeout:      cfg.infoTimeout,
 		UnhealthyTimeout: cfg.unhealthy,
 		CloseGrace:       cfg.timeout,
+		DialOptions:      []grpc.DialOption{grpc.WithTransportCredentials(clientCreds)},
 	}, logger.With("component", "discovery"), reg)
 	if err != nil {
 		return nil, err
@@ -97,7 +110,7 @@ func newServer(cfg *config, flags map[string]string, logger *slog.Logger) (*serv
 	mux.Handle("GET "+cfg.prefix()+"/api/v1/stores", endpoints.StoresHandler())
 	mux.Handle("/", apiHandler)
 
-	grpcSrv := grpc.NewServer()
+	grpcSrv := grpc.NewServer(grpcOpts...)
 	proxyServer := store.NewProxyServer(proxy)
 	storepb.RegisterStoreServer(grpcSrv, proxyServer)
 	infopb.RegisterInfoServer(grpcSrv, proxyServer)
@@ -147,7 +160,7 @@ func (s *server) run(ctx context.Context) error {
 
 	g.Add(func() error {
 		logger.Info("Serving HTTP API", "address", s.httpLis.Addr().String(), "prefix", cfg.prefix())
-		if err := s.http.Serve(s.httpLis); !errors.Is(err, http.ErrServerClosed) {
+		if err := cfg.server.ServeHTTP(s.http, s.httpLis, logger); !errors.Is(err, http.ErrServerClosed) {
 			return err
 		}
 		return nil

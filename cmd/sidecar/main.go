@@ -30,6 +30,7 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/tandem-metrics/tandem/internal/serverflag"
 	"github.com/tandem-metrics/tandem/pkg/reloader"
 	_ "github.com/tandem-metrics/tandem/pkg/store" // the gogo-safe gRPC codec
 	promstore "github.com/tandem-metrics/tandem/pkg/store/prometheus"
@@ -46,6 +47,7 @@ type config struct {
 	httpGrace         time.Duration
 	log               promslog.Config
 	reloader          reloader.Options
+	server            *serverflag.Config
 }
 
 func main() {
@@ -84,6 +86,7 @@ func main() {
 		Default("5s").DurationVar(&cfg.reloader.RetryInterval)
 	app.Flag("reloader.method", "Method used to reload the configuration; only http is supported.").
 		Default("http").Enum("http")
+	cfg.server = serverflag.Add(app)
 	cfg.log = promslog.Config{}
 	promslogflag.AddFlags(app, &cfg.log)
 
@@ -93,10 +96,20 @@ func main() {
 	}
 	logger := promslog.New(&cfg.log)
 	if err := runSidecar(cfg, logger); err != nil {
+		if errors.As(err, new(startError)) {
+			fmt.Fprintf(os.Stderr, "sidecar: %v\n", err)
+			os.Exit(2)
+		}
 		logger.Error("sidecar stopped", "err", err)
 		os.Exit(1)
 	}
 }
+
+// startError is a flag or listener that keeps the sidecar from starting:
+// reported as one line, not as a log record.
+type startError struct{ error }
+
+func (e startError) Unwrap() error { return e.error }
 
 func runSidecar(cfg config, logger *slog.Logger) error {
 	reg := prometheus.NewRegistry()
@@ -109,16 +122,24 @@ func runSidecar(cfg config, logger *slog.Logger) error {
 	cfg.reloader.PrometheusURL = cfg.promURL
 	rl, err := reloader.New(cfg.reloader, logger.With("component", "reloader"), reg)
 	if err != nil {
-		return fmt.Errorf("--reloader.*: %w", err)
+		return startError{fmt.Errorf("--reloader.*: %w", err)}
+	}
+
+	grpcOpts, err := cfg.server.GRPCServerOptions()
+	if err != nil {
+		return startError{err}
+	}
+	if err := cfg.server.ValidateHTTP(); err != nil {
+		return startError{err}
 	}
 
 	grpcLis, err := net.Listen("tcp", cfg.grpcAddr)
 	if err != nil {
-		return fmt.Errorf("--grpc-address: %w", err)
+		return startError{fmt.Errorf("--grpc-address: %w", err)}
 	}
 	httpLis, err := net.Listen("tcp", cfg.httpAddr)
 	if err != nil {
-		return fmt.Errorf("--http-address: %w", err)
+		return startError{fmt.Errorf("--http-address: %w", err)}
 	}
 
 	var g run.Group
@@ -147,7 +168,7 @@ func runSidecar(cfg config, logger *slog.Logger) error {
 
 	g.Add(func() error { return rl.Run(ctx) }, func(error) { cancel() })
 
-	srv := grpc.NewServer(grpc.MaxSendMsgSize(promstore.DefaultMaxFrameSize))
+	srv := grpc.NewServer(append(grpcOpts, grpc.MaxSendMsgSize(promstore.DefaultMaxFrameSize))...)
 	storepb.RegisterStoreServer(srv, store)
 	infopb.RegisterInfoServer(srv, target)
 	healthpb.RegisterHealthServer(srv, health.NewServer())
@@ -170,7 +191,7 @@ func runSidecar(cfg config, logger *slog.Logger) error {
 	})
 	httpSrv := &http.Server{Handler: mux, ReadHeaderTimeout: 30 * time.Second}
 	g.Add(func() error {
-		if err := httpSrv.Serve(httpLis); !errors.Is(err, http.ErrServerClosed) {
+		if err := cfg.server.ServeHTTP(httpSrv, httpLis, logger); !errors.Is(err, http.ErrServerClosed) {
 			return err
 		}
 		return nil

@@ -89,6 +89,25 @@ func (p *Process) Exited() bool {
 	}
 }
 
+// WaitExit waits for the process to end by itself and fails the test
+// unless it exits non-zero with a log that mentions want.
+func (p *Process) WaitExit(t testing.TB, timeout time.Duration, want string) {
+	t.Helper()
+	select {
+	case <-p.done:
+	case <-time.After(timeout):
+		t.Fatalf("%s still running after %v, want it to stop at start", p.name, timeout)
+	}
+	if code := p.cmd.ProcessState.ExitCode(); code == 0 {
+		t.Errorf("%s exited 0, want an error", p.name)
+	}
+	if log := p.Log(); !strings.Contains(log, want) {
+		t.Errorf("%s log does not mention %q:\n%s", p.name, want, log)
+	} else {
+		t.Logf("%s: %s", p.name, strings.TrimSpace(log))
+	}
+}
+
 // Pid is the running process's id.
 func (p *Process) Pid() int { return p.cmd.Process.Pid }
 
@@ -227,6 +246,16 @@ func (s VectorSample) String() string { return fmt.Sprint(s.Metric, s.Value[1]) 
 // it is ready and every endpoint has answered Info healthily.
 func Query(t testing.TB, endpoints []string, args ...string) *Process {
 	t.Helper()
+	p := StartQuery(t, endpoints, args...)
+	p.WaitReady("http://"+p.HTTP+"/-/ready", time.Minute)
+	p.WaitHealthyStores(len(endpoints), time.Minute)
+	return p
+}
+
+// StartQuery runs bin/query over the given Store API endpoints without
+// waiting for anything.
+func StartQuery(t testing.TB, endpoints []string, args ...string) *Process {
+	t.Helper()
 	grpcAddr, httpAddr := promtest.FreeAddr(t), promtest.FreeAddr(t)
 	all := []string{"--grpc-address=" + grpcAddr, "--http-address=" + httpAddr, "--log.level=debug"}
 	for _, e := range endpoints {
@@ -234,8 +263,6 @@ func Query(t testing.TB, endpoints []string, args ...string) *Process {
 	}
 	p := Start(t, "query", append(all, args...)...)
 	p.GRPC, p.HTTP = grpcAddr, httpAddr
-	p.WaitReady("http://"+httpAddr+"/-/ready", time.Minute)
-	p.WaitHealthyStores(len(endpoints), time.Minute)
 	return p
 }
 
@@ -261,26 +288,38 @@ func (p *Process) WaitHealthyStores(n int, timeout time.Duration) {
 }
 
 func (p *Process) healthyStores() int {
-	resp, err := http.Get("http://" + p.HTTP + "/api/v1/stores")
-	if err != nil {
-		return 0
-	}
-	defer resp.Body.Close()
-	var ans struct {
-		Data map[string][]struct {
-			LastError *string `json:"lastError"`
-		} `json:"data"`
-	}
-	if json.NewDecoder(resp.Body).Decode(&ans) != nil {
-		return 0
-	}
 	var n int
-	for _, group := range ans.Data {
-		for _, s := range group {
-			if s.LastError == nil {
-				n++
-			}
+	for _, s := range p.Stores() {
+		if s.LastError == nil {
+			n++
 		}
 	}
 	return n
+}
+
+// StoreStatus is one endpoint as a querier's /api/v1/stores lists it.
+type StoreStatus struct {
+	Name      string  `json:"name"`
+	LastError *string `json:"lastError"`
+}
+
+// Stores lists the endpoints of a querier (ours or Thanos's) of every
+// component type; nil when it does not answer.
+func (p *Process) Stores() []StoreStatus {
+	resp, err := http.Get("http://" + p.HTTP + "/api/v1/stores")
+	if err != nil {
+		return nil
+	}
+	defer resp.Body.Close()
+	var ans struct {
+		Data map[string][]StoreStatus `json:"data"`
+	}
+	if json.NewDecoder(resp.Body).Decode(&ans) != nil {
+		return nil
+	}
+	var out []StoreStatus
+	for _, group := range ans.Data {
+		out = append(out, group...)
+	}
+	return out
 }

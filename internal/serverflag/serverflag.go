@@ -1,0 +1,68 @@
+// Package serverflag declares the flags that secure the servers both
+// binaries run, with Thanos's names: gRPC TLS and mutual TLS, and the
+// Prometheus web config file (TLS and basic auth) for HTTP.
+package serverflag
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/prometheus/exporter-toolkit/web"
+	"google.golang.org/grpc"
+
+	"github.com/tandem-metrics/tandem/pkg/store"
+)
+
+// Config is the parsed flags.
+type Config struct {
+	GRPCTLS       store.ServerTLS
+	WebConfigFile string
+}
+
+// Add declares the flags on app.
+func Add(app *kingpin.Application) *Config {
+	c := &Config{}
+	app.Flag("grpc-server-tls-cert", "TLS certificate for the gRPC server; empty serves plaintext.").
+		Default("").StringVar(&c.GRPCTLS.CertFile)
+	app.Flag("grpc-server-tls-key", "TLS key for the gRPC server.").
+		Default("").StringVar(&c.GRPCTLS.KeyFile)
+	app.Flag("grpc-server-tls-client-ca", "CA to verify gRPC clients' certificates against; set, it requires them (mutual TLS).").
+		Default("").StringVar(&c.GRPCTLS.ClientCAFile)
+	app.Flag("grpc-server-tls-min-version", "Lowest TLS version the gRPC server accepts: 1.0, 1.1, 1.2 or 1.3.").
+		Default("1.3").StringVar(&c.GRPCTLS.MinVersion)
+	app.Flag("http.config", "Prometheus web config file for the HTTP server: TLS, client certificates, basic auth.").
+		Default("").StringVar(&c.WebConfigFile)
+	return c
+}
+
+// GRPCServerOptions checks the gRPC TLS flags and returns the server's
+// options, reading the certificates once so a bad one stops the start.
+func (c *Config) GRPCServerOptions() ([]grpc.ServerOption, error) {
+	creds, err := c.GRPCTLS.Credentials()
+	if err != nil {
+		return nil, err
+	}
+	return []grpc.ServerOption{grpc.Creds(creds)}, nil
+}
+
+// ValidateHTTP checks the web config file, so that a bad one stops the
+// process at start rather than at its first request.
+func (c *Config) ValidateHTTP() error {
+	if c.WebConfigFile == "" {
+		return nil
+	}
+	if err := web.Validate(c.WebConfigFile); err != nil {
+		return fmt.Errorf("--http.config: %w", err)
+	}
+	return nil
+}
+
+// ServeHTTP serves srv on lis with the web config applied; it returns
+// http.ErrServerClosed after a shutdown, like http.Server.Serve.
+func (c *Config) ServeHTTP(srv *http.Server, lis net.Listener, logger *slog.Logger) error {
+	file := c.WebConfigFile
+	return web.Serve(lis, srv, &web.FlagConfig{WebConfigFile: &file}, logger)
+}
