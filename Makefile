@@ -13,7 +13,12 @@ VERSION    := $(shell cat VERSION)
 VERSION_PKG := github.com/prometheus/common/version
 LDFLAGS    := -X $(VERSION_PKG).Version=$(VERSION) -X $(VERSION_PKG).Revision=$(shell git rev-parse --short HEAD 2>/dev/null) -X $(VERSION_PKG).Branch=$(shell git rev-parse --abbrev-ref HEAD 2>/dev/null)
 
-.PHONY: all build test bench tools lint clean
+FUZZTIME   ?= 30s
+# Each fuzz target, as package:Name; their seed corpora are committed
+# under the package's testdata/fuzz.
+FUZZ_TARGETS := ./pkg/api:FuzzAPIParams ./pkg/store/prometheus:FuzzFrameReader
+
+.PHONY: all build test bench tools lint clean fuzz
 
 all: build
 
@@ -38,6 +43,14 @@ bin/thanos: tools/thanos/go.mod tools/thanos/go.sum
 test: tools build
 	$(GO) vet $(GOFLAGS_T) $(VETFLAGS) ./...
 	$(GO) test $(GOFLAGS_T) -timeout $(TEST_TIMEOUT) ./...
+	$(MAKE) fuzz
+
+# Runs every fuzz target for FUZZTIME; part of `make test`.
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		echo "fuzz $${t#*:} for $(FUZZTIME)"; \
+		$(GO) test $(GOFLAGS_T) -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) "$${t%%:*}"; \
+	done
 
 bench: tools build
 	$(GO) test $(GOFLAGS_T) -run '^$$' -bench . -benchmem -timeout 30m ./...

@@ -36,6 +36,7 @@ type stackOptions struct {
 	responseTimeout time.Duration
 	routePrefix     string
 	ready           func() bool
+	engineTimeout   time.Duration // a minute when zero
 }
 
 // upSeries is the data every live store holds: up{job="j0".."j2"} every 15s
@@ -58,7 +59,7 @@ func replicaStores() []storetest.Options {
 	}
 }
 
-func startStack(t *testing.T, o stackOptions) *stack {
+func startStack(t testing.TB, o stackOptions) *stack {
 	t.Helper()
 	s := &stack{}
 	var clients []store.Client
@@ -74,9 +75,12 @@ func startStack(t *testing.T, o stackOptions) *stack {
 		clients = append(clients, storetest.Dial(t, srv.Addr(), so))
 	}
 	proxy := store.NewProxy(func() []store.Client { return clients }, store.ProxyOptions{ResponseTimeout: o.responseTimeout})
+	if o.engineTimeout == 0 {
+		o.engineTimeout = time.Minute
+	}
 	engine := promql.NewEngine(promql.EngineOpts{
 		MaxSamples:               50_000_000,
-		Timeout:                  time.Minute,
+		Timeout:                  o.engineTimeout,
 		LookbackDelta:            5 * time.Minute,
 		EnableAtModifier:         true,
 		EnableNegativeOffset:     true,
