@@ -38,6 +38,7 @@ type config struct {
 	maxSamples      int
 	partialResponse bool
 	responseTimeout time.Duration
+	maxSeries       int
 	routePrefix     string
 	externalPrefix  string
 	grpcGrace       time.Duration
@@ -112,6 +113,8 @@ func registerFlags(app *kingpin.Application) *config {
 		Default("true").BoolVar(&cfg.partialResponse)
 	app.Flag("store.response-timeout", "How long a store may stay silent during a query before it counts as failed; 0 disables.").
 		Default("0ms").DurationVar(&cfg.responseTimeout)
+	app.Flag("store.limits.request-series", "Maximum series one query may read from the stores; more fails the query. 0 means no limit.").
+		Default("0").IntVar(&cfg.maxSeries)
 	app.Flag("web.route-prefix", "Prefix of the HTTP endpoints; defaults to --web.external-prefix.").
 		Default("").StringVar(&cfg.routePrefix)
 	app.Flag("web.external-prefix", "Static prefix of all HTML links and redirects, for serving behind a reverse proxy.").
@@ -148,6 +151,8 @@ func (c *config) validate() error {
 		return fmt.Errorf("--query.lookback-delta: must be positive, got %s", c.lookbackDelta)
 	case c.maxSamples <= 0:
 		return fmt.Errorf("--query.max-samples: must be positive, got %d", c.maxSamples)
+	case c.maxSeries < 0:
+		return fmt.Errorf("--store.limits.request-series: must not be negative, got %d", c.maxSeries)
 	case c.responseTimeout < 0:
 		return fmt.Errorf("--store.response-timeout: must not be negative, got %s", c.responseTimeout)
 	}

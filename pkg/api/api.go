@@ -30,6 +30,9 @@ type Options struct {
 	Queryable func(query.Options) storage.Queryable
 	// Defaults are the query options of a request that sets none.
 	Defaults query.Options
+	// Timeout bounds each query, its wait for a slot included; a request's
+	// timeout parameter can only shorten it. Zero means no bound.
+	Timeout time.Duration
 	// MaxConcurrent bounds how many queries evaluate at once; more wait.
 	// Zero means no bound.
 	MaxConcurrent int

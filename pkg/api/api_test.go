@@ -37,6 +37,10 @@ type stackOptions struct {
 	routePrefix     string
 	ready           func() bool
 	engineTimeout   time.Duration // a minute when zero
+	queryTimeout    time.Duration // --query.timeout; none when zero
+	maxConcurrent   int           // 4 when zero
+	maxSamples      int           // 50M when zero
+	maxSeries       int
 }
 
 // upSeries is the data every live store holds: up{job="j0".."j2"} every 15s
@@ -78,8 +82,14 @@ func startStack(t testing.TB, o stackOptions) *stack {
 	if o.engineTimeout == 0 {
 		o.engineTimeout = time.Minute
 	}
+	if o.maxConcurrent == 0 {
+		o.maxConcurrent = 4
+	}
+	if o.maxSamples == 0 {
+		o.maxSamples = 50_000_000
+	}
 	engine := promql.NewEngine(promql.EngineOpts{
-		MaxSamples:               50_000_000,
+		MaxSamples:               o.maxSamples,
 		Timeout:                  o.engineTimeout,
 		LookbackDelta:            5 * time.Minute,
 		EnableAtModifier:         true,
@@ -95,8 +105,10 @@ func startStack(t testing.TB, o stackOptions) *stack {
 			Dedup:           true,
 			ReplicaLabels:   []string{"replica"},
 			PartialResponse: true,
+			MaxSeries:       o.maxSeries,
 		},
-		MaxConcurrent: 4,
+		Timeout:       o.queryTimeout,
+		MaxConcurrent: o.maxConcurrent,
 		RoutePrefix:   o.routePrefix,
 		Ready:         o.ready,
 		Gatherer:      reg,

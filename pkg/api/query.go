@@ -74,6 +74,9 @@ func (a *API) evaluate(r *http.Request, newQuery func(context.Context, evaluatio
 	if apiErr != nil {
 		return result{err: apiErr}
 	}
+	if max := a.opts.Timeout; max > 0 && (timeout <= 0 || timeout > max) {
+		timeout = max
+	}
 	if timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, timeout)

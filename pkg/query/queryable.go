@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/storage"
@@ -28,6 +29,9 @@ type Options struct {
 	PartialResponse bool
 	// StoreMatchers, if any, restrict which stores are asked (storeMatch[]).
 	StoreMatchers [][]*labels.Matcher
+	// MaxSeries bounds how many series one query may read from the stores,
+	// summed over its selections and replicas; zero means no bound.
+	MaxSeries int
 }
 
 // removesReplicaLabels reports whether the stores are asked to strip the
@@ -43,24 +47,26 @@ func (o Options) withoutReplicaLabels() []string {
 
 // Queryable reads the stores of a proxy with one request's options.
 type Queryable struct {
-	proxy *store.Proxy
-	opts  Options
+	proxy  *store.Proxy
+	opts   Options
+	series *atomic.Int64 // read so far, for MaxSeries
 }
 
 // NewQueryable returns a Queryable over proxy. PromQL engines take one per
-// request, as the options are the request's.
+// request, as the options and the series limit are the request's.
 func NewQueryable(proxy *store.Proxy, opts Options) *Queryable {
-	return &Queryable{proxy: proxy, opts: opts}
+	return &Queryable{proxy: proxy, opts: opts, series: new(atomic.Int64)}
 }
 
 // Querier implements storage.Queryable.
 func (q *Queryable) Querier(mint, maxt int64) (storage.Querier, error) {
-	return &querier{proxy: q.proxy, opts: q.opts, mint: mint, maxt: maxt}, nil
+	return &querier{proxy: q.proxy, opts: q.opts, series: q.series, mint: mint, maxt: maxt}, nil
 }
 
 type querier struct {
 	proxy      *store.Proxy
 	opts       Options
+	series     *atomic.Int64
 	mint, maxt int64
 
 	mtx  sync.Mutex
@@ -81,9 +87,13 @@ func (q *querier) Select(ctx context.Context, _ bool, hints *storage.SelectHints
 	if !q.opts.Dedup {
 		// Equal labels from different stores are the same series from
 		// overlapping sources: their chunks make one series.
-		return &seriesSet{set: set, joinEqual: true}
+		return &seriesSet{set: set, joinEqual: true, limit: q.limit()}
 	}
-	return dedup.NewSeriesSet(&seriesSet{set: set}, hints)
+	return dedup.NewSeriesSet(&seriesSet{set: set, limit: q.limit()}, hints)
+}
+
+func (q *querier) limit() seriesLimit {
+	return seriesLimit{max: int64(q.opts.MaxSeries), read: q.series}
 }
 
 func (q *querier) seriesRequest(hints *storage.SelectHints, matchers []*labels.Matcher) (*storepb.SeriesRequest, error) {

@@ -2,6 +2,7 @@ package query
 
 import (
 	"fmt"
+	"sync/atomic"
 
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/storage"
@@ -19,6 +20,8 @@ type seriesSet struct {
 	// joinEqual makes series with equal labels one series; otherwise each
 	// store's copy stays separate for the replica merge that follows.
 	joinEqual bool
+
+	limit seriesLimit
 
 	// Lookahead of one store series, needed to join.
 	peekLset   labels.Labels
@@ -52,8 +55,28 @@ func (s *seriesSet) Next() bool {
 		s.err = fmt.Errorf("series %s: %w", lset, err)
 		return false
 	}
+	if err := s.limit.add(); err != nil {
+		s.err = err
+		return false
+	}
 	s.cur = dedup.NewChunkSeries(lset, chunks)
 	return true
+}
+
+// seriesLimit counts the series a query reads against its bound.
+type seriesLimit struct {
+	max  int64 // zero: no bound
+	read *atomic.Int64
+}
+
+func (l seriesLimit) add() error {
+	if l.max <= 0 {
+		return nil
+	}
+	if n := l.read.Add(1); n > l.max {
+		return fmt.Errorf("the query reads more than %d series from the stores (--store.limits.request-series); select fewer series", l.max)
+	}
+	return nil
 }
 
 func (s *seriesSet) advance() {

@@ -1,0 +1,122 @@
+package api_test
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/thanos-io/thanos/pkg/store/storepb"
+
+	"github.com/tandem-metrics/tandem/pkg/store/storetest"
+)
+
+// gated returns store options whose Series calls, once started, wait until
+// release is closed (or their context ends).
+func gated(replica string) (opts storetest.Options, started chan struct{}, release chan struct{}) {
+	started, release = make(chan struct{}, 16), make(chan struct{})
+	return storetest.Options{
+		ExternalLabels: labels.FromStrings("replica", replica),
+		BeforeSeries: func(ctx context.Context, _ *storepb.SeriesRequest) error {
+			started <- struct{}{}
+			select {
+			case <-release:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		},
+	}, started, release
+}
+
+// TestAPIConcurrencyLimit checks --query.max-concurrent: a query beyond
+// the limit waits for a slot, and gives up with a 503 at its timeout.
+func TestAPIConcurrencyLimit(t *testing.T) {
+	store, started, release := gated("a")
+	s := startStack(t, stackOptions{stores: []storetest.Options{store}, maxConcurrent: 1})
+	instant := url.Values{"query": {"up"}, "time": {"1800"}}
+
+	first := make(chan answer, 1)
+	go func() { first <- s.get(t, "/api/v1/query", instant) }()
+	receive(t, started, "the first query to reach the store")
+
+	// The only slot is taken: a query that may wait 300ms gets a timeout.
+	short := url.Values{"query": {"up"}, "time": {"1800"}, "timeout": {"300ms"}}
+	if a := s.get(t, "/api/v1/query", short); a.code != http.StatusServiceUnavailable || a.ErrorType != "timeout" ||
+		!strings.Contains(a.Error, "free query slot") {
+		t.Errorf("query beyond the limit: status %d, %s: %q; want 503 timeout waiting for a slot", a.code, a.ErrorType, a.Error)
+	}
+
+	// One that may wait longer queues and runs once the slot is free.
+	queued := make(chan answer, 1)
+	go func() { queued <- s.get(t, "/api/v1/query", instant) }()
+	close(release)
+	for _, ch := range []chan answer{first, queued} {
+		if a := receive(t, ch, "a query to finish"); a.code != http.StatusOK || len(a.result(t).Result) != 3 {
+			t.Errorf("status %d, data %s, error %q", a.code, a.Data, a.Error)
+		}
+	}
+}
+
+// TestAPIQueryLimits checks the limits that fail a query with Prometheus's
+// error types instead of exhausting the process.
+func TestAPIQueryLimits(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		opts      stackOptions
+		params    url.Values
+		code      int
+		errorType string
+		message   string
+	}{
+		{
+			name:   "max samples",
+			opts:   stackOptions{stores: replicaStores(), maxSamples: 100},
+			params: url.Values{"query": {"sum_over_time(up[1h])"}, "time": {"3600"}},
+			code:   http.StatusUnprocessableEntity, errorType: "execution",
+			message: "query processing would load too many samples into memory",
+		},
+		{
+			name:   "series per query",
+			opts:   stackOptions{stores: replicaStores(), maxSeries: 5},
+			params: url.Values{"query": {"up"}, "time": {"1800"}, "dedup": {"false"}},
+			code:   http.StatusUnprocessableEntity, errorType: "execution",
+			message: "more than 5 series",
+		},
+		{
+			name:   "series per query, summed over selections",
+			opts:   stackOptions{stores: replicaStores(), maxSeries: 7},
+			params: url.Values{"query": {`up{job="j0"} + up{job=~"j.*"}`}, "time": {"1800"}, "dedup": {"false"}},
+			code:   http.StatusUnprocessableEntity, errorType: "execution",
+			message: "more than 7 series",
+		},
+		{
+			name:   "series limit not reached",
+			opts:   stackOptions{stores: replicaStores(), maxSeries: 3},
+			params: url.Values{"query": {"up"}, "time": {"1800"}},
+			code:   http.StatusOK,
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := startStack(t, tc.opts)
+			a := s.get(t, "/api/v1/query", tc.params)
+			if a.code != tc.code || a.ErrorType != tc.errorType || !strings.Contains(a.Error, tc.message) {
+				t.Errorf("status %d, %q: %q; want %d, %q: %q", a.code, a.ErrorType, a.Error, tc.code, tc.errorType, tc.message)
+			}
+		})
+	}
+}
+
+// TestAPITimeoutCappedByQueryTimeout checks that a request cannot ask for
+// more time than --query.timeout allows.
+func TestAPITimeoutCappedByQueryTimeout(t *testing.T) {
+	store, _, _ := gated("a")
+	s := startStack(t, stackOptions{stores: []storetest.Options{store}, queryTimeout: 300 * time.Millisecond})
+	a := s.get(t, "/api/v1/query", url.Values{"query": {"up"}, "time": {"1800"}, "timeout": {"1h"}})
+	if a.code != http.StatusServiceUnavailable || a.ErrorType != "timeout" {
+		t.Errorf("status %d, %s: %q; want 503 timeout after --query.timeout", a.code, a.ErrorType, a.Error)
+	}
+}
