@@ -25,6 +25,15 @@ all: build
 build:
 	$(GO) build $(GOFLAGS_T) -ldflags "$(LDFLAGS)" -o bin/query ./cmd/query
 	$(GO) build $(GOFLAGS_T) -ldflags "$(LDFLAGS)" -o bin/sidecar ./cmd/sidecar
+	$(GO) build $(GOFLAGS_T) -o bin/demo ./cmd/demo
+
+# Two Prometheus replicas with generated history, their sidecars and a query,
+# on fixed loopback ports (see README, Quickstart). Ctrl-C stops them all.
+# DEMO_FLAGS passes flags, e.g. DEMO_FLAGS=--history=2h; see bin/demo --help.
+# Of the tools it needs only Prometheus and promtool, not Thanos.
+.PHONY: demo
+demo: bin/prometheus bin/promtool build
+	./bin/demo $(DEMO_FLAGS)
 
 # Real Prometheus and promtool, built from the pinned module in tools/go.mod.
 tools: bin/prometheus bin/promtool bin/thanos

@@ -1,0 +1,11 @@
+//go:build !linux
+
+package demo
+
+import "syscall"
+
+// procAttr puts a child in its own process group, so a Ctrl-C on the
+// terminal reaches only the demo, which then stops the children in order.
+func procAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Setpgid: true}
+}
