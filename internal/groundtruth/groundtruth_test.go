@@ -2,13 +2,16 @@ package groundtruth
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"io"
 	"math"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/textparse"
 )
@@ -68,7 +71,7 @@ func TestScrapesFollowTheTruth(t *testing.T) {
 					t.Fatalf("replica %s %s: timestamps not increasing at %d", rep.Name, s.Labels, i)
 				}
 				want := tg.Counter(at)
-				if s.Labels.Get(labels.MetricName) == GaugeName {
+				if s.Labels.Get(model.MetricNameLabel) == GaugeName {
 					want = tg.Gauge(at)
 				}
 				if smpl.V != want {
@@ -163,4 +166,55 @@ func targetOf(t *testing.T, ds *Dataset, lset labels.Labels) *Target {
 	}
 	t.Fatalf("no target for %s", lset)
 	return nil
+}
+
+func TestRateAccuracy(t *testing.T) {
+	ds := generate(t)
+	truth := map[string][]Sample{}
+	for _, tg := range ds.Targets {
+		for ts := ds.Start + 60_000; ts < ds.End; ts += 15_000 {
+			if rate, ok := tg.AverageRate(ts-60_000, ts); ok {
+				truth[tg.Labels.Get("instance")] = append(truth[tg.Labels.Get("instance")], Sample{T: ts, V: rate})
+			}
+		}
+	}
+	exact := ds.RateAccuracy(truth, time.Minute, 15*time.Second)
+	if exact.Points == 0 || exact.Missing != 0 || exact.Off50 != 0 || exact.P99 > 1e-9 {
+		t.Errorf("the true rate itself: %+v, want no error", exact)
+	}
+	none := ds.RateAccuracy(nil, time.Minute, 15*time.Second)
+	if none.Points != exact.Points || none.Missing != none.Points || none.Off50 != none.Points || none.P99 != 1 {
+		t.Errorf("no result: %+v, want every point missing and off", none)
+	}
+}
+
+func TestShape(t *testing.T) {
+	ds := generate(t)
+	for _, s := range ds.Replicas[ReplicaA].Series {
+		tg := targetOf(t, ds, s.Labels)
+		alone := ds.Shape(s.Labels, s.Samples)
+		if alone.Unsorted+alone.NearDuplicates+alone.Invented+alone.Unread+alone.InBothDown != 0 {
+			t.Errorf("%s: one replica's own samples: %+v, want nothing invented or near", s.Labels, alone)
+		}
+		if len(alone.Holes) == 0 {
+			t.Errorf("%s: one replica's own samples have no holes, though the other had data in its outage", s.Labels)
+		}
+		if alone.Counter && alone.Drops != len(tg.Restarts) {
+			t.Errorf("%s: %d drops, want one per restart: %d", s.Labels, alone.Drops, len(tg.Restarts))
+		}
+
+		var both []Sample
+		for _, raw := range ds.Raw(s.Labels) {
+			both = append(both, raw...)
+		}
+		slices.SortFunc(both, func(a, b Sample) int { return cmp.Compare(a.T, b.T) })
+		if sh := ds.Shape(s.Labels, both); sh.NearDuplicates == 0 || len(sh.Holes) != 0 {
+			t.Errorf("%s: both replicas interleaved: %+v, want near-duplicates and no holes", s.Labels, sh)
+		}
+
+		bad := append(slices.Clone(s.Samples[:10]), Sample{T: ds.BothDown.Start + ds.Config.SkewB.Milliseconds() + 1, V: -1})
+		if sh := ds.Shape(s.Labels, bad); sh.Invented != 1 || sh.Unread != 1 || sh.InBothDown != 1 || len(sh.Faults(true)) == 0 {
+			t.Errorf("%s: a sample made up in the both-down window: %+v", s.Labels, sh)
+		}
+	}
 }

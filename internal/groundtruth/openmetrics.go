@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 )
 
@@ -25,7 +26,7 @@ func (d *Dataset) WriteOpenMetrics(w io.Writer, r int, replicaLabel string) erro
 	for _, f := range families {
 		fmt.Fprintf(bw, "# TYPE %s %s\n", f.name, f.typ)
 		for _, s := range d.Replicas[r].Series {
-			if s.Labels.Get(labels.MetricName) != f.name+f.suffix {
+			if s.Labels.Get(model.MetricNameLabel) != f.name+f.suffix {
 				continue
 			}
 			lbls := formatLabels(s.Labels, replicaLabel, d.Replicas[r].Name)
@@ -47,7 +48,7 @@ func (d *Dataset) WriteOpenMetrics(w io.Writer, r int, replicaLabel string) erro
 // replica label.
 func formatLabels(lset labels.Labels, replicaLabel, replica string) string {
 	b := labels.NewBuilder(lset)
-	b.Del(labels.MetricName)
+	b.Del(model.MetricNameLabel)
 	if replicaLabel != "" {
 		b.Set(replicaLabel, replica)
 	}

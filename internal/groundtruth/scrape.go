@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"sort"
 
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 )
 
@@ -41,6 +42,6 @@ func (d *Dataset) scrape(rng *rand.Rand, r int) []Series {
 
 func withName(lset labels.Labels, name string) labels.Labels {
 	b := labels.NewBuilder(lset)
-	b.Set(labels.MetricName, name)
+	b.Set(model.MetricNameLabel, name)
 	return b.Labels()
 }

@@ -97,6 +97,17 @@ func (t *Target) lastRestart(at int64) int64 {
 	return t.Restarts[i]
 }
 
+// restartsIn counts the restarts in (from, to].
+func (t *Target) restartsIn(from, to int64) int {
+	n := 0
+	for _, r := range t.Restarts {
+		if r > from && r <= to {
+			n++
+		}
+	}
+	return n
+}
+
 // integral is the counter increase over [from, to] assuming no restart.
 func (t *Target) integral(from, to int64) float64 {
 	var sum float64

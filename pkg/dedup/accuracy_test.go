@@ -3,7 +3,6 @@ package dedup_test
 import (
 	"context"
 	"fmt"
-	"math"
 	"os"
 	"slices"
 	"testing"
@@ -22,14 +21,6 @@ const (
 	rateRange = time.Minute
 	rateStep  = 15 * time.Second
 )
-
-// rateAccuracy is how well rate() over a merged view matches the true rate.
-type rateAccuracy struct {
-	points  int     // evaluated points away from segment boundaries
-	missing int     // of them, points with no result
-	off50   int     // points off by more than 50%, missing ones included
-	p99     float64 // 99th percentile relative error, missing ones as 1
-}
 
 // replicaSeries returns each replica's series as the query layer builds
 // them: from XOR chunks.
@@ -72,31 +63,31 @@ func testRateAgainstGroundTruth(t *testing.T, ds *groundtruth.Dataset) {
 		{"naive interleave", []int{groundtruth.ReplicaA, groundtruth.ReplicaB}, naiveMerge(t)},
 		{"tandem dedup", []int{groundtruth.ReplicaA, groundtruth.ReplicaB}, dedup.NewSeriesSet},
 	}
-	results := map[string]rateAccuracy{}
+	results := map[string]groundtruth.Accuracy{}
 	for _, v := range views {
 		q := &replicaQueryable{replicas: replicaSeries(t, ds, v.replicas...), merge: v.merge}
 		acc := measureRate(t, ds, q)
 		results[v.name] = acc
-		t.Logf("%-17s points=%d missing=%d off>50%%=%d p99=%.4f", v.name, acc.points, acc.missing, acc.off50, acc.p99)
+		t.Logf("%-17s points=%d missing=%d off>50%%=%d p99=%.4f", v.name, acc.Points, acc.Missing, acc.Off50, acc.P99)
 	}
-	single := min(results["replica a alone"].off50, results["replica b alone"].off50)
+	single := min(results["replica a alone"].Off50, results["replica b alone"].Off50)
 	got := results["tandem dedup"]
-	if got.off50 > single/10 {
-		t.Errorf("dedup has %d points off by >50%%, want at most a tenth of one replica alone's %d", got.off50, single)
+	if got.Off50 > single/10 {
+		t.Errorf("dedup has %d points off by >50%%, want at most a tenth of one replica alone's %d", got.Off50, single)
 	}
-	if got.p99 > 0.10 {
-		t.Errorf("dedup p99 relative error %.4f, want at most 0.10", got.p99)
+	if got.P99 > 0.10 {
+		t.Errorf("dedup p99 relative error %.4f, want at most 0.10", got.P99)
 	}
-	if got.missing > 0 {
-		t.Errorf("dedup has no result at %d points where a replica had data", got.missing)
+	if got.Missing > 0 {
+		t.Errorf("dedup has no result at %d points where a replica had data", got.Missing)
 	}
 }
 
 // measureRate evaluates rate() with the PromQL engine over q at every step
-// (set DEDUP_LOG_OFF_POINTS=1 to log each point off by more than 50%)
 // of the dataset and compares it with the true average rate over each
-// window, away from restarts and outage edges.
-func measureRate(tb testing.TB, ds *groundtruth.Dataset, q storage.Queryable) rateAccuracy {
+// window (set DEDUP_LOG_OFF_POINTS=1 to log each point off by more than
+// 50%).
+func measureRate(tb testing.TB, ds *groundtruth.Dataset, q storage.Queryable) groundtruth.Accuracy {
 	tb.Helper()
 	engine := promql.NewEngine(promql.EngineOpts{MaxSamples: 50_000_000, Timeout: time.Minute, LookbackDelta: 5 * time.Minute})
 	ctx := context.Background()
@@ -114,106 +105,20 @@ func measureRate(tb testing.TB, ds *groundtruth.Dataset, q storage.Queryable) ra
 	if err != nil {
 		tb.Fatal(err)
 	}
-	byInstance := map[string]promql.Series{}
+	got := map[string][]groundtruth.Sample{}
 	for _, s := range matrix {
-		byInstance[s.Metric.Get("instance")] = s
-	}
-
-	var acc rateAccuracy
-	var errs []float64
-	window, step := rateRange.Milliseconds(), rateStep.Milliseconds()
-	for _, tg := range ds.Targets {
-		got := map[int64]float64{}
-		for _, p := range byInstance[tg.Labels.Get("instance")].Floats {
-			got[p.T] = p.F
-		}
-		boundaries := slices.Concat(tg.Restarts, tg.RateChanges(), outageEdges(ds))
-		scraped := scrapeTimes(ds, tg)
-		for ts := ds.Start + window + step; ts < ds.End; ts += step {
-			if nearAny(ts, boundaries, window+ds.Interval()) || ds.BothDown.Contains(ts) {
-				continue
-			}
-			if countIn(scraped, ts-window, ts) < 2 {
-				// No replica has two samples in the window: no merge can
-				// give a rate here, and none should.
-				continue
-			}
-			want, ok := tg.AverageRate(ts-window, ts)
-			if !ok {
-				continue
-			}
-			acc.points++
-			v, ok := got[ts]
-			relErr := 1.0
-			if ok {
-				relErr = math.Abs(v-want) / want
-			} else {
-				acc.missing++
-			}
-			if relErr > 0.5 {
-				if os.Getenv("DEDUP_LOG_OFF_POINTS") != "" {
-					tb.Logf("off: %s +%ds got=%v ok=%v want=%v", tg.Labels.Get("instance"), (ts-ds.Start)/1000, v, ok, want)
-				}
-				acc.off50++
-			}
-			errs = append(errs, relErr)
+		instance := s.Metric.Get("instance")
+		for _, p := range s.Floats {
+			got[instance] = append(got[instance], groundtruth.Sample{T: p.T, V: p.F})
 		}
 	}
-	slices.Sort(errs)
-	if len(errs) > 0 {
-		acc.p99 = errs[len(errs)*99/100]
+	acc := ds.RateAccuracy(got, rateRange, rateStep)
+	if os.Getenv("DEDUP_LOG_OFF_POINTS") != "" {
+		for _, p := range acc.Off {
+			tb.Logf("off: %s +%ds got=%v missing=%v want=%v", p.Instance, (p.T-ds.Start)/1000, p.Got, p.Missing, p.Want)
+		}
 	}
 	return acc
-}
-
-// scrapeTimes returns the sorted timestamps of the target's counter samples
-// in all replicas.
-func scrapeTimes(ds *groundtruth.Dataset, tg *groundtruth.Target) []int64 {
-	lset := withName(tg.Labels, groundtruth.CounterName)
-	var ts []int64
-	for _, r := range ds.Replicas {
-		for _, s := range r.Series {
-			if labels.Equal(s.Labels, lset) {
-				for _, smpl := range s.Samples {
-					ts = append(ts, smpl.T)
-				}
-			}
-		}
-	}
-	slices.Sort(ts)
-	return ts
-}
-
-// countIn counts the sorted timestamps in (from, to].
-func countIn(ts []int64, from, to int64) int {
-	lo, _ := slices.BinarySearch(ts, from+1)
-	hi, _ := slices.BinarySearch(ts, to+1)
-	return hi - lo
-}
-
-func withName(lset labels.Labels, name string) labels.Labels {
-	b := labels.NewBuilder(lset)
-	b.Set(labels.MetricName, name)
-	return b.Labels()
-}
-
-func outageEdges(ds *groundtruth.Dataset) []int64 {
-	var edges []int64
-	for _, r := range ds.Replicas {
-		for _, w := range r.Down {
-			edges = append(edges, w.Start, w.End)
-		}
-	}
-	return edges
-}
-
-func nearAny(t int64, points []int64, within int64) bool {
-	for _, p := range points {
-		if t >= p-within && t <= p+within {
-			return true
-		}
-	}
-	return false
 }
 
 // naiveSeriesSet interleaves all replicas' samples, dropping only exact

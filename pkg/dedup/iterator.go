@@ -4,6 +4,7 @@ import (
 	"math"
 
 	"github.com/prometheus/prometheus/model/histogram"
+	"github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/tsdb/chunkenc"
 )
 
@@ -17,9 +18,12 @@ import (
 // between the primary's readings around the gap, so moving between replicas
 // that read the counter at slightly different moments, or whose clocks
 // differ, is never a counter reset; a drop that the replica's own data shows
-// is a real reset and is kept.
+// is a real reset and is kept. A histogram counter cannot be held like that:
+// a filling histogram that would add or hide a reset is left out.
 type iterator struct {
 	replicas []replica
+	sources  []storage.Series // the replicas' series, to probe their spacing
+	probe    chunkenc.Iterator
 	primary  int
 	counter  bool // whether the series is a counter
 
@@ -34,11 +38,14 @@ type iterator struct {
 	lastV      float64
 	hasLastV   bool
 	lastResetT int64 // when the last counter reset we returned happened
+	// The last histogram returned, if a counter histogram.
+	lastFH    *histogram.FloatHistogram
+	hasLastFH bool
 }
 
-func (it *iterator) reset(counter bool) {
-	replicas := it.replicas
-	*it = iterator{replicas: replicas, counter: counter, cur: -1, prevSrc: -1, lastResetT: math.MinInt64}
+func (it *iterator) reset(sources []storage.Series, counter bool) {
+	*it = iterator{replicas: it.replicas, sources: sources, probe: it.probe, lastFH: it.lastFH,
+		counter: counter, cur: -1, prevSrc: -1, lastResetT: math.MinInt64}
 }
 
 // interval is the scrape interval estimated from all replicas; zero if
@@ -56,6 +63,12 @@ func (it *iterator) interval() int64 {
 func (it *iterator) start() {
 	it.started = true
 	for i := range it.replicas {
+		// The merge judges gaps by the scrape interval, so it must know the
+		// interval from the first sample on: a replica that is not the
+		// primary is only read in the primary's gaps, and the primary's
+		// first spacing may itself be a missed scrape.
+		it.probe = it.sources[i].Iterator(it.probe)
+		it.replicas[i].interval = firstSpacing(it.probe)
 		it.replicas[i].readHead(it.replicas[i].it.Next())
 	}
 	it.primary = it.earliest()
@@ -110,10 +123,15 @@ func (it *iterator) next(after int64) chunkenc.ValueType {
 		}
 		it.prevSrc, it.cur = it.cur, c
 		it.curT, it.curTyp = r.t, r.typ
-		if r.typ == chunkenc.ValFloat {
+		it.hasLastV, it.hasLastFH = it.hasLastV && r.typ == chunkenc.ValFloat, false
+		switch {
+		case r.typ == chunkenc.ValFloat:
 			it.curV = it.align(c, after, r.v)
-		} else {
-			it.hasLastV = false
+		case r.isHistogram() && !r.stale() && r.histogram().CounterResetHint != histogram.GaugeType:
+			// Keep the head decoded by stale() for comparing fills with;
+			// the replica decodes its head again if it must.
+			it.lastFH, r.fh = r.fh, it.lastFH
+			it.hasLastFH, r.fhValid = true, false
 		}
 		return it.curTyp
 	}
@@ -128,13 +146,22 @@ func (it *iterator) choose(after int64) int {
 		// sample that is not a near duplicate of the last one.
 		for i := range it.replicas {
 			if after != math.MinInt64 {
-				it.replicas[i].catchUp(after+interval/2-1, it.lookback())
+				it.replicas[i].catchUp(after+max(interval/2-1, 0), it.lookback())
 			}
 		}
-		if it.primary = it.earliest(); it.primary < 0 {
-			return -1
+		for {
+			if it.primary = it.earliest(); it.primary < 0 {
+				return -1
+			}
+			r := &it.replicas[it.primary]
+			// A histogram counter that reads lower right after the move is
+			// read at an earlier moment, not reset; a float counter's value
+			// is held instead (see align).
+			if after == math.MinInt64 || r.t-after >= interval || !it.histogramDrops(r) {
+				return it.primary
+			}
+			r.step()
 		}
-		return it.primary
 	}
 	if interval == 0 || after == math.MinInt64 || p.t-after <= interval*3/2 {
 		return it.primary
@@ -151,7 +178,7 @@ func (it *iterator) choose(after int64) int {
 		}
 		r := &it.replicas[i]
 		r.catchUp(after, it.lookback())
-		for r.typ != chunkenc.ValNone && (r.t < after+margin || r.stale()) && r.t <= p.t-margin {
+		for r.typ != chunkenc.ValNone && r.t <= p.t-margin && (r.t < after+margin || r.stale() || !it.histogramFits(r, p)) {
 			r.step()
 		}
 		if r.typ == chunkenc.ValNone || r.t > p.t-margin {
@@ -165,6 +192,44 @@ func (it *iterator) choose(after int64) int {
 		return it.primary
 	}
 	return best
+}
+
+// histogramFits reports whether replica r's head may fill the primary p's
+// gap: always, unless both are histogram counters and the fill would add or
+// hide a counter reset. A histogram cannot be held at the value before like
+// a float (see align): one that another replica read at a different moment,
+// or stamped with a skewed clock, is left out instead.
+func (it *iterator) histogramFits(r, p *replica) bool {
+	if !r.isHistogram() || !it.hasLastFH || r.histogram().CounterResetHint == histogram.GaugeType {
+		return true
+	}
+	with, without := resets(r.histogram(), it.lastFH), 0
+	if p.isHistogram() && !p.stale() {
+		next := p.histogram()
+		with += resets(next, r.histogram())
+		without = resets(next, it.lastFH)
+	}
+	return with == without
+}
+
+// histogramDrops reports whether replica r's head is a histogram counter
+// that reads lower than the last histogram returned.
+func (it *iterator) histogramDrops(r *replica) bool {
+	return r.isHistogram() && it.hasLastFH && !r.stale() &&
+		r.histogram().CounterResetHint != histogram.GaugeType && resets(r.histogram(), it.lastFH) == 1
+}
+
+// resets is 1 if cur reads lower than prev as a counter, else 0. It ignores
+// cur's hint: that compares with its own replica's previous sample.
+func resets(cur, prev *histogram.FloatHistogram) int {
+	hint := cur.CounterResetHint
+	cur.CounterResetHint = histogram.UnknownCounterReset
+	reset := cur.DetectReset(prev)
+	cur.CounterResetHint = hint
+	if reset {
+		return 1
+	}
+	return 0
 }
 
 // lookback is how far before a gap a replica that catches up reads, to know
@@ -271,11 +336,11 @@ func (it *iterator) Seek(t int64) chunkenc.ValueType {
 			for i := range it.replicas {
 				it.replicas[i].seek(from)
 			}
-			it.curTyp, it.hasLastV = chunkenc.ValNone, false
+			it.curTyp, it.hasLastV, it.hasLastFH = chunkenc.ValNone, false, false
 			it.lastResetT = math.MinInt64
-			if it.replicas[it.primary].typ == chunkenc.ValNone {
-				it.primary = max(it.earliest(), 0)
-			}
+			// As at the start: the first sample decides, so that a primary
+			// in an outage does not skip what another replica has.
+			it.primary = max(it.earliest(), 0)
 		}
 	}
 	after := int64(math.MinInt64)

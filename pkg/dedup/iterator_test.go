@@ -5,12 +5,11 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/prometheus/prometheus/model/histogram"
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/value"
 	"github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/tsdb/chunkenc"
-	"github.com/prometheus/prometheus/tsdb/tsdbutil"
 
 	"github.com/tandem-metrics/tandem/internal/groundtruth"
 	"github.com/tandem-metrics/tandem/pkg/dedup"
@@ -44,7 +43,7 @@ func grid(from float64, n int, slope float64, missing ...int) []s {
 // mergeReplicas runs replicas of one series through dedup.NewSeriesSet.
 func mergeReplicas(tb testing.TB, hints *storage.SelectHints, replicas ...[]s) []groundtruth.Sample {
 	tb.Helper()
-	lset := labels.FromStrings(labels.MetricName, "x")
+	lset := labels.FromStrings(model.MetricNameLabel, "x")
 	set := &listSeriesSet{}
 	for _, r := range replicas {
 		set.series = append(set.series, dedup.NewChunkSeries(lset, xorChunks(tb, toSamples(r))))
@@ -103,6 +102,16 @@ func TestMergeFloats(t *testing.T) {
 			name:     "nothing invented where both are down",
 			replicas: [][]s{grid(0, 8, 1, 2, 3, 4, 5), grid(5, 8, 1, 2, 3, 4, 5)},
 			want:     []s{{0, 0}, {15, 15}, {90, 90}, {105, 105}},
+		},
+		{
+			name:     "both down: a skewed replica's samples at the window's edges are near-duplicates, not fills",
+			replicas: [][]s{{{0, 0}, {15, 15}, {30, 30}, {150, 150}, {165, 165}}, {{1, 1}, {16, 16}, {31, 31}, {151, 151}, {166, 166}}},
+			want:     []s{{0, 0}, {15, 15}, {30, 30}, {150, 150}, {165, 165}},
+		},
+		{
+			name:     "both down: the last sample before and the first after come from whichever replica has them",
+			replicas: [][]s{{{0, 0}, {15, 15}, {30, 30}, {165, 165}, {180, 180}}, {{8, 8}, {23, 23}, {38, 38}, {143, 143}, {158, 158}, {173, 173}}},
+			want:     []s{{0, 0}, {15, 15}, {30, 30}, {38, 38}, {143, 143}, {165, 165}, {180, 180}},
 		},
 		{
 			name:     "primary ends, other goes on",
@@ -169,7 +178,7 @@ func TestMergeFloats(t *testing.T) {
 
 // TestMergeSeek checks that seeking gives what merging all the way gives.
 func TestMergeSeek(t *testing.T) {
-	lset := labels.FromStrings(labels.MetricName, "x")
+	lset := labels.FromStrings(model.MetricNameLabel, "x")
 	a := toSamples(grid(0, 200, 1, 3, 50, 51, 52, 53, 54, 55, 56, 57, 120))
 	b := toSamples(grid(4, 200, 1, 10, 11, 90))
 	series := func() storage.Series {
@@ -225,56 +234,4 @@ func seq(from, to, step int64) []int64 {
 		out = append(out, t)
 	}
 	return out
-}
-
-func TestMergeHistograms(t *testing.T) {
-	lset := labels.FromStrings(labels.MetricName, "h")
-	hs := tsdbutil.GenerateTestHistograms(12)
-	ts := make([]int64, len(hs))
-	for i := range ts {
-		ts[i] = int64(i) * 15_000
-	}
-	// Replica a misses sample 5; replica b scrapes the same values 6 s later.
-	aIdx := []int{0, 1, 2, 3, 4, 6, 7, 8, 9, 10, 11}
-	var aT, bT []int64
-	var aH []*histogram.Histogram
-	for _, i := range aIdx {
-		aT, aH = append(aT, ts[i]), append(aH, hs[i])
-	}
-	for _, x := range ts {
-		bT = append(bT, x+6_000)
-	}
-	set := dedup.NewSeriesSet(&listSeriesSet{series: []storage.Series{
-		dedup.NewChunkSeries(lset, []dedup.Chunk{histogramChunk(t, aT, aH)}),
-		dedup.NewChunkSeries(lset, []dedup.Chunk{histogramChunk(t, bT, hs)}),
-	}}, &storage.SelectHints{Func: "rate"})
-	if !set.Next() {
-		t.Fatal("no series")
-	}
-	it := set.At().Iterator(nil)
-	var h *histogram.Histogram
-	var fh *histogram.FloatHistogram
-	for i := range hs {
-		if typ := it.Next(); typ != chunkenc.ValHistogram {
-			t.Fatalf("sample %d: type %v", i, typ)
-		}
-		wantT := ts[i]
-		if i == 5 {
-			wantT += 6_000 // filled from b
-		}
-		var gotT int64
-		gotT, h = it.AtHistogram(h)
-		if gotT != wantT || !h.Equals(hs[i]) {
-			t.Fatalf("sample %d: got %d %v, want %d %v", i, gotT, h, wantT, hs[i])
-		}
-		if i == 5 && h.CounterResetHint == histogram.NotCounterReset {
-			t.Fatal("sample from another replica claims to continue its predecessor")
-		}
-		if _, fh = it.AtFloatHistogram(fh); !fh.Equals(hs[i].ToFloat(nil)) {
-			t.Fatalf("sample %d as float histogram: got %v", i, fh)
-		}
-	}
-	if it.Next() != chunkenc.ValNone {
-		t.Fatal("want exhausted")
-	}
 }

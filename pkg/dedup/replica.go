@@ -1,6 +1,7 @@
 package dedup
 
 import (
+	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/value"
 	"github.com/prometheus/prometheus/tsdb/chunkenc"
 )
@@ -23,9 +24,10 @@ type replica struct {
 	prevT   int64
 	prevV   float64
 	hasPrev bool
-	// liveT is the time of the last passed sample that is not a stale marker.
-	liveT   int64
-	hasLive bool
+	// fh is the head decoded, if a histogram and fhValid: decoded only when
+	// the merge must look inside.
+	fh      *histogram.FloatHistogram
+	fhValid bool
 
 	lastT    int64 // of the last passed sample, to measure spacings
 	hasLastT bool
@@ -37,13 +39,8 @@ type replica struct {
 	blockSamples int
 }
 
-func (r *replica) init(it chunkenc.Iterator) {
-	*r = replica{it: it}
-	r.readHead(it.Next())
-}
-
 func (r *replica) readHead(typ chunkenc.ValueType) {
-	r.typ = typ
+	r.typ, r.fhValid = typ, false
 	if typ == chunkenc.ValNone {
 		return
 	}
@@ -55,16 +52,39 @@ func (r *replica) readHead(typ chunkenc.ValueType) {
 }
 
 func (r *replica) stale() bool {
-	return r.typ == chunkenc.ValFloat && value.IsStaleNaN(r.v)
+	switch r.typ {
+	case chunkenc.ValFloat:
+		return value.IsStaleNaN(r.v)
+	case chunkenc.ValHistogram, chunkenc.ValFloatHistogram:
+		return value.IsStaleNaN(r.histogram().Sum)
+	}
+	return false
+}
+
+func (r *replica) isHistogram() bool {
+	return r.typ == chunkenc.ValHistogram || r.typ == chunkenc.ValFloatHistogram
+}
+
+// histogram returns the head, which must be a histogram, as a float
+// histogram that stays the replica's until the head moves.
+func (r *replica) histogram() *histogram.FloatHistogram {
+	if !r.fhValid {
+		if r.fh == nil {
+			// Never nil: given nil, chunk iterators return their own
+			// buffers, which the caller's At* may be given too; decoding
+			// into them later would change what the caller holds.
+			r.fh = &histogram.FloatHistogram{}
+		}
+		_, r.fh = r.it.AtFloatHistogram(r.fh)
+		r.fhValid = true
+	}
+	return r.fh
 }
 
 // step passes the head, remembering what the merge needs to know about it.
 func (r *replica) step() {
-	if !r.stale() {
-		r.liveT, r.hasLive = r.t, true
-		if r.typ == chunkenc.ValFloat {
-			r.prevT, r.prevV, r.hasPrev = r.t, r.v, true
-		}
+	if r.typ == chunkenc.ValFloat && !value.IsStaleNaN(r.v) {
+		r.prevT, r.prevV, r.hasPrev = r.t, r.v, true
 	}
 	if r.hasLastT {
 		r.measureSpacing(r.t - r.lastT)
@@ -98,8 +118,22 @@ func (r *replica) seek(t int64) {
 	if r.typ == chunkenc.ValNone || r.t >= t {
 		return
 	}
-	r.hasPrev, r.hasLive, r.hasLastT = false, false, false
+	r.hasPrev, r.hasLastT = false, false
 	r.readHead(r.it.Seek(t))
+}
+
+// firstSpacing is the smallest spacing between the first
+// spacingsPerEstimate+1 samples of it, or zero if it has fewer than two.
+func firstSpacing(it chunkenc.Iterator) int64 {
+	var smallest, last int64
+	for n := 0; n <= spacingsPerEstimate && it.Next() != chunkenc.ValNone; n++ {
+		t := it.AtT()
+		if n > 0 && t > last && (smallest == 0 || t-last < smallest) {
+			smallest = t - last
+		}
+		last = t
+	}
+	return smallest
 }
 
 func (r *replica) measureSpacing(spacing int64) {

@@ -12,6 +12,7 @@ package dedup
 import (
 	"strings"
 
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/tsdb/chunkenc"
@@ -97,9 +98,9 @@ func (s *series) Iterator(reuse chunkenc.Iterator) chunkenc.Iterator {
 	}
 	it.replicas = it.replicas[:len(s.replicas)]
 	for i, rs := range s.replicas {
-		it.replicas[i] = replica{it: rs.Iterator(it.replicas[i].it)}
+		it.replicas[i] = replica{it: rs.Iterator(it.replicas[i].it), fh: it.replicas[i].fh}
 	}
-	it.reset(s.counter)
+	it.reset(s.replicas, s.counter)
 	return it
 }
 
@@ -117,7 +118,7 @@ func isCounter(hints *storage.SelectHints, lset labels.Labels) bool {
 			return false
 		}
 	}
-	name := lset.Get(labels.MetricName)
+	name := lset.Get(model.MetricNameLabel)
 	for _, suffix := range []string{"_total", "_count", "_sum", "_bucket"} {
 		if strings.HasSuffix(name, suffix) {
 			return true
