@@ -135,7 +135,7 @@ func (a *API) labelValues(r *http.Request) result {
 	if strings.HasPrefix(name, "U__") {
 		name = model.UnescapeName(name, model.ValueEncodingEscaping)
 	}
-	if !model.LabelName(name).IsValid() {
+	if !model.UTF8Validation.IsValidLabelName(name) {
 		return result{err: badData(fmt.Errorf("invalid label name: %q", name))}
 	}
 	sr, apiErr := a.seriesRange(r)

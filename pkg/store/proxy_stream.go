@@ -14,7 +14,16 @@ import (
 
 // errStoreSilent is the cause of cancelling a store that stayed silent for
 // longer than the response timeout.
-var errStoreSilent = errors.New("store response timeout")
+var errStoreSilent error = storeSilentError{}
+
+// storeSilentError is a timeout: it matches context.DeadlineExceeded, so that
+// a query that fails for it is answered as any timed-out query is (503
+// timeout in the HTTP API).
+type storeSilentError struct{}
+
+func (storeSilentError) Error() string { return "store response timeout" }
+
+func (storeSilentError) Is(target error) bool { return target == context.DeadlineExceeded }
 
 // storeSeries is one whole series of one store: every frame the store sent
 // for one label set, joined.
@@ -69,8 +78,17 @@ func (s *storeStream) stream(parent context.Context) error {
 
 	var (
 		join     seriesJoiner
+		chunks   chunkChecker
 		buffered []storeSeries // only when stripping replica labels here
 	)
+	add := func(complete []storeSeries, series *storepb.Series) ([]storeSeries, error) {
+		for i := range series.Chunks {
+			if err := chunks.check(&series.Chunks[i]); err != nil {
+				return nil, fmt.Errorf("series %s: %w", series.PromLabels(), err)
+			}
+		}
+		return join.add(complete, series)
+	}
 	for {
 		if silence != nil {
 			silence.Reset(s.responseTimeout)
@@ -89,10 +107,14 @@ func (s *storeStream) stream(parent context.Context) error {
 		var complete []storeSeries
 		switch r := resp.Result.(type) {
 		case *storepb.SeriesResponse_Series:
-			complete = join.add(complete, r.Series)
+			if complete, err = add(complete, r.Series); err != nil {
+				return err
+			}
 		case *storepb.SeriesResponse_Batch:
 			for _, series := range r.Batch.Series {
-				complete = join.add(complete, series)
+				if complete, err = add(complete, series); err != nil {
+					return err
+				}
 			}
 		case *storepb.SeriesResponse_Warning:
 			if !s.partial {
@@ -167,24 +189,29 @@ func callError(ctx context.Context, err error) error {
 
 // seriesJoiner joins consecutive frames of one store with equal labels into
 // one series; it holds back the last series until it knows no more frames
-// follow for it.
+// follow for it. It also holds the store to the order it promises: the
+// merge of sorted streams and the replica merge after it would silently
+// give wrong answers on an unsorted one.
 type seriesJoiner struct {
 	pending    storeSeries
 	hasPending bool
 }
 
-func (j *seriesJoiner) add(complete []storeSeries, s *storepb.Series) []storeSeries {
+func (j *seriesJoiner) add(complete []storeSeries, s *storepb.Series) ([]storeSeries, error) {
 	lset := s.PromLabels()
-	if j.hasPending && labels.Equal(j.pending.lset, lset) {
-		j.pending.chunks = append(j.pending.chunks, s.Chunks...)
-		return complete
-	}
 	if j.hasPending {
+		switch c := labels.Compare(lset, j.pending.lset); {
+		case c == 0:
+			j.pending.chunks = append(j.pending.chunks, s.Chunks...)
+			return complete, nil
+		case c < 0:
+			return complete, fmt.Errorf("series out of order: %s after %s", lset, j.pending.lset)
+		}
 		complete = append(complete, j.pending)
 	}
 	j.pending = storeSeries{lset: lset, chunks: s.Chunks}
 	j.hasPending = true
-	return complete
+	return complete, nil
 }
 
 func (j *seriesJoiner) flush() []storeSeries {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/tsdb/chunkenc"
 	"github.com/thanos-io/thanos/pkg/store/storepb"
@@ -66,7 +67,7 @@ func clients(cs ...store.Client) func() []store.Client {
 	return func() []store.Client { return cs }
 }
 
-var metricUp = labels.MustNewMatcher(labels.MatchEqual, labels.MetricName, "up")
+var metricUp = labels.MustNewMatcher(labels.MatchEqual, model.MetricNameLabel, "up")
 
 func TestProxySeriesMergesSortedStreams(t *testing.T) {
 	// Three stores, interleaved label sets: the merge must be sorted and

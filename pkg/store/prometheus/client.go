@@ -162,7 +162,7 @@ func (c *Client) LowestTimestamp(ctx context.Context) (int64, error) {
 	if f, ok := families["prometheus_tsdb_lowest_timestamp"]; ok && len(f.GetMetric()) > 0 {
 		return int64(f.GetMetric()[0].GetGauge().GetValue()), nil
 	}
-	return 0, errors.New("Prometheus exposes no prometheus_tsdb_lowest_timestamp_seconds metric")
+	return 0, errors.New("no prometheus_tsdb_lowest_timestamp_seconds metric in what Prometheus exposes")
 }
 
 func secondsToMillis(s float64) int64 {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/prompb"
 	"github.com/thanos-io/thanos/pkg/store/storepb"
@@ -98,7 +99,7 @@ func selective(ms []*labels.Matcher) []*labels.Matcher {
 			return ms
 		}
 	}
-	return append(ms, labels.MustNewMatcher(labels.MatchRegexp, labels.MetricName, ".+"))
+	return append(ms, labels.MustNewMatcher(labels.MatchRegexp, model.MetricNameLabel, ".+"))
 }
 
 func toPromMatchers(ms []*labels.Matcher) []*prompb.LabelMatcher {

@@ -52,8 +52,7 @@ func TestOrdererRandom(t *testing.T) {
 				sh := newShaper(ext, tc.drop)
 				var out []labels.Labels
 				maxHeld := 0
-				var o *orderer
-				o = newOrderer(sh.inserted, func(s *storepb.Series) error {
+				o := newOrderer(sh.inserted, func(s *storepb.Series) error {
 					out = append(out, labelpb.ZLabelsToPromLabels(s.Labels))
 					return nil
 				})

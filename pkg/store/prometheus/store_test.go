@@ -121,7 +121,6 @@ type gotSeries struct {
 	labels  labels.Labels
 	samples []promtest.Sample
 	chunks  int
-	frames  int
 }
 
 // series runs a Series call and decodes every chunk.

@@ -47,6 +47,11 @@ func (t *Target) Refresh(ctx context.Context) error {
 
 func (t *Target) refreshLocked(ctx context.Context) error {
 	external, lowest, err := t.fetch(ctx)
+	if err != nil && ctx.Err() != nil {
+		// The caller gave up (a cancelled query, a client gone): that says
+		// nothing about Prometheus, so the state stays as it was.
+		return err
+	}
 	t.checked = time.Now()
 	if err != nil {
 		if t.err == nil || t.err.Error() != err.Error() {
@@ -69,7 +74,7 @@ func (t *Target) fetch(ctx context.Context) (labels.Labels, int64, error) {
 		return labels.EmptyLabels(), 0, fmt.Errorf("read external labels from Prometheus at %s: %w", t.client.URL(), err)
 	}
 	if external.IsEmpty() {
-		return labels.EmptyLabels(), 0, fmt.Errorf("Prometheus at %s has no external labels: its data can't be told apart from other replicas' and can't be deduplicated; set global.external_labels in its configuration (e.g. replica: $(POD_NAME))", t.client.URL())
+		return labels.EmptyLabels(), 0, fmt.Errorf("no external labels in the Prometheus at %s: its data can't be told apart from other replicas' and can't be deduplicated; set global.external_labels in its configuration (e.g. replica: $(POD_NAME))", t.client.URL())
 	}
 	lowest, err := t.client.LowestTimestamp(ctx)
 	if err != nil {
@@ -82,7 +87,9 @@ func (t *Target) current(ctx context.Context) (labels.Labels, int64, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if time.Since(t.checked) > t.maxAge || (t.err != nil && time.Since(t.checked) > t.maxAge/4) {
-		_ = t.refreshLocked(ctx)
+		if err := t.refreshLocked(ctx); err != nil && ctx.Err() != nil {
+			return labels.EmptyLabels(), 0, err
+		}
 	}
 	return t.external, t.lowest, t.err
 }
@@ -127,7 +134,7 @@ func (t *Target) WaitReady(ctx context.Context, timeout time.Duration) error {
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("Prometheus not usable after %v: %w", timeout, err)
+			return fmt.Errorf("the Prometheus is not usable after %v: %w", timeout, err)
 		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, 2*time.Second)

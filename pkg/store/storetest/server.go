@@ -12,6 +12,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/storage"
 	"github.com/thanos-io/thanos/pkg/info/infopb"
@@ -198,7 +199,7 @@ func (s *Server) seriesMatchers(lms []storepb.LabelMatcher) (rest []*labels.Matc
 		rest = append(rest, m)
 	}
 	if len(rest) == 0 {
-		rest = []*labels.Matcher{labels.MustNewMatcher(labels.MatchRegexp, labels.MetricName, ".+")}
+		rest = []*labels.Matcher{labels.MustNewMatcher(labels.MatchRegexp, model.MetricNameLabel, ".+")}
 	}
 	return rest, true, nil
 }
