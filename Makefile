@@ -49,7 +49,7 @@ bin/promtool: tools/go.mod tools/go.sum
 bin/thanos: tools/thanos/go.mod tools/thanos/go.sum
 	$(GO) build -modfile=tools/thanos/go.mod -tags slicelabels -o $@ github.com/thanos-io/thanos/cmd/thanos
 
-test: tools build
+test: tools build ui-check ui-browser
 	$(GO) vet $(GOFLAGS_T) $(VETFLAGS) ./...
 	$(GO) test $(GOFLAGS_T) -timeout $(TEST_TIMEOUT) ./...
 	$(MAKE) fuzz
@@ -60,6 +60,31 @@ fuzz:
 		echo "fuzz $${t#*:} for $(FUZZTIME)"; \
 		$(GO) test $(GOFLAGS_T) -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) "$${t%%:*}"; \
 	done
+
+# The query's web UI (pkg/ui). Its bundle, pkg/ui/dist, is committed so
+# `go build` needs no npm; `make ui` rebuilds it from pkg/ui/web.
+UI_DIR  := pkg/ui
+UI_DEPS := $(UI_DIR)/node_modules/.package-lock.json
+.PHONY: ui ui-check ui-browser
+
+# npm rewrites node_modules/.package-lock.json on every install, so npm ci
+# runs only when the lockfile is newer; --prefer-offline takes the packages
+# from npm's cache when they are there.
+$(UI_DEPS): $(UI_DIR)/package.json $(UI_DIR)/package-lock.json
+	cd $(UI_DIR) && npm ci --prefer-offline --no-audit --no-fund
+
+ui: $(UI_DEPS)
+	cd $(UI_DIR) && node build.mjs dist
+
+# Fails when the committed bundle is not byte-for-byte what the sources build.
+ui-check: $(UI_DEPS)
+	cd $(UI_DIR) && node build.mjs --check dist
+
+# The browser pkg/ui's tests drive (or UI_CHROMIUM, a Chromium or Chrome).
+ui-browser:
+	@command -v chromium >/dev/null || [ -n "$$UI_CHROMIUM" ] || \
+	if [ "$$(id -u)" = 0 ]; then apt-get update && apt-get install -y chromium; \
+	else echo "chromium is missing: run 'sudo apt-get install -y chromium'" >&2; exit 1; fi
 
 bench: tools build
 	$(GO) test $(GOFLAGS_T) -run '^$$' -bench . -benchmem -timeout 30m ./...

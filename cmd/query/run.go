@@ -25,7 +25,13 @@ import (
 	"github.com/tandem-metrics/tandem/pkg/discovery"
 	"github.com/tandem-metrics/tandem/pkg/query"
 	"github.com/tandem-metrics/tandem/pkg/store"
+	"github.com/tandem-metrics/tandem/pkg/ui"
 )
+
+// maxMessageSize bounds one Store API message either way. A store's frame
+// holds at most a batch of series, far below it; a larger one is a broken or
+// hostile store, and failing that call keeps the process's memory bounded.
+const maxMessageSize = 64 << 20
 
 // server is the wired query process, listening but not yet serving.
 type server struct {
@@ -65,7 +71,10 @@ func newServer(cfg *config, flags map[string]string, logger *slog.Logger) (*serv
 		InfoTimeout:      cfg.infoTimeout,
 		UnhealthyTimeout: cfg.unhealthy,
 		CloseGrace:       cfg.timeout,
-		DialOptions:      []grpc.DialOption{grpc.WithTransportCredentials(clientCreds)},
+		DialOptions: []grpc.DialOption{
+			grpc.WithTransportCredentials(clientCreds),
+			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMessageSize)),
+		},
 	}, logger.With("component", "discovery"), reg)
 	if err != nil {
 		return nil, err
@@ -110,9 +119,14 @@ func newServer(cfg *config, flags map[string]string, logger *slog.Logger) (*serv
 	}).Handler()
 	mux := http.NewServeMux()
 	mux.Handle("GET "+cfg.prefix()+"/api/v1/stores", endpoints.StoresHandler())
-	mux.Handle("/", apiHandler)
+	// The API's routes are more specific than the UI's catch-all, so they
+	// keep priority; the UI answers the rest (and 404 for what it lacks).
+	for _, p := range []string{"/api/", "/-/", "/metrics"} {
+		mux.Handle(cfg.prefix()+p, apiHandler)
+	}
+	mux.Handle("/", ui.Handler(cfg.prefix(), cfg.externalPrefix))
 
-	grpcSrv := grpc.NewServer(grpcOpts...)
+	grpcSrv := grpc.NewServer(append(grpcOpts, grpc.MaxSendMsgSize(maxMessageSize))...)
 	proxyServer := store.NewProxyServer(proxy)
 	storepb.RegisterStoreServer(grpcSrv, proxyServer)
 	infopb.RegisterInfoServer(grpcSrv, proxyServer)

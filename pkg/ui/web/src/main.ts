@@ -1,0 +1,40 @@
+// The single-page app's entry: picks the page from the path below the
+// <base href> the server set, and marks it in the navigation bar.
+
+import './style.css';
+import { renderQueryPage } from './querypage';
+import { renderStatus } from './status';
+import { renderStores } from './stores';
+
+type Page = 'graph' | 'stores' | 'status';
+
+// currentPage reads the path below the base: "", "graph" and "query" are
+// the expression browser.
+function currentPage(): Page {
+  const base = new URL(document.baseURI).pathname;
+  const path = location.pathname.startsWith(base) ? location.pathname.slice(base.length) : '';
+  const first = path.split('/')[0];
+  return first === 'stores' || first === 'status' ? first : 'graph';
+}
+
+function main(): void {
+  const app = document.getElementById('app')!;
+  const page = currentPage();
+  for (const a of document.querySelectorAll<HTMLElement>('.nav-link')) {
+    a.classList.toggle('active', a.dataset.page === page);
+  }
+  const titles: Record<Page, string> = { graph: 'Query', stores: 'Stores', status: 'Status' };
+  document.title = `${titles[page]} · Tandem`;
+  switch (page) {
+    case 'stores':
+      renderStores(app);
+      break;
+    case 'status':
+      void renderStatus(app);
+      break;
+    default:
+      void renderQueryPage(app);
+  }
+}
+
+main();
