@@ -29,6 +29,7 @@ type config struct {
 	sdInterval      time.Duration
 	sdDNSInterval   time.Duration
 	dnsResolver     string
+	resolvConf      string
 	infoTimeout     time.Duration
 	unhealthy       time.Duration
 	replicaLabels   []string
@@ -46,6 +47,7 @@ type config struct {
 	log             promslog.Config
 	server          *serverflag.Config
 	clientTLS       store.ClientTLS
+	grpcCompression string
 }
 
 func main() {
@@ -95,6 +97,9 @@ func registerFlags(app *kingpin.Application) *config {
 		Default("30s").DurationVar(&cfg.sdDNSInterval)
 	app.Flag("store.sd-dns-resolver", "DNS resolver for dns+ addresses: miekgdns or golang.").
 		Default("miekgdns").EnumVar(&cfg.dnsResolver, "miekgdns", "golang")
+	// For tests: a resolv.conf naming a DNS server on a loopback port.
+	app.Flag("store.sd-dns-resolv-conf", "resolv.conf of the miekgdns resolver; a nameserver may be host:port.").
+		Hidden().Default("/etc/resolv.conf").StringVar(&cfg.resolvConf)
 	app.Flag("endpoint.info-timeout", "Timeout of one Info call to an endpoint.").
 		Default("5s").DurationVar(&cfg.infoTimeout)
 	app.Flag("store.unhealthy-timeout", "How long an unhealthy endpoint stays listed before it is dropped.").
@@ -135,6 +140,8 @@ func registerFlags(app *kingpin.Application) *config {
 		Default("").StringVar(&cfg.clientTLS.CAFile)
 	app.Flag("grpc-client-server-name", "Server name to verify the endpoints' certificates against.").
 		Default("").StringVar(&cfg.clientTLS.ServerName)
+	app.Flag("grpc-compression", "Compression of the gRPC calls to the Store API endpoints, requests and answers: snappy or none.").
+		Default("none").EnumVar(&cfg.grpcCompression, "none", store.SnappyCompression)
 	cfg.server = serverflag.Add(app)
 	promslogflag.AddFlags(app, &cfg.log)
 	return cfg

@@ -7,8 +7,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
@@ -68,12 +70,14 @@ func newServer(cfg *config, flags map[string]string, logger *slog.Logger) (*serv
 		FileSDInterval:   cfg.sdInterval,
 		DNSInterval:      cfg.sdDNSInterval,
 		DNSResolver:      cfg.dnsResolver,
+		ResolvConf:       cfg.resolvConf,
 		InfoTimeout:      cfg.infoTimeout,
 		UnhealthyTimeout: cfg.unhealthy,
 		CloseGrace:       cfg.timeout,
 		DialOptions: []grpc.DialOption{
 			grpc.WithTransportCredentials(clientCreds),
 			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMessageSize)),
+			grpc.WithDefaultCallOptions(compressionOptions(cfg.grpcCompression)...),
 		},
 	}, logger.With("component", "discovery"), reg)
 	if err != nil {
@@ -125,6 +129,7 @@ func newServer(cfg *config, flags map[string]string, logger *slog.Logger) (*serv
 		mux.Handle(cfg.prefix()+p, apiHandler)
 	}
 	mux.Handle("/", ui.Handler(cfg.prefix(), cfg.externalPrefix))
+	mountPprof(mux)
 
 	grpcSrv := grpc.NewServer(append(grpcOpts, grpc.MaxSendMsgSize(maxMessageSize))...)
 	proxyServer := store.NewProxyServer(proxy)
@@ -167,12 +172,15 @@ func (s *server) run(ctx context.Context) error {
 		return nil
 	}, func(error) { cancel() })
 
-	g.Add(func() error { return s.endpoints.Run(ctx) }, func(error) { cancel() })
-
+	// Interrupts run one after another in the order of Add. Both servers
+	// stop accepting at once and drain side by side; the engine and
+	// discovery, whose end closes the stores' connections that the calls in
+	// flight still read from, stop only once both have drained.
+	var draining sync.WaitGroup
 	g.Add(func() error {
 		logger.Info("Serving Store API", "address", s.grpcLis.Addr().String())
 		return s.grpc.Serve(s.grpcLis)
-	}, func(error) { gracefulStopGRPC(s.grpc, cfg.grpcGrace) })
+	}, func(error) { draining.Go(func() { gracefulStopGRPC(s.grpc, cfg.grpcGrace) }) })
 
 	g.Add(func() error {
 		logger.Info("Serving HTTP API", "address", s.httpLis.Addr().String(), "prefix", cfg.prefix())
@@ -181,9 +189,11 @@ func (s *server) run(ctx context.Context) error {
 		}
 		return nil
 	}, func(error) {
-		sctx, scancel := context.WithTimeout(context.Background(), cfg.httpGrace)
-		defer scancel()
-		_ = s.http.Shutdown(sctx)
+		draining.Go(func() {
+			sctx, scancel := context.WithTimeout(context.Background(), cfg.httpGrace)
+			defer scancel()
+			_ = s.http.Shutdown(sctx)
+		})
 	})
 
 	g.Add(func() error {
@@ -191,10 +201,14 @@ func (s *server) run(ctx context.Context) error {
 		return nil
 	}, func(error) {
 		cancel()
+		draining.Wait()
 		if err := s.engine.Close(); err != nil {
 			logger.Warn("Closing the query engine", "err", err)
 		}
 	})
+
+	discoveryCtx, stopDiscovery := context.WithCancel(context.WithoutCancel(ctx))
+	g.Add(func() error { return s.endpoints.Run(discoveryCtx) }, func(error) { stopDiscovery() })
 	return g.Run()
 }
 
@@ -210,4 +224,23 @@ func gracefulStopGRPC(srv *grpc.Server, grace time.Duration) {
 	case <-time.After(grace):
 		srv.Stop()
 	}
+}
+
+// compressionOptions are the call options of --grpc-compression. The
+// compressor is registered by pkg/store; "none" sends plain messages.
+func compressionOptions(name string) []grpc.CallOption {
+	if name == "" || name == "none" {
+		return nil
+	}
+	return []grpc.CallOption{grpc.UseCompressor(name)}
+}
+
+// mountPprof serves Go's profiles under /debug/pprof/, where Prometheus and
+// Thanos serve theirs, for `go tool pprof`.
+func mountPprof(mux *http.ServeMux) {
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 }

@@ -323,3 +323,17 @@ func (p *Process) Stores() []StoreStatus {
 	}
 	return out
 }
+
+// WaitExitOK waits for the process to end by itself, e.g. after a signal
+// the test sent, and fails the test unless it exits 0.
+func (p *Process) WaitExitOK(t testing.TB, timeout time.Duration) {
+	t.Helper()
+	select {
+	case <-p.done:
+	case <-time.After(timeout):
+		t.Fatalf("%s still running after %v", p.name, timeout)
+	}
+	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Errorf("%s exited %d, want 0:\n%s", p.name, code, p.Log())
+	}
+}

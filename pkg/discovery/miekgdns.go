@@ -23,7 +23,9 @@ type DNSConfig struct {
 	Timeout time.Duration
 }
 
-// ReadResolvConf reads a resolv.conf(5) file.
+// ReadResolvConf reads a resolv.conf(5) file. Beyond resolv.conf(5), a
+// nameserver may be given as host:port, so that tests can point the
+// resolver at a DNS server on an unprivileged port.
 func ReadResolvConf(path string) (DNSConfig, error) {
 	cc, err := dns.ClientConfigFromFile(path)
 	if err != nil {
@@ -35,7 +37,10 @@ func ReadResolvConf(path string) (DNSConfig, error) {
 		Timeout: time.Duration(cc.Timeout) * time.Second,
 	}
 	for _, s := range cc.Servers {
-		cfg.Servers = append(cfg.Servers, net.JoinHostPort(s, cc.Port))
+		if _, _, err := net.SplitHostPort(s); err != nil {
+			s = net.JoinHostPort(s, cc.Port)
+		}
+		cfg.Servers = append(cfg.Servers, s)
 	}
 	if len(cfg.Servers) == 0 {
 		return DNSConfig{}, fmt.Errorf("read resolver config %s: no nameserver", path)

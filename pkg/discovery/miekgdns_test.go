@@ -113,7 +113,7 @@ func TestMiekgResolverFallsBackToTCP(t *testing.T) {
 
 func TestReadResolvConf(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "resolv.conf")
-	content := "nameserver 10.96.0.10\nnameserver fd00::10\nsearch monitoring.svc.cluster.local svc.cluster.local\noptions ndots:5 timeout:3\n"
+	content := "nameserver 10.96.0.10\nnameserver fd00::10\nnameserver 127.0.0.1:5353\nsearch monitoring.svc.cluster.local svc.cluster.local\noptions ndots:5 timeout:3\n"
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +121,7 @@ func TestReadResolvConf(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(cfg.Servers, []string{"10.96.0.10:53", "[fd00::10]:53"}) ||
+	if !slices.Equal(cfg.Servers, []string{"10.96.0.10:53", "[fd00::10]:53", "127.0.0.1:5353"}) ||
 		!slices.Equal(cfg.Search, []string{"monitoring.svc.cluster.local", "svc.cluster.local"}) ||
 		cfg.Ndots != 5 || cfg.Timeout != 3*time.Second {
 		t.Fatalf("ReadResolvConf = %+v", cfg)

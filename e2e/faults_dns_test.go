@@ -1,0 +1,158 @@
+package e2e
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/tandem-metrics/tandem/internal/e2etest"
+)
+
+const (
+	// dnsLoadDuration is how long the load runs while DNS changes every
+	// dnsFlipInterval.
+	dnsLoadDuration = 14 * time.Second
+	dnsFlipInterval = 2 * time.Second
+	// sidecarsSRV is the SRV name the query resolves.
+	sidecarsSRV = "_grpc._tcp.sidecars.tandem.test."
+)
+
+// dnsZone is a DNS server on a loopback UDP port whose answers the test
+// replaces while it runs.
+type dnsZone struct {
+	addr    string
+	mu      sync.Mutex
+	records map[string][]dns.RR // by lower-case name
+}
+
+func startDNSZone(t *testing.T) *dnsZone {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	z := &dnsZone{addr: pc.LocalAddr().String()}
+	started := make(chan struct{})
+	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(z.serve), NotifyStartedFunc: func() { close(started) }}
+	go func() { _ = srv.ActivateAndServe() }()
+	<-started
+	t.Cleanup(func() { _ = srv.Shutdown() })
+	return z
+}
+
+func (z *dnsZone) serve(w dns.ResponseWriter, req *dns.Msg) {
+	resp := new(dns.Msg)
+	resp.SetReply(req)
+	q := req.Question[0]
+	z.mu.Lock()
+	rrs, ok := z.records[strings.ToLower(q.Name)]
+	z.mu.Unlock()
+	if !ok {
+		resp.Rcode = dns.RcodeNameError
+	}
+	for _, rr := range rrs {
+		if rr.Header().Rrtype == q.Qtype {
+			resp.Answer = append(resp.Answer, rr)
+		}
+	}
+	_ = w.WriteMsg(resp)
+}
+
+// serveSidecars makes sidecarsSRV list the given gRPC addresses on
+// 127.0.0.1, each under a name of its own.
+func (z *dnsZone) serveSidecars(t *testing.T, addrs []string) {
+	t.Helper()
+	records := map[string][]dns.RR{}
+	add := func(line string) {
+		rr, err := dns.NewRR(line)
+		if err != nil {
+			t.Fatalf("record %q: %v", line, err)
+		}
+		name := strings.ToLower(rr.Header().Name)
+		records[name] = append(records[name], rr)
+	}
+	for i, a := range addrs {
+		_, port, err := net.SplitHostPort(a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		host := fmt.Sprintf("sidecar-%d.tandem.test.", i)
+		add(fmt.Sprintf("%s 1 IN SRV 0 0 %s %s", sidecarsSRV, port, host))
+		add(fmt.Sprintf("%s 1 IN A 127.0.0.1", host))
+	}
+	z.mu.Lock()
+	z.records = records
+	z.mu.Unlock()
+}
+
+// TestDNSChangesUnderLoad lets the query find two sidecars through SRV
+// records that change every two seconds under steady load, between both and
+// either one, each a replica with all the data: no query may fail, every
+// answer is the ground truth, and the query's store list follows DNS.
+func TestDNSChangesUnderLoad(t *testing.T) {
+	proms := replicas(t, 2)
+	a, b := e2etest.Sidecar(t, proms[0].URL()).GRPC, e2etest.Sidecar(t, proms[1].URL()).GRPC
+	phases := [][]string{{a, b}, {a}, {a, b}, {b}}
+
+	zone := startDNSZone(t)
+	zone.serveSidecars(t, phases[0])
+	resolvConf := filepath.Join(t.TempDir(), "resolv.conf")
+	if err := os.WriteFile(resolvConf, []byte("nameserver "+zone.addr+"\noptions timeout:1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	q := e2etest.StartQuery(t, []string{"dnssrv+" + strings.TrimSuffix(sidecarsSRV, ".")}, "--query.replica-label=replica",
+		"--store.sd-dns-resolv-conf="+resolvConf, "--store.sd-dns-interval=1s")
+	q.WaitReady("http://"+q.HTTP+"/-/ready", time.Minute)
+	q.WaitHealthyStores(2, time.Minute)
+
+	var sent atomic.Int64
+	done := make(chan *loadResult, 1)
+	go func() { done <- runLoad("http://"+q.HTTP, loadQPS, dnsLoadDuration, &sent) }()
+
+	flip := time.NewTicker(dnsFlipInterval)
+	defer flip.Stop()
+	var (
+		res     *loadResult
+		flips   int
+		slowest time.Duration
+	)
+	for res == nil {
+		select {
+		case res = <-done:
+			continue
+		case <-flip.C:
+		}
+		flips++
+		want := phases[flips%len(phases)]
+		zone.serveSidecars(t, want)
+		changed := time.Now()
+		waitFor(t, 10*time.Second, "store list follows DNS", func() error {
+			var healthy []string
+			for _, s := range q.Stores() {
+				if s.LastError == nil {
+					healthy = append(healthy, s.Name)
+				}
+			}
+			slices.Sort(healthy)
+			if w := slices.Sorted(slices.Values(want)); !slices.Equal(healthy, w) {
+				return fmt.Errorf("healthy stores %q, want %q", healthy, w)
+			}
+			return nil
+		})
+		slowest = max(slowest, time.Since(changed))
+	}
+	t.Logf("%d DNS changes, each followed within %v", flips, slowest.Round(time.Millisecond))
+	res.report(t)
+	if want := int(dnsLoadDuration/dnsFlipInterval) - 1; flips < want {
+		t.Errorf("%d DNS changes under load, want %d", flips, want)
+	}
+}
