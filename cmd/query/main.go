@@ -16,7 +16,7 @@ import (
 	promslogflag "github.com/prometheus/common/promslog/flag"
 
 	"github.com/prometheus/common/version"
-	"github.com/tandem-metrics/tandem/internal/serverflag"
+	"github.com/tandem-metrics/tandem/internal/serve"
 	"github.com/tandem-metrics/tandem/pkg/store"
 )
 
@@ -45,7 +45,7 @@ type config struct {
 	grpcGrace       time.Duration
 	httpGrace       time.Duration
 	log             promslog.Config
-	server          *serverflag.Config
+	server          *serve.Config
 	clientTLS       store.ClientTLS
 	grpcCompression string
 }
@@ -142,7 +142,7 @@ func registerFlags(app *kingpin.Application) *config {
 		Default("").StringVar(&cfg.clientTLS.ServerName)
 	app.Flag("grpc-compression", "Compression of the gRPC calls to the Store API endpoints, requests and answers: snappy or none.").
 		Default("none").EnumVar(&cfg.grpcCompression, "none", store.SnappyCompression)
-	cfg.server = serverflag.Add(app)
+	cfg.server = serve.AddFlags(app)
 	promslogflag.AddFlags(app, &cfg.log)
 	return cfg
 }

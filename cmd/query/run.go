@@ -23,6 +23,7 @@ import (
 	"github.com/thanos-io/thanos/pkg/store/storepb"
 	"google.golang.org/grpc"
 
+	"github.com/tandem-metrics/tandem/internal/serve"
 	"github.com/tandem-metrics/tandem/pkg/api"
 	"github.com/tandem-metrics/tandem/pkg/discovery"
 	"github.com/tandem-metrics/tandem/pkg/query"
@@ -180,7 +181,7 @@ func (s *server) run(ctx context.Context) error {
 	g.Add(func() error {
 		logger.Info("Serving Store API", "address", s.grpcLis.Addr().String())
 		return s.grpc.Serve(s.grpcLis)
-	}, func(error) { draining.Go(func() { gracefulStopGRPC(s.grpc, cfg.grpcGrace) }) })
+	}, func(error) { draining.Go(func() { serve.StopGRPC(s.grpc, cfg.grpcGrace) }) })
 
 	g.Add(func() error {
 		logger.Info("Serving HTTP API", "address", s.httpLis.Addr().String(), "prefix", cfg.prefix())
@@ -210,20 +211,6 @@ func (s *server) run(ctx context.Context) error {
 	discoveryCtx, stopDiscovery := context.WithCancel(context.WithoutCancel(ctx))
 	g.Add(func() error { return s.endpoints.Run(discoveryCtx) }, func(error) { stopDiscovery() })
 	return g.Run()
-}
-
-// gracefulStopGRPC lets calls in flight finish, for at most grace.
-func gracefulStopGRPC(srv *grpc.Server, grace time.Duration) {
-	done := make(chan struct{})
-	go func() {
-		srv.GracefulStop()
-		close(done)
-	}()
-	select {
-	case <-done:
-	case <-time.After(grace):
-		srv.Stop()
-	}
 }
 
 // compressionOptions are the call options of --grpc-compression. The

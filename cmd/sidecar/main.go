@@ -30,7 +30,7 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
-	"github.com/tandem-metrics/tandem/internal/serverflag"
+	"github.com/tandem-metrics/tandem/internal/serve"
 	"github.com/tandem-metrics/tandem/pkg/reloader"
 	_ "github.com/tandem-metrics/tandem/pkg/store" // the gogo-safe gRPC codec
 	promstore "github.com/tandem-metrics/tandem/pkg/store/prometheus"
@@ -47,7 +47,7 @@ type config struct {
 	httpGrace         time.Duration
 	log               promslog.Config
 	reloader          reloader.Options
-	server            *serverflag.Config
+	server            *serve.Config
 }
 
 func main() {
@@ -86,7 +86,7 @@ func main() {
 		Default("5s").DurationVar(&cfg.reloader.RetryInterval)
 	app.Flag("reloader.method", "Method used to reload the configuration; only http is supported.").
 		Default("http").Enum("http")
-	cfg.server = serverflag.Add(app)
+	cfg.server = serve.AddFlags(app)
 	cfg.log = promslog.Config{}
 	promslogflag.AddFlags(app, &cfg.log)
 
@@ -175,7 +175,7 @@ func runSidecar(cfg config, logger *slog.Logger) error {
 	g.Add(func() error {
 		logger.Info("serving Store API", "address", grpcLis.Addr().String(), "prometheus", cfg.promURL.String())
 		return srv.Serve(grpcLis)
-	}, func(error) { gracefulStopGRPC(srv, cfg.grpcGrace) })
+	}, func(error) { serve.StopGRPC(srv, cfg.grpcGrace) })
 
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
@@ -201,17 +201,4 @@ func runSidecar(cfg config, logger *slog.Logger) error {
 		_ = httpSrv.Shutdown(sctx)
 	})
 	return g.Run()
-}
-
-func gracefulStopGRPC(srv *grpc.Server, grace time.Duration) {
-	done := make(chan struct{})
-	go func() {
-		srv.GracefulStop()
-		close(done)
-	}()
-	select {
-	case <-done:
-	case <-time.After(grace):
-		srv.Stop()
-	}
 }
