@@ -1,13 +1,15 @@
-// Package serverflag declares the flags that secure the servers both
-// binaries run, with Thanos's names: gRPC TLS and mutual TLS, and the
-// Prometheus web config file (TLS and basic auth) for HTTP.
-package serverflag
+// Package serve is how both binaries run their servers: the flags that
+// secure them, with Thanos's names (gRPC TLS and mutual TLS, and the
+// Prometheus web config file for HTTP TLS and basic auth), serving HTTP with
+// that config, and stopping gRPC gracefully.
+package serve
 
 import (
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"time"
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/exporter-toolkit/web"
@@ -22,8 +24,8 @@ type Config struct {
 	WebConfigFile string
 }
 
-// Add declares the flags on app.
-func Add(app *kingpin.Application) *Config {
+// AddFlags declares the flags on app.
+func AddFlags(app *kingpin.Application) *Config {
 	c := &Config{}
 	app.Flag("grpc-server-tls-cert", "TLS certificate for the gRPC server; empty serves plaintext.").
 		Default("").StringVar(&c.GRPCTLS.CertFile)
@@ -65,4 +67,19 @@ func (c *Config) ValidateHTTP() error {
 func (c *Config) ServeHTTP(srv *http.Server, lis net.Listener, logger *slog.Logger) error {
 	file := c.WebConfigFile
 	return web.Serve(lis, srv, &web.FlagConfig{WebConfigFile: &file}, logger)
+}
+
+// StopGRPC lets the calls in flight finish, for at most grace, then ends
+// the ones left.
+func StopGRPC(srv *grpc.Server, grace time.Duration) {
+	done := make(chan struct{})
+	go func() {
+		srv.GracefulStop()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(grace):
+		srv.Stop()
+	}
 }
