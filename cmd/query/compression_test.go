@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -89,23 +88,7 @@ func TestGRPCCompression(t *testing.T) {
 			if tc.flag != "" {
 				args = append(args, "--grpc-compression="+tc.flag)
 			}
-			cfg, err := parse(t, args...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			q, err := newServer(cfg, map[string]string{}, slog.New(slog.DiscardHandler))
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan error, 1)
-			go func() { done <- q.run(ctx) }()
-			t.Cleanup(func() {
-				cancel()
-				if err := <-done; err != nil {
-					t.Errorf("run: %v", err)
-				}
-			})
+			q := startServer(t, args...)
 
 			u := "http://" + q.httpLis.Addr().String() + "/api/v1/query?" + url.Values{"query": {"sum(up)"}, "time": {"1800"}}.Encode()
 			deadline := time.Now().Add(20 * time.Second)

@@ -82,23 +82,7 @@ func TestQueryEndToEnd(t *testing.T) {
 	for _, a := range addrs {
 		args = append(args, "--endpoint="+a)
 	}
-	cfg, err := parse(t, args...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := newServer(cfg, map[string]string{}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("run: %v", err)
-		}
-	})
+	srv := startServer(t, args...)
 	base := "http://" + srv.httpLis.Addr().String() + "/tandem"
 
 	get := func(path string) (int, []byte) {
@@ -142,7 +126,7 @@ func TestQueryEndToEnd(t *testing.T) {
 
 	// The Store API it serves, as a querier above would read it.
 	upper := storetest.Dial(t, srv.grpcLis.Addr().String(), storetest.Options{WithoutReplicaLabels: true})
-	stream, err := upper.Series(ctx, &storepb.SeriesRequest{
+	stream, err := upper.Series(t.Context(), &storepb.SeriesRequest{
 		MinTime: 0, MaxTime: 3_600_000, WithoutReplicaLabels: []string{"replica"},
 		Matchers: []storepb.LabelMatcher{{Type: storepb.LabelMatcher_EQ, Name: "__name__", Value: "up"}},
 	})
@@ -181,4 +165,27 @@ func sampleValue(body []byte) string {
 	}
 	v, _ := ans.Data.Result[0].Value[1].(string)
 	return v
+}
+
+// startServer runs the wired query process with args until the test ends.
+func startServer(t *testing.T, args ...string) *server {
+	t.Helper()
+	cfg, err := parse(t, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := newServer(cfg, map[string]string{}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	})
+	return srv
 }

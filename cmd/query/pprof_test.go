@@ -1,9 +1,7 @@
 package main
 
 import (
-	"context"
 	"io"
-	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
@@ -12,23 +10,7 @@ import (
 // TestPprof checks that the profiles are served next to the API and the UI,
 // whatever the route prefix.
 func TestPprof(t *testing.T) {
-	cfg, err := parse(t, "--http-address=127.0.0.1:0", "--grpc-address=127.0.0.1:0", "--web.route-prefix=/tandem")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := newServer(cfg, map[string]string{}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("run: %v", err)
-		}
-	})
+	srv := startServer(t, "--http-address=127.0.0.1:0", "--grpc-address=127.0.0.1:0", "--web.route-prefix=/tandem")
 	base := "http://" + srv.httpLis.Addr().String()
 	for _, tc := range []struct{ path, want string }{
 		{"/debug/pprof/", "Types of profiles available"},

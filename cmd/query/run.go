@@ -8,10 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
-	"os"
-	"os/signal"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/oklog/run"
@@ -161,17 +158,7 @@ func (s *server) run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	logger, cfg := s.logger, s.cfg
-	g.Add(func() error {
-		sig := make(chan os.Signal, 1)
-		signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
-		defer signal.Stop(sig)
-		select {
-		case s := <-sig:
-			logger.Info("Received signal, shutting down", "signal", s.String())
-		case <-ctx.Done():
-		}
-		return nil
-	}, func(error) { cancel() })
+	g.Add(serve.SignalActor(ctx, logger))
 
 	// Interrupts run one after another in the order of Add. Both servers
 	// stop accepting at once and drain side by side; the engine and

@@ -11,9 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/signal"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
@@ -144,17 +142,7 @@ func runSidecar(cfg config, logger *slog.Logger) error {
 
 	var g run.Group
 	ctx, cancel := context.WithCancel(context.Background())
-	g.Add(func() error {
-		sig := make(chan os.Signal, 1)
-		signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
-		defer signal.Stop(sig)
-		select {
-		case s := <-sig:
-			logger.Info("received signal, shutting down", "signal", s.String())
-		case <-ctx.Done():
-		}
-		return nil
-	}, func(error) { cancel() })
+	g.Add(serve.SignalActor(ctx, logger))
 
 	g.Add(func() error {
 		if err := target.WaitReady(ctx, cfg.readyTimeout); err != nil {

@@ -5,10 +5,14 @@
 package serve
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
@@ -82,4 +86,22 @@ func StopGRPC(srv *grpc.Server, grace time.Duration) {
 	case <-time.After(grace):
 		srv.Stop()
 	}
+}
+
+// SignalActor is an oklog/run actor that ends the group on SIGINT or
+// SIGTERM, logging which, or when ctx ends. Either way it returns nil: a
+// requested stop is not a failure, and the process exits 0.
+func SignalActor(ctx context.Context, logger *slog.Logger) (execute func() error, interrupt func(error)) {
+	ctx, cancel := context.WithCancel(ctx)
+	return func() error {
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+		defer signal.Stop(sig)
+		select {
+		case s := <-sig:
+			logger.Info("Received signal, shutting down", "signal", s.String())
+		case <-ctx.Done():
+		}
+		return nil
+	}, func(error) { cancel() }
 }
