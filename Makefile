@@ -86,8 +86,18 @@ ui-browser:
 	if [ "$$(id -u)" = 0 ]; then apt-get update && apt-get install -y chromium; \
 	else echo "chromium is missing: run 'sudo apt-get install -y chromium'" >&2; exit 1; fi
 
+# The Go micro-benchmarks, then cmd/bench end to end over real processes
+# (README, Performance). BENCH_SERIES is the counter series per replica;
+# BENCH_FLAGS passes more flags (go run -tags slicelabels ./cmd/bench --help).
+# Generated blocks stay cached under .bench/data.
+BENCH_SERIES ?= 2000
+BENCH_FLAGS  ?=
 bench: tools build
-	$(GO) test $(GOFLAGS_T) -run '^$$' -bench . -benchmem -timeout 30m ./...
+	@mkdir -p .bench
+	@{ $(GO) test $(GOFLAGS_T) -run '^$$' -bench . -benchmem -timeout 30m ./...; echo $$? > .bench/micro.rc; } | tee .bench/micro.txt
+	@exit $$(cat .bench/micro.rc)
+	$(GO) run $(GOFLAGS_T) ./cmd/bench --series=$(BENCH_SERIES) --micro-results=.bench/micro.txt \
+		--command="$(strip make bench BENCH_SERIES=$(BENCH_SERIES) $(BENCH_FLAGS))" $(BENCH_FLAGS)
 
 lint:
 	$(GO) vet $(GOFLAGS_T) $(VETFLAGS) ./...

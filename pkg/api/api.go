@@ -5,7 +5,6 @@ package api
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -224,7 +223,7 @@ func (a *API) serve(h apiFunc) http.Handler {
 			}
 			code = res.err.typ.statusCode()
 		}
-		b, err := json.Marshal(body)
+		b, err := body.appendJSON(nil)
 		if err != nil {
 			a.opts.Logger.Error("Marshal API response", "path", r.URL.Path, "err", err)
 			http.Error(w, err.Error(), http.StatusInternalServerError)

@@ -117,6 +117,6 @@ func TestAPITimeoutCappedByQueryTimeout(t *testing.T) {
 	s := startStack(t, stackOptions{stores: []storetest.Options{store}, queryTimeout: 300 * time.Millisecond})
 	a := s.get(t, "/api/v1/query", url.Values{"query": {"up"}, "time": {"1800"}, "timeout": {"1h"}})
 	if a.code != http.StatusServiceUnavailable || a.ErrorType != "timeout" {
-		t.Errorf("status %d, %s: %q; want 503 timeout after --query.timeout", a.code, a.ErrorType, a.Error)
+		t.Errorf("status %d, %s: %q; want 503 timeout after --query.timeout (data %s, warnings %q)", a.code, a.ErrorType, a.Error, a.Data, a.Warnings)
 	}
 }

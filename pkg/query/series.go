@@ -2,6 +2,7 @@ package query
 
 import (
 	"fmt"
+	"slices"
 	"sync/atomic"
 
 	"github.com/prometheus/prometheus/model/labels"
@@ -87,6 +88,8 @@ func (s *seriesSet) advance() {
 }
 
 func decodeChunks(out []dedup.Chunk, chunks []storepb.AggrChunk) ([]dedup.Chunk, error) {
+	// A day of one series is some fifty chunks: grow once, not six times.
+	out = slices.Grow(out, len(chunks))
 	for _, c := range chunks {
 		chk, err := store.DecodeChunk(c.Raw)
 		if err != nil {

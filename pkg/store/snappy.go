@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"sync"
@@ -21,8 +22,8 @@ const SnappyCompression = "snappy"
 // readers, each with buffers of about 64 KiB, are pooled rather than
 // allocated per message.
 type snappyCompressor struct {
-	writers sync.Pool
-	readers sync.Pool
+	writers sync.Pool // of *snappyWriter
+	readers sync.Pool // of *snappy.Reader
 }
 
 func init() {
@@ -36,13 +37,13 @@ func (c *snappyCompressor) Name() string { return SnappyCompression }
 
 // Compress implements encoding.Compressor.
 func (c *snappyCompressor) Compress(w io.Writer) (io.WriteCloser, error) {
-	sw, ok := c.writers.Get().(*snappy.Writer)
-	if ok {
-		sw.Reset(w)
-	} else {
-		sw = snappy.NewBufferedWriter(w)
+	sw, ok := c.writers.Get().(*snappyWriter)
+	if !ok {
+		sw = &snappyWriter{pool: &c.writers}
+		sw.w = snappy.NewBufferedWriter(&sw.buf)
 	}
-	return &snappyWriter{w: sw, pool: &c.writers}, nil
+	sw.dst = w
+	return sw, nil
 }
 
 // Decompress implements encoding.Compressor.
@@ -56,28 +57,38 @@ func (c *snappyCompressor) Decompress(r io.Reader) (io.Reader, error) {
 	return &snappyReader{r: sr, pool: &c.readers}, nil
 }
 
-// snappyWriter returns its writer to the pool when gRPC closes it, which it
-// does once per message.
+// snappyWriter compresses one message into its own buffer and hands it to
+// gRPC in one piece when gRPC closes it. Passed on as written, each 64 KiB
+// snappy chunk would take a buffer of its own from gRPC's pool, whose size
+// classes jump from 32 KiB to 1 MiB: a message of a few hundred KiB would
+// hold several MiB until sent.
 type snappyWriter struct {
-	w    *snappy.Writer
+	dst  io.Writer
+	buf  bytes.Buffer
+	w    *snappy.Writer // writes into buf
 	pool *sync.Pool
 }
 
 func (w *snappyWriter) Write(p []byte) (int, error) {
-	if w.w == nil {
+	if w.dst == nil {
 		return 0, errClosedWriter
 	}
 	return w.w.Write(p)
 }
 
+// Close writes the compressed message and returns the writer to the pool.
 func (w *snappyWriter) Close() error {
-	if w.w == nil {
+	if w.dst == nil {
 		return nil
 	}
 	err := w.w.Close()
-	w.w.Reset(nil) // drop the reference to gRPC's buffer
-	w.pool.Put(w.w)
-	w.w = nil
+	if err == nil {
+		_, err = w.dst.Write(w.buf.Bytes())
+	}
+	w.dst = nil
+	w.buf.Reset()
+	w.w.Reset(&w.buf)
+	w.pool.Put(w)
 	return err
 }
 

@@ -1,0 +1,367 @@
+// Package bench measures Tandem end to end: two real Prometheus replicas
+// serving a day of generated history, a sidecar each and a query over both,
+// all as separate processes on loopback. It times dashboard-like range
+// queries against the same queries asked of one Prometheus directly, takes
+// the peak memory of every Tandem process per query, the sidecar's
+// throughput, and relates them to the Go micro-benchmarks.
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"time"
+)
+
+// Config is what one run measures and where it keeps its files.
+type Config struct {
+	// BinDir holds prometheus, promtool, sidecar and query.
+	BinDir string
+	// CacheDir keeps generated blocks between runs, one directory per
+	// dataset.
+	CacheDir string
+	// WorkDir receives configurations, logs and profiles.
+	WorkDir string
+	Dataset Dataset
+	// Runs is how many timed runs each query gets, after one warm-up.
+	Runs int
+	// Compressions are the --grpc-compression values the query runs with.
+	Compressions []string
+	// Shapes, if set, selects the query shapes to measure by name.
+	Shapes *regexp.Regexp
+	// MicroResults, if set, is the output of `go test -bench` to read the
+	// micro-benchmarks from.
+	MicroResults string
+	// Profile, if set, takes CPU and allocation profiles of the query for
+	// this long while it answers the slowest shape again.
+	Profile time.Duration
+	// Command is how the run was started, for the record.
+	Command string
+}
+
+func (c Config) validate() error {
+	if c.Runs < 1 {
+		return fmt.Errorf("runs: need at least 1, got %d", c.Runs)
+	}
+	if len(c.Compressions) == 0 {
+		return errors.New("no gRPC compression to measure")
+	}
+	for _, comp := range c.Compressions {
+		if comp != "none" && comp != "snappy" {
+			return fmt.Errorf("gRPC compression %q: want none or snappy", comp)
+		}
+	}
+	return c.Dataset.validate()
+}
+
+// Run measures everything, writing progress to out, and returns the
+// results.
+func Run(ctx context.Context, cfg Config, out io.Writer) (*Results, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	bins, err := findBinaries(cfg.BinDir)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.WorkDir, 0o755); err != nil {
+		return nil, err
+	}
+	res := &Results{
+		Command: cfg.Command,
+		Started: time.Now().UTC().Truncate(time.Second),
+		Machine: Machine{CPUs: runtime.NumCPU(), GoVersion: runtime.Version(), OS: runtime.GOOS, Arch: runtime.GOARCH},
+	}
+	dirs, info, err := ensureDataset(ctx, cfg.Dataset, bins.Promtool, cfg.CacheDir, out)
+	if err != nil {
+		return nil, fmt.Errorf("dataset: %w", err)
+	}
+	res.Dataset = info
+	fmt.Fprintf(out, "Dataset: %s, %s of blocks per replica\n", info.describe(), mib(info.BlockBytes))
+
+	s := &stack{bins: bins, workDir: cfg.WorkDir}
+	defer s.stop()
+	if err := s.startPrometheus(ctx, dirs); err != nil {
+		return nil, err
+	}
+	m := &measurer{cfg: cfg, stack: s, out: out, client: &http.Client{Timeout: 5 * time.Minute}}
+	if res.Sidecar, err = m.sidecar(ctx); err != nil {
+		return nil, fmt.Errorf("sidecar: %w", err)
+	}
+	if res.Queries, err = m.queries(ctx); err != nil {
+		return nil, fmt.Errorf("queries: %w", err)
+	}
+	if cfg.MicroResults != "" {
+		if res.Micro, err = readMicro(cfg.MicroResults); err != nil {
+			return nil, fmt.Errorf("micro-benchmarks: %w", err)
+		}
+	}
+	res.Targets = checkTargets(res)
+	if cfg.Profile > 0 && len(res.Queries) > 0 {
+		if res.Profile, err = m.profile(ctx, slowest(res.Queries)); err != nil {
+			return nil, fmt.Errorf("profile: %w", err)
+		}
+	}
+	return res, nil
+}
+
+// measurer runs the measurements over a stack whose Prometheus servers
+// are up.
+type measurer struct {
+	cfg    Config
+	stack  *stack
+	out    io.Writer
+	client *http.Client
+}
+
+// sidecar measures replica a's sidecar relaying every counter series over
+// a tenth of the history and over all of it: the answer grows tenfold, the
+// sidecar's peak memory should not.
+func (m *measurer) sidecar(ctx context.Context) ([]SidecarResult, error) {
+	d := m.cfg.Dataset
+	var results []SidecarResult
+	for _, comp := range m.cfg.Compressions {
+		for _, length := range []time.Duration{d.Length / 10, d.Length} {
+			if err := m.stack.startSidecar(ctx, 0); err != nil {
+				return nil, err
+			}
+			from := d.End().Add(-length)
+			var (
+				took []time.Duration
+				last seriesCall
+			)
+			for i := range m.cfg.Runs + 1 {
+				call, err := readSidecar(ctx, m.stack.sidecars[0].GRPC, comp, from, d.End())
+				if err != nil {
+					return nil, err
+				}
+				if call.series != d.Series {
+					return nil, fmt.Errorf("sidecar returned %d series, want %d", call.series, d.Series)
+				}
+				if i > 0 { // the first is the warm-up
+					took = append(took, call.took)
+				}
+				last = call
+			}
+			rss, err := m.stack.sidecars[0].peakRSS()
+			if err != nil {
+				return nil, err
+			}
+			m.stack.stopSidecars()
+			lat := summarise(took)
+			r := SidecarResult{
+				Range:           shortDuration(length),
+				Compression:     comp,
+				Series:          last.series,
+				Took:            lat,
+				SeriesPerSecond: float64(last.series) / lat.Median,
+				BytesPerSecond:  float64(last.bytes) / lat.Median,
+				Bytes:           last.bytes,
+				WireBytes:       last.wireBytes,
+				PeakRSS:         rss,
+			}
+			fmt.Fprintf(m.out, "sidecar %-7s %-6s %6d series in %.3fs: %.0f series/s, %.1f MB/s, %s on the wire, peak RSS %s\n",
+				r.Range, comp, r.Series, lat.Median, r.SeriesPerSecond, r.BytesPerSecond/1e6, mib(r.WireBytes), mib(rss))
+			results = append(results, r)
+		}
+	}
+	return results, nil
+}
+
+// queries measures every shape over every window, with every compression,
+// restarting the sidecars and the query for each so that each peak RSS
+// belongs to one query. The runs of the query and of Prometheus alternate,
+// so both meet the same load from anything else on the machine.
+func (m *measurer) queries(ctx context.Context) ([]QueryResult, error) {
+	var results []QueryResult
+	for _, comp := range m.cfg.Compressions {
+		for _, shape := range Shapes {
+			if m.cfg.Shapes != nil && !m.cfg.Shapes.MatchString(shape.Name) {
+				continue
+			}
+			for _, w := range Windows {
+				r, err := m.query(ctx, comp, shape, w)
+				if err != nil {
+					return nil, fmt.Errorf("%s over %s: %w", shape.Name, w.Length, err)
+				}
+				fmt.Fprintf(m.out, "query %-20s %-4s %-6s p50 %.3fs p90 %.3fs, Prometheus p50 %.3fs (%.2fx), query RSS %s, sidecar RSS %s/%s, %d series\n",
+					shape.Name, shortDuration(w.Length), comp, r.Tandem.Median, r.Tandem.P90, r.Prometheus.Median, r.Ratio,
+					mib(r.QueryPeakRSS), mib(r.SidecarPeakRSS[0]), mib(r.SidecarPeakRSS[1]), r.ResultSeries)
+				results = append(results, r)
+			}
+		}
+	}
+	return results, nil
+}
+
+func (m *measurer) rangeQuery(shape Shape, w Window) rangeQuery {
+	end := m.cfg.Dataset.End()
+	return rangeQuery{expr: shape.Expr, start: end.Add(-w.Length), end: end, step: w.Step}
+}
+
+func (m *measurer) query(ctx context.Context, comp string, shape Shape, w Window) (QueryResult, error) {
+	s := m.stack
+	if err := s.startTandem(ctx, comp); err != nil {
+		return QueryResult{}, err
+	}
+	defer s.stopTandem()
+	startRSS, err := s.query.peakRSS()
+	if err != nil {
+		return QueryResult{}, err
+	}
+	q := m.rangeQuery(shape, w)
+	tandemURL, promURL := "http://"+s.query.HTTP, s.promURL(0)
+	var ours, theirs []time.Duration
+	var a, b answer
+	for i := range m.cfg.Runs + 1 {
+		var err error
+		if a, err = q.run(ctx, m.client, tandemURL); err != nil {
+			return QueryResult{}, err
+		}
+		if b, err = q.run(ctx, m.client, promURL); err != nil {
+			return QueryResult{}, err
+		}
+		if a.series != b.series {
+			return QueryResult{}, fmt.Errorf("query answered %d series, Prometheus %d", a.series, b.series)
+		}
+		if i > 0 {
+			ours, theirs = append(ours, a.took), append(theirs, b.took)
+		}
+	}
+	r := QueryResult{
+		Shape:         shape.Name,
+		Expr:          shape.Expr,
+		Range:         shortDuration(w.Length),
+		Step:          shortDuration(w.Step),
+		Compression:   comp,
+		ResultSeries:  a.series,
+		ResponseBytes: a.bytes,
+		Tandem:        summarise(ours),
+		Prometheus:    summarise(theirs),
+		QueryStartRSS: startRSS,
+	}
+	r.Ratio = r.Tandem.Median / r.Prometheus.Median
+	if r.QueryPeakRSS, err = s.query.peakRSS(); err != nil {
+		return r, err
+	}
+	for i, p := range s.sidecars {
+		if r.SidecarPeakRSS[i], err = p.peakRSS(); err != nil {
+			return r, err
+		}
+	}
+	read, err := s.remoteReadBytes()
+	if err != nil {
+		return r, err
+	}
+	r.RemoteReadBytes = int64(read) / int64(m.cfg.Runs+1)
+	return r, nil
+}
+
+// slowest is the query with the longest median, compressed or not.
+func slowest(rs []QueryResult) QueryResult {
+	var worst QueryResult
+	for _, r := range rs {
+		if r.Tandem.Median > worst.Tandem.Median {
+			worst = r
+		}
+	}
+	return worst
+}
+
+// profile asks the query r again and again while it takes a CPU profile,
+// then takes the allocation profile of the same process.
+func (m *measurer) profile(ctx context.Context, r QueryResult) (*Profile, error) {
+	var shape Shape
+	var w Window
+	for _, sh := range Shapes {
+		if sh.Name == r.Shape {
+			shape = sh
+		}
+	}
+	for _, win := range Windows {
+		if shortDuration(win.Length) == r.Range {
+			w = win
+		}
+	}
+	s := m.stack
+	if err := s.startTandem(ctx, r.Compression); err != nil {
+		return nil, err
+	}
+	defer s.stopTandem()
+	base := "http://" + s.query.HTTP
+	p := &Profile{
+		Query:  r.label() + ", " + r.Compression,
+		CPU:    filepath.Join(m.cfg.WorkDir, "query-cpu.pb.gz"),
+		Allocs: filepath.Join(m.cfg.WorkDir, "query-allocs.pb.gz"),
+	}
+	fmt.Fprintf(m.out, "Profiling the query for %s on %s\n", m.cfg.Profile, p.Query)
+	done := make(chan error, 1)
+	go func() {
+		done <- fetch(ctx, fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", base, int(m.cfg.Profile.Seconds())), p.CPU)
+	}()
+	q := m.rangeQuery(shape, w)
+	deadline := time.Now().Add(m.cfg.Profile + 30*time.Second)
+	for i := 0; ; i++ {
+		select {
+		case err := <-done:
+			if err != nil {
+				return nil, err
+			}
+			if err := fetch(ctx, base+"/debug/pprof/allocs", p.Allocs); err != nil {
+				return nil, err
+			}
+			fmt.Fprintf(m.out, "Profiled %d queries: go tool pprof %s; go tool pprof -sample_index=alloc_space %s\n", i, p.CPU, p.Allocs)
+			return p, nil
+		default:
+		}
+		if time.Now().After(deadline) {
+			return nil, errors.New("the CPU profile did not arrive in time")
+		}
+		if _, err := q.run(ctx, m.client, base); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// fetch saves what url answers into path.
+func fetch(ctx context.Context, url, path string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return writeFile(path, func(w io.Writer) error {
+		_, err := io.Copy(w, resp.Body)
+		return err
+	})
+}
+
+func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
+
+// shortDuration writes 6h and 2h24m rather than 6h0m0s and 2h24m0s.
+func shortDuration(d time.Duration) string {
+	if d%time.Minute != 0 {
+		return d.String()
+	}
+	h, m := d/time.Hour, d%time.Hour/time.Minute
+	switch {
+	case h > 0 && m > 0:
+		return fmt.Sprintf("%dh%dm", h, m)
+	case h > 0:
+		return fmt.Sprintf("%dh", h)
+	}
+	return fmt.Sprintf("%dm", m)
+}

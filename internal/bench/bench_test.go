@@ -1,0 +1,90 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tandem-metrics/tandem/internal/promtest"
+)
+
+// TestRun runs the whole benchmark on a small dataset, with both gRPC
+// compressions, and checks that every number it reports was measured.
+func TestRun(t *testing.T) {
+	cfg := Config{
+		BinDir:       filepath.Join(promtest.RepoRoot(t), "bin"),
+		CacheDir:     t.TempDir(),
+		WorkDir:      t.TempDir(),
+		Dataset:      Dataset{Series: 8, Length: time.Hour, Interval: 15 * time.Second},
+		Runs:         2,
+		Compressions: []string{"none", "snappy"},
+		Shapes:       regexp.MustCompile("^raw"),
+		Command:      "go test",
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	res, err := Run(ctx, cfg, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if d := res.Dataset; d.Cached || d.BlockBytes == 0 || d.SeriesPerReplica != 8+12 {
+		t.Errorf("dataset %+v, want freshly generated blocks of 20 series", d)
+	}
+	if len(res.Queries) != len(Windows)*len(cfg.Compressions) {
+		t.Fatalf("%d query results, want %d", len(res.Queries), len(Windows)*len(cfg.Compressions))
+	}
+	for _, q := range res.Queries {
+		ok := q.ResultSeries == 8 && q.Tandem.Runs == 2 && q.Tandem.Median > 0 && q.Prometheus.Median > 0 && q.Ratio > 0 &&
+			q.QueryStartRSS > 0 && q.QueryPeakRSS >= q.QueryStartRSS && q.SidecarPeakRSS[0] > 0 && q.SidecarPeakRSS[1] > 0 &&
+			q.RemoteReadBytes > 0
+		if !ok {
+			t.Errorf("query result with missing measurements: %+v", q)
+		}
+	}
+	if len(res.Sidecar) != 2*len(cfg.Compressions) {
+		t.Fatalf("%d sidecar results, want %d", len(res.Sidecar), 2*len(cfg.Compressions))
+	}
+	for _, s := range res.Sidecar {
+		if s.Series != 8 || s.Bytes == 0 || s.WireBytes == 0 || s.PeakRSS == 0 || s.SeriesPerSecond <= 0 {
+			t.Errorf("sidecar result with missing measurements: %+v", s)
+		}
+	}
+
+	// The blocks are cached for the next run.
+	bins, err := findBinaries(cfg.BinDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, info, err := ensureDataset(ctx, cfg.Dataset, bins.Promtool, cfg.CacheDir, io.Discard); err != nil || !info.Cached {
+		t.Errorf("second use of the dataset: cached %v, err %v", info.Cached, err)
+	}
+
+	var table strings.Builder
+	if err := WriteTable(&table, res); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"| raw 1k series | 6h / 1m | snappy | 8 |", "| target | measured | met |"} {
+		if !strings.Contains(table.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, table.String())
+		}
+	}
+	path := filepath.Join(t.TempDir(), "results.json")
+	if err := WriteJSON(res, path); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Results
+	if err := json.Unmarshal(b, &back); err != nil || len(back.Queries) != len(res.Queries) || back.Queries[0].Tandem != res.Queries[0].Tandem {
+		t.Errorf("results do not read back from JSON (%v):\n%s", err, b)
+	}
+}

@@ -1,0 +1,118 @@
+package bench
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// WriteJSON writes the results to path.
+func WriteJSON(res *Results, path string) error {
+	b, err := json.MarshalIndent(res, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+// WriteTable writes the results as Markdown tables, readable in a terminal
+// and ready for the README.
+func WriteTable(w io.Writer, res *Results) error {
+	var b strings.Builder
+	d := res.Dataset
+	fmt.Fprintf(&b, "Data: %s; %s of TSDB blocks per replica.\n", d.describe(), mib(d.BlockBytes))
+	fmt.Fprintf(&b, "Machine: %d CPUs, %s %s/%s. Command: `%s`.\n\n", res.Machine.CPUs, res.Machine.GoVersion, res.Machine.OS, res.Machine.Arch, res.Command)
+
+	b.WriteString("| query | range / step | gRPC compression | series | Tandem p50 | Tandem p90 | Prometheus p50 | ratio | query peak RSS | sidecar peak RSS (a / b) | read from Prometheus |\n")
+	b.WriteString("|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	for _, q := range res.Queries {
+		fmt.Fprintf(&b, "| %s | %s / %s | %s | %d | %s | %s | %s | %.2fx | %s | %s / %s | %s |\n",
+			q.Shape, q.Range, q.Step, q.Compression, q.ResultSeries, seconds(q.Tandem.Median), seconds(q.Tandem.P90),
+			seconds(q.Prometheus.Median), q.Ratio, mib(q.QueryPeakRSS), mib(q.SidecarPeakRSS[0]), mib(q.SidecarPeakRSS[1]), mib(q.RemoteReadBytes))
+	}
+	if len(res.Queries) > 0 {
+		fmt.Fprintf(&b, "\nMedians and p90 of %d runs after a warm-up; the query deduplicates both replicas, Prometheus answers from one. "+
+			"Sidecars and query are restarted for every row, so each peak RSS (VmHWM) belongs to that row alone.\n", res.Queries[0].Tandem.Runs)
+	}
+
+	b.WriteString("\n| sidecar Series, all counters | gRPC compression | series | p50 | series/s | MB/s | bytes on the wire | peak RSS |\n")
+	b.WriteString("|---|---|--:|--:|--:|--:|--:|--:|\n")
+	for _, s := range res.Sidecar {
+		fmt.Fprintf(&b, "| %s | %s | %d | %s | %.0f | %.1f | %s | %s |\n", s.Range, s.Compression, s.Series,
+			seconds(s.Took.Median), s.SeriesPerSecond, s.BytesPerSecond/1e6, mib(s.WireBytes), mib(s.PeakRSS))
+	}
+
+	if len(res.Micro) > 0 {
+		b.WriteString("\n| micro-benchmark | results |\n|---|---|\n")
+		for _, m := range res.Micro {
+			fmt.Fprintf(&b, "| %s | %s |\n", m.Name, formatMetrics(m.Metrics))
+		}
+	}
+
+	b.WriteString("\n| target | measured | met |\n|---|---|---|\n")
+	for _, t := range res.Targets {
+		met := "no"
+		if t.Met {
+			met = "yes"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s |\n", t.Name, t.Measured, met)
+	}
+	if p := res.Profile; p != nil {
+		fmt.Fprintf(&b, "\nProfiles of the query on %s: `go tool pprof %s`, `go tool pprof -sample_index=alloc_space %s`.\n", p.Query, p.CPU, p.Allocs)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// metricOrder puts go test's units first, then the benchmark's own.
+var metricOrder = []string{"ns/op", "MB/s", "B/op", "allocs/op"}
+
+func formatMetrics(m map[string]float64) string {
+	var parts []string
+	seen := map[string]bool{}
+	for _, unit := range metricOrder {
+		if v, ok := m[unit]; ok {
+			parts = append(parts, number(v)+" "+unit)
+			seen[unit] = true
+		}
+	}
+	var rest []string
+	for unit := range m {
+		if !seen[unit] {
+			rest = append(rest, unit)
+		}
+	}
+	slices.Sort(rest)
+	for _, unit := range rest {
+		parts = append(parts, number(m[unit])+" "+unit)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// number writes large values whole, with thousands separators, and small
+// ones with three significant digits.
+func number(v float64) string {
+	if v < 1000 {
+		return strconv.FormatFloat(v, 'g', 3, 64)
+	}
+	digits := strconv.FormatFloat(v, 'f', 0, 64)
+	var b strings.Builder
+	for i, c := range digits {
+		if i > 0 && (len(digits)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+func seconds(s float64) string {
+	if s < 1 {
+		return fmt.Sprintf("%.0f ms", s*1000)
+	}
+	return fmt.Sprintf("%.2f s", s)
+}

@@ -1,0 +1,243 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+const (
+	readyTimeout = 2 * time.Minute
+	stopGrace    = 30 * time.Second
+)
+
+// stack is two Prometheus replicas serving the dataset, which run for the
+// whole benchmark, and the sidecars and query over them, which are
+// restarted for every measurement so that each peak RSS is its own.
+type stack struct {
+	bins    binaries
+	workDir string
+
+	proms    [2]*process
+	sidecars [2]*process
+	query    *process
+}
+
+// binaries are the paths of the programs the benchmark runs.
+type binaries struct {
+	Prometheus, Promtool, Sidecar, Query string
+}
+
+func findBinaries(dir string) (binaries, error) {
+	b := binaries{
+		Prometheus: filepath.Join(dir, "prometheus"),
+		Promtool:   filepath.Join(dir, "promtool"),
+		Sidecar:    filepath.Join(dir, "sidecar"),
+		Query:      filepath.Join(dir, "query"),
+	}
+	for _, p := range []string{b.Prometheus, b.Promtool, b.Sidecar, b.Query} {
+		if _, err := os.Stat(p); err != nil {
+			return b, fmt.Errorf("%w: run `make tools build` first", err)
+		}
+	}
+	return b, nil
+}
+
+// startPrometheus serves each replica's blocks from dataDirs. Blocks are
+// kept at their generated length, so Prometheus never compacts (and so
+// never changes) the cached data.
+func (s *stack) startPrometheus(ctx context.Context, dataDirs [2]string) error {
+	for r, name := range replicaNames {
+		dir := filepath.Join(s.workDir, "prometheus-"+name)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		cfgFile := filepath.Join(dir, "prometheus.yml")
+		cfg := fmt.Sprintf("global:\n  scrape_interval: 15s\n  external_labels:\n    replica: %q\n", name)
+		if err := os.WriteFile(cfgFile, []byte(cfg), 0o644); err != nil {
+			return err
+		}
+		addr, err := freeAddr()
+		if err != nil {
+			return err
+		}
+		p, err := startProcess("prometheus-"+name, s.bins.Prometheus, filepath.Join(s.workDir, "prometheus-"+name+".log"),
+			"--config.file="+cfgFile,
+			"--storage.tsdb.path="+dataDirs[r],
+			"--storage.tsdb.retention.time=100y",
+			"--storage.tsdb.min-block-duration=2h",
+			"--storage.tsdb.max-block-duration="+blockLength.String(),
+			"--web.listen-address="+addr,
+			"--log.level=warn",
+		)
+		if err != nil {
+			return err
+		}
+		p.HTTP = addr
+		s.proms[r] = p
+	}
+	for _, p := range s.proms {
+		if err := p.waitReady(ctx, "http://"+p.HTTP+"/-/ready", readyTimeout); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// promURL is replica r's Prometheus.
+func (s *stack) promURL(r int) string { return "http://" + s.proms[r].HTTP }
+
+// startSidecar starts replica r's sidecar and waits until it serves.
+func (s *stack) startSidecar(ctx context.Context, r int) error {
+	addrs, err := freeAddrs(2)
+	if err != nil {
+		return err
+	}
+	name := "sidecar-" + replicaNames[r]
+	p, err := startProcess(name, s.bins.Sidecar, filepath.Join(s.workDir, name+".log"),
+		"--prometheus.url="+s.promURL(r),
+		"--grpc-address="+addrs[0],
+		"--http-address="+addrs[1],
+		"--log.level=warn",
+	)
+	if err != nil {
+		return err
+	}
+	p.GRPC, p.HTTP = addrs[0], addrs[1]
+	s.sidecars[r] = p
+	return p.waitReady(ctx, "http://"+p.HTTP+"/-/ready", readyTimeout)
+}
+
+// startTandem starts both sidecars and a query over them, the query asking
+// the sidecars with the given gRPC compression, and waits until the query
+// sees both.
+func (s *stack) startTandem(ctx context.Context, compression string) error {
+	for r := range s.sidecars {
+		if err := s.startSidecar(ctx, r); err != nil {
+			return err
+		}
+	}
+	addrs, err := freeAddrs(2)
+	if err != nil {
+		return err
+	}
+	p, err := startProcess("query", s.bins.Query, filepath.Join(s.workDir, "query.log"),
+		"--grpc-address="+addrs[0],
+		"--http-address="+addrs[1],
+		"--endpoint="+s.sidecars[0].GRPC,
+		"--endpoint="+s.sidecars[1].GRPC,
+		"--query.replica-label=replica",
+		"--grpc-compression="+compression,
+		"--log.level=warn",
+	)
+	if err != nil {
+		return err
+	}
+	p.GRPC, p.HTTP = addrs[0], addrs[1]
+	s.query = p
+	if err := p.waitReady(ctx, "http://"+p.HTTP+"/-/ready", readyTimeout); err != nil {
+		return err
+	}
+	return poll(ctx, readyTimeout, func() (bool, error) {
+		if p.exited() {
+			return false, fmt.Errorf("query exited:\n%s", tail(p.logPath, 20))
+		}
+		return healthyStores("http://"+p.HTTP) >= len(s.sidecars), nil
+	})
+}
+
+// healthyStores counts the endpoints a query lists without an error.
+func healthyStores(base string) int {
+	resp, err := http.Get(base + "/api/v1/stores")
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	var ans struct {
+		Data map[string][]struct {
+			LastError *string `json:"lastError"`
+		} `json:"data"`
+	}
+	if json.NewDecoder(resp.Body).Decode(&ans) != nil {
+		return 0
+	}
+	n := 0
+	for _, group := range ans.Data {
+		for _, st := range group {
+			if st.LastError == nil {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// stopTandem stops the query and the sidecars.
+func (s *stack) stopTandem() {
+	if s.query != nil {
+		s.query.stop(stopGrace)
+		s.query = nil
+	}
+	s.stopSidecars()
+}
+
+func (s *stack) stopSidecars() {
+	for r, p := range s.sidecars {
+		if p != nil {
+			p.stop(stopGrace)
+			s.sidecars[r] = nil
+		}
+	}
+}
+
+// stop stops everything.
+func (s *stack) stop() {
+	s.stopTandem()
+	for r, p := range s.proms {
+		if p != nil {
+			p.stop(stopGrace)
+			s.proms[r] = nil
+		}
+	}
+}
+
+// remoteReadBytes sums what the sidecars have received from Prometheus so
+// far, from their own metrics.
+func (s *stack) remoteReadBytes() (float64, error) {
+	var sum float64
+	for _, p := range s.sidecars {
+		v, err := scrapeCounter("http://"+p.HTTP+"/metrics", "tandem_sidecar_remote_read_bytes_total")
+		if err != nil {
+			return 0, err
+		}
+		sum += v
+	}
+	return sum, nil
+}
+
+// scrapeCounter reads one unlabelled sample from a /metrics page.
+func scrapeCounter(url, name string) (float64, error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+			return strconv.ParseFloat(strings.TrimSpace(v), 64)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return 0, err
+	}
+	return 0, fmt.Errorf("%s: no sample of %s", url, name)
+}

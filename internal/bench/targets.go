@@ -1,0 +1,159 @@
+package bench
+
+import "fmt"
+
+// Goals the numbers are held against. They are reported, not enforced: a
+// busy machine must not fail a build.
+const (
+	maxLatencyRatio  = 1.5 // query median over Prometheus's
+	maxSidecarGrowth = 1.5 // sidecar peak RSS for a 10x answer over a 1x answer
+	maxDedupCost     = 2.0 // dedup ns/sample over plain XOR ns/sample
+)
+
+// checkTargets holds the results against the goals.
+func checkTargets(res *Results) []Target {
+	return []Target{
+		latencyTarget(res.Queries),
+		sidecarTarget(res.Sidecar, res.Micro),
+		queryRSSTarget(res.Queries),
+		dedupTarget(res.Micro),
+		allocTarget(res.Micro),
+	}
+}
+
+func latencyTarget(qs []QueryResult) Target {
+	t := Target{Name: fmt.Sprintf("query latency within %.1fx of the same query on Prometheus", maxLatencyRatio)}
+	var worst QueryResult
+	within, n := 0, 0
+	for _, q := range qs {
+		if q.Compression != "none" {
+			continue
+		}
+		n++
+		if q.Ratio <= maxLatencyRatio {
+			within++
+		}
+		if q.Ratio > worst.Ratio {
+			worst = q
+		}
+	}
+	if n == 0 {
+		t.Measured = "not measured (no run without compression)"
+		return t
+	}
+	t.Met = within == n
+	t.Measured = fmt.Sprintf("%d of %d within; worst %.2fx (%s)", within, n, worst.Ratio, worst.label())
+	return t
+}
+
+func sidecarTarget(ss []SidecarResult, ms []MicroResult) Target {
+	t := Target{Name: fmt.Sprintf("sidecar peak RSS grows less than %.1fx when its answer grows 10x", maxSidecarGrowth)}
+	var small, large *SidecarResult
+	for i := range ss {
+		if ss[i].Compression != "none" {
+			continue
+		}
+		if small == nil || ss[i].Bytes < small.Bytes {
+			small = &ss[i]
+		}
+		if large == nil || ss[i].Bytes > large.Bytes {
+			large = &ss[i]
+		}
+	}
+	if small == nil || small == large {
+		t.Measured = "not measured"
+		return t
+	}
+	growth := float64(large.PeakRSS) / float64(small.PeakRSS)
+	t.Met = growth < maxSidecarGrowth
+	t.Measured = fmt.Sprintf("%.2fx (%s for %s of series, %s for %s)",
+		growth, mib(small.PeakRSS), mib(small.Bytes), mib(large.PeakRSS), mib(large.Bytes))
+	s1, ok1 := micro(ms, "prometheus/BenchmarkSidecarSeries/series=1000", "sidecar-peak-RSS-MB")
+	s10, ok10 := micro(ms, "prometheus/BenchmarkSidecarSeries/series=10000", "sidecar-peak-RSS-MB")
+	if ok1 && ok10 {
+		t.Met = t.Met && s10/s1 < maxSidecarGrowth
+		t.Measured += fmt.Sprintf("; Go benchmark, 1,000 to 10,000 series: %.2fx (%.1f to %.1f MB)", s10/s1, s1, s10)
+	}
+	return t
+}
+
+// queryRSSTarget compares, shape by shape, the query's memory over the
+// longest window with that over the shortest: bounded means it grows less
+// than the chunk data it reads, i.e. the query does not hold what it has
+// read beyond what PromQL needs.
+func queryRSSTarget(qs []QueryResult) Target {
+	t := Target{Name: "query peak RSS bounded: it grows less than the data read when the range grows"}
+	short, long := map[string]QueryResult{}, map[string]QueryResult{}
+	for _, q := range qs {
+		if q.Compression != "none" || q.RemoteReadBytes == 0 {
+			continue
+		}
+		if s, ok := short[q.Shape]; !ok || q.RemoteReadBytes < s.RemoteReadBytes {
+			short[q.Shape] = q
+		}
+		if l, ok := long[q.Shape]; !ok || q.RemoteReadBytes > l.RemoteReadBytes {
+			long[q.Shape] = q
+		}
+	}
+	var (
+		n          int
+		worst      string
+		worstShare float64 // memory growth over data growth
+	)
+	t.Met = true
+	for shape, s := range short {
+		l := long[shape]
+		if l.RemoteReadBytes == s.RemoteReadBytes {
+			continue
+		}
+		n++
+		growth := float64(l.QueryPeakRSS-l.QueryStartRSS) / float64(max(1, s.QueryPeakRSS-s.QueryStartRSS))
+		data := float64(l.RemoteReadBytes) / float64(s.RemoteReadBytes)
+		t.Met = t.Met && growth < data
+		if share := growth / data; share > worstShare {
+			worstShare = share
+			worst = fmt.Sprintf("%s: memory grows %.2fx for %.1fx the data, peak %s over %s, %s over %s",
+				shape, growth, data, mib(s.QueryPeakRSS), s.Range, mib(l.QueryPeakRSS), l.Range)
+		}
+	}
+	if n == 0 {
+		t.Met = false
+		t.Measured = "not measured"
+		return t
+	}
+	t.Measured = fmt.Sprintf("worst of %d shapes, %s", n, worst)
+	return t
+}
+
+const (
+	dedupBench = "dedup/BenchmarkIterator/dedup"
+	xorBench   = "dedup/BenchmarkIterator/xor"
+)
+
+func dedupTarget(ms []MicroResult) Target {
+	t := Target{Name: fmt.Sprintf("dedup costs at most %.0fx plain XOR decoding per sample", maxDedupCost)}
+	dedup, ok1 := micro(ms, dedupBench, "ns/sample")
+	xor, ok2 := micro(ms, xorBench, "ns/sample")
+	if !ok1 || !ok2 {
+		t.Measured = "not measured (no micro-benchmark results)"
+		return t
+	}
+	t.Met = dedup <= maxDedupCost*xor
+	t.Measured = fmt.Sprintf("%.2fx (%.2f vs %.2f ns/sample)", dedup/xor, dedup, xor)
+	return t
+}
+
+func allocTarget(ms []MicroResult) Target {
+	t := Target{Name: "no allocation per sample in the dedup iterator"}
+	allocs, ok1 := micro(ms, dedupBench, "allocs/op")
+	nsOp, ok2 := micro(ms, dedupBench, "ns/op")
+	nsSample, ok3 := micro(ms, dedupBench, "ns/sample")
+	if !ok1 || !ok2 || !ok3 || nsSample == 0 {
+		t.Measured = "not measured (no micro-benchmark results)"
+		return t
+	}
+	samples := nsOp / nsSample
+	t.Met = allocs < samples/100
+	t.Measured = fmt.Sprintf("%.0f allocs per pass over %.0f samples", allocs, samples)
+	return t
+}
