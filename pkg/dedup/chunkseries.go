@@ -53,6 +53,8 @@ type openChunk struct {
 	it    chunkenc.Iterator
 	typ   chunkenc.ValueType
 	t     int64
+	v     float64 // of the head, if hasV
+	hasV  bool
 	index int // into chunks
 }
 
@@ -62,12 +64,17 @@ type openChunk struct {
 type chunksIterator struct {
 	chunks []Chunk
 	next   int // first chunk not opened yet
-	open   []openChunk
-	spare  []chunkenc.Iterator // iterators of finished chunks, for reuse
+	// nextMinT is the MinTime of chunks[next], or the largest time if
+	// there is none: where the open chunk stops being the only one.
+	nextMinT int64
+	open     []openChunk
+	spare    []chunkenc.Iterator // iterators of finished chunks, for reuse
 
 	cur       int // index into open of the current sample, -1 if none
 	curT      int64
 	curTyp    chunkenc.ValueType
+	curV      float64 // of the current sample, if hasCurV
+	hasCurV   bool
 	curChunk  int // chunk index of the current sample
 	prevChunk int // chunk index of the sample before it
 	started   bool
@@ -79,6 +86,7 @@ func (c *chunksIterator) reset(chunks []Chunk) {
 		c.spare = append(c.spare, o.it)
 	}
 	*c = chunksIterator{chunks: chunks, open: c.open[:0], spare: c.spare, cur: -1, curChunk: -1, prevChunk: -1}
+	c.setNextMinT()
 }
 
 func (c *chunksIterator) Next() chunkenc.ValueType {
@@ -89,10 +97,16 @@ func (c *chunksIterator) Next() chunkenc.ValueType {
 		// The common case: chunks that do not overlap, read one at a time.
 		o := &c.open[0]
 		if o.typ = o.it.Next(); o.typ != chunkenc.ValNone {
-			o.t = o.it.AtT()
-			if o.t > c.curT && (c.next >= len(c.chunks) || c.chunks[c.next].MinTime > o.t) {
+			// A float's value is read with its time, so At needs no call.
+			if o.hasV = o.typ == chunkenc.ValFloat; o.hasV {
+				o.t, o.v = o.it.At()
+			} else {
+				o.t = o.it.AtT()
+			}
+			if o.t > c.curT && c.nextMinT > o.t {
 				c.prevChunk = c.curChunk
 				c.curT, c.curTyp = o.t, o.typ
+				c.curV, c.hasCurV = o.v, o.hasV
 				return o.typ
 			}
 		}
@@ -107,7 +121,7 @@ func (c *chunksIterator) Next() chunkenc.ValueType {
 		o := &c.open[i]
 		for o.typ != chunkenc.ValNone && o.t <= after {
 			o.typ = o.it.Next()
-			o.t = o.it.AtT()
+			o.t, o.hasV = o.it.AtT(), false
 		}
 	}
 	return c.pick(after)
@@ -124,11 +138,12 @@ func (c *chunksIterator) Seek(t int64) chunkenc.ValueType {
 	for c.next < len(c.chunks) && c.chunks[c.next].MaxTime < t {
 		c.next++
 	}
+	c.setNextMinT()
 	for i := range c.open {
 		o := &c.open[i]
 		if o.typ != chunkenc.ValNone && o.t < t {
 			o.typ = o.it.Seek(t)
-			o.t = o.it.AtT()
+			o.t, o.hasV = o.it.AtT(), false
 		}
 	}
 	return c.pick(t - 1)
@@ -151,16 +166,25 @@ func (c *chunksIterator) pick(after int64) chunkenc.ValueType {
 		}
 		c.openChunk(c.next, after)
 		c.next++
+		c.setNextMinT()
 		c.closeFinished()
 	}
 	if c.err != nil || c.cur < 0 {
-		c.curTyp = chunkenc.ValNone
+		c.curTyp, c.hasCurV = chunkenc.ValNone, false
 		return chunkenc.ValNone
 	}
 	o := c.open[c.cur]
 	c.prevChunk, c.curChunk = c.curChunk, o.index
 	c.curT, c.curTyp = o.t, o.typ
+	c.curV, c.hasCurV = o.v, o.hasV
 	return c.curTyp
+}
+
+func (c *chunksIterator) setNextMinT() {
+	c.nextMinT = math.MaxInt64
+	if c.next < len(c.chunks) {
+		c.nextMinT = c.chunks[c.next].MinTime
+	}
 }
 
 func (c *chunksIterator) openChunk(index int, after int64) {
@@ -191,7 +215,18 @@ func (c *chunksIterator) closeFinished() {
 	c.open = kept
 }
 
-func (c *chunksIterator) At() (int64, float64) { return c.open[c.cur].it.At() }
+func (c *chunksIterator) At() (int64, float64) {
+	if c.hasCurV {
+		return c.curT, c.curV
+	}
+	return c.open[c.cur].it.At()
+}
+
+// float returns the current sample if it is a float whose value is known
+// without a call to the chunk's iterator.
+func (c *chunksIterator) float() (t int64, v float64, ok bool) {
+	return c.curT, c.curV, c.hasCurV
+}
 
 func (c *chunksIterator) AtHistogram(h *histogram.Histogram) (int64, *histogram.Histogram) {
 	t, h := c.open[c.cur].it.AtHistogram(h)

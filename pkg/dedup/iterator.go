@@ -26,6 +26,11 @@ type iterator struct {
 	probe    chunkenc.Iterator
 	primary  int
 	counter  bool // whether the series is a counter
+	// othersInterval is interval() over the replicas but the primary, as
+	// of the last call of next: only next moves them or changes the
+	// primary, so Next's shortcut, which moves only the primary, needs
+	// no loop over all replicas.
+	othersInterval int64
 
 	started, done bool
 	cur           int // replica of the current sample
@@ -51,13 +56,27 @@ func (it *iterator) reset(sources []storage.Series, counter bool) {
 // interval is the scrape interval estimated from all replicas; zero if
 // unknown yet.
 func (it *iterator) interval() int64 {
+	return smallerInterval(it.replicas[it.primary].interval, it.intervalExcept(it.primary))
+}
+
+// intervalExcept is interval() over the replicas but skip.
+func (it *iterator) intervalExcept(skip int) int64 {
 	var smallest int64
 	for i := range it.replicas {
-		if s := it.replicas[i].interval; s > 0 && (smallest == 0 || s < smallest) {
-			smallest = s
+		if i != skip {
+			smallest = smallerInterval(smallest, it.replicas[i].interval)
 		}
 	}
 	return smallest
+}
+
+// smallerInterval is the smaller of two interval estimates, zero being
+// unknown.
+func smallerInterval(a, b int64) int64 {
+	if b > 0 && (a == 0 || b < a) {
+		return b
+	}
+	return a
 }
 
 func (it *iterator) start() {
@@ -96,15 +115,41 @@ func (it *iterator) Next() chunkenc.ValueType {
 	if it.done {
 		return chunkenc.ValNone
 	}
-	after := int64(math.MinInt64)
-	if it.curTyp != chunkenc.ValNone {
-		after = it.curT
+	if it.curTyp == chunkenc.ValNone {
+		return it.next(math.MinInt64)
 	}
-	return it.next(after)
+	if it.cur == it.primary && it.curTyp == chunkenc.ValFloat {
+		// The common case, once per sample of the primary: its next sample
+		// is a plain float with no gap before it. This does what next does
+		// then, without its calls.
+		p, after := &it.replicas[it.primary], it.curT
+		p.passUntil(after)
+		if iv := smallerInterval(p.interval, it.othersInterval); p.typ == chunkenc.ValFloat && !math.IsNaN(p.v) && (iv == 0 || p.t-after <= iv*3/2) {
+			v := p.v
+			if it.counter && it.hasLastV && v < it.lastV {
+				v = it.align(it.primary, after, v)
+			} else {
+				it.lastV, it.hasLastV = v, true
+			}
+			it.prevSrc, it.curT, it.curV = it.primary, p.t, v
+			it.hasLastFH = false
+			return chunkenc.ValFloat
+		}
+	}
+	return it.next(it.curT)
 }
 
 // next returns the first merged sample after time `after`.
 func (it *iterator) next(after int64) chunkenc.ValueType {
+	typ := it.merge(after)
+	if !it.done {
+		it.othersInterval = it.intervalExcept(it.primary)
+	}
+	return typ
+}
+
+// merge is next but for keeping othersInterval.
+func (it *iterator) merge(after int64) chunkenc.ValueType {
 	for {
 		// Only the primary is read sample by sample; the others catch up
 		// when the primary has a gap.

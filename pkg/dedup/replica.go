@@ -14,10 +14,13 @@ const spacingsPerEstimate = 4
 // replica is one replica's iterator, positioned at its head: the earliest
 // sample the merge has not passed yet.
 type replica struct {
-	it  chunkenc.Iterator
-	typ chunkenc.ValueType // of the head; ValNone once exhausted
-	t   int64              // of the head
-	v   float64            // of the head, if a float
+	it chunkenc.Iterator
+	// chunks is it if it reads chunks, called directly: the merge reads
+	// every sample of the replica it follows through here.
+	chunks *chunksIterator
+	typ    chunkenc.ValueType // of the head; ValNone once exhausted
+	t      int64              // of the head
+	v      float64            // of the head, if a float
 
 	// The last float sample passed that is not a stale marker: a counter
 	// that reads lower at the head than here was reset by its target.
@@ -45,7 +48,11 @@ func (r *replica) readHead(typ chunkenc.ValueType) {
 		return
 	}
 	if typ == chunkenc.ValFloat {
-		r.t, r.v = r.it.At()
+		if r.chunks != nil {
+			r.t, r.v = r.chunks.At()
+		} else {
+			r.t, r.v = r.it.At()
+		}
 		return
 	}
 	r.t = r.it.AtT()
@@ -90,7 +97,16 @@ func (r *replica) step() {
 		r.measureSpacing(r.t - r.lastT)
 	}
 	r.lastT, r.hasLastT = r.t, true
-	r.readHead(r.it.Next())
+	if r.chunks == nil {
+		r.readHead(r.it.Next())
+		return
+	}
+	typ := r.chunks.Next()
+	if t, v, ok := r.chunks.float(); ok && typ == chunkenc.ValFloat {
+		r.typ, r.t, r.v, r.fhValid = typ, t, v, false
+		return
+	}
+	r.readHead(typ)
 }
 
 // passUntil steps over every head at or before t.
@@ -140,10 +156,9 @@ func (r *replica) measureSpacing(spacing int64) {
 	if spacing > 0 && (r.blockMin == 0 || spacing < r.blockMin) {
 		r.blockMin = spacing
 	}
-	if r.blockSamples++; r.blockSamples == spacingsPerEstimate || r.interval == 0 {
+	if r.blockSamples++; r.blockSamples == spacingsPerEstimate {
+		r.interval, r.blockMin, r.blockSamples = r.blockMin, 0, 0
+	} else if r.interval == 0 {
 		r.interval = r.blockMin
-	}
-	if r.blockSamples == spacingsPerEstimate {
-		r.blockMin, r.blockSamples = 0, 0
 	}
 }

@@ -98,7 +98,9 @@ func (s *series) Iterator(reuse chunkenc.Iterator) chunkenc.Iterator {
 	}
 	it.replicas = it.replicas[:len(s.replicas)]
 	for i, rs := range s.replicas {
-		it.replicas[i] = replica{it: rs.Iterator(it.replicas[i].it), fh: it.replicas[i].fh}
+		ri := rs.Iterator(it.replicas[i].it)
+		chunks, _ := ri.(*chunksIterator)
+		it.replicas[i] = replica{it: ri, chunks: chunks, fh: it.replicas[i].fh}
 	}
 	it.reset(s.replicas, s.counter)
 	return it
