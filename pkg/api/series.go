@@ -105,29 +105,9 @@ func (a *API) series(r *http.Request) result {
 }
 
 func (a *API) labelNames(r *http.Request) result {
-	sr, apiErr := a.seriesRange(r)
-	if apiErr != nil {
-		return result{err: apiErr}
-	}
-	defer sr.querier.Close()
-
-	hints := &storage.LabelHints{Limit: hintLimit(sr.limit)}
-	var (
-		names []string
-		warns annotations.Annotations
-	)
-	if len(sr.matchers) == 0 {
-		sr.matchers = [][]*labels.Matcher{nil}
-	}
-	for _, ms := range sr.matchers {
-		n, w, err := sr.querier.LabelNames(r.Context(), hints, ms...)
-		warns.Merge(w)
-		if err != nil {
-			return result{err: queryError(err), warnings: annotationStrings(warns)}
-		}
-		names = append(names, n...)
-	}
-	return limitedStrings(names, sr.limit, warns)
+	return a.labelStrings(r, func(q storage.Querier, hints *storage.LabelHints, ms []*labels.Matcher) ([]string, annotations.Annotations, error) {
+		return q.LabelNames(r.Context(), hints, ms...)
+	})
 }
 
 func (a *API) labelValues(r *http.Request) result {
@@ -138,6 +118,14 @@ func (a *API) labelValues(r *http.Request) result {
 	if !model.UTF8Validation.IsValidLabelName(name) {
 		return result{err: badData(fmt.Errorf("invalid label name: %q", name))}
 	}
+	return a.labelStrings(r, func(q storage.Querier, hints *storage.LabelHints, ms []*labels.Matcher) ([]string, annotations.Annotations, error) {
+		return q.LabelValues(r.Context(), name, hints, ms...)
+	})
+}
+
+// labelStrings answers a label names or values request: the union of what
+// get returns for each match[] selector (or for none), within limit.
+func (a *API) labelStrings(r *http.Request, get func(storage.Querier, *storage.LabelHints, []*labels.Matcher) ([]string, annotations.Annotations, error)) result {
 	sr, apiErr := a.seriesRange(r)
 	if apiErr != nil {
 		return result{err: apiErr}
@@ -146,21 +134,21 @@ func (a *API) labelValues(r *http.Request) result {
 
 	hints := &storage.LabelHints{Limit: hintLimit(sr.limit)}
 	var (
-		values []string
-		warns  annotations.Annotations
+		out   []string
+		warns annotations.Annotations
 	)
 	if len(sr.matchers) == 0 {
 		sr.matchers = [][]*labels.Matcher{nil}
 	}
 	for _, ms := range sr.matchers {
-		v, w, err := sr.querier.LabelValues(r.Context(), name, hints, ms...)
+		v, w, err := get(sr.querier, hints, ms)
 		warns.Merge(w)
 		if err != nil {
 			return result{err: queryError(err), warnings: annotationStrings(warns)}
 		}
-		values = append(values, v...)
+		out = append(out, v...)
 	}
-	return limitedStrings(values, sr.limit, warns)
+	return limitedStrings(out, sr.limit, warns)
 }
 
 // limitedStrings sorts and deduplicates names or values of several
