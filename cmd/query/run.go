@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/pprof"
 	"sync"
 	"time"
 
@@ -127,7 +126,7 @@ func newServer(cfg *config, flags map[string]string, logger *slog.Logger) (*serv
 		mux.Handle(cfg.prefix()+p, apiHandler)
 	}
 	mux.Handle("/", ui.Handler(cfg.prefix(), cfg.externalPrefix))
-	mountPprof(mux)
+	serve.Pprof(mux)
 
 	grpcSrv := grpc.NewServer(append(grpcOpts, grpc.MaxSendMsgSize(maxMessageSize))...)
 	proxyServer := store.NewProxyServer(proxy)
@@ -207,14 +206,4 @@ func compressionOptions(name string) []grpc.CallOption {
 		return nil
 	}
 	return []grpc.CallOption{grpc.UseCompressor(name)}
-}
-
-// mountPprof serves Go's profiles under /debug/pprof/, where Prometheus and
-// Thanos serve theirs, for `go tool pprof`.
-func mountPprof(mux *http.ServeMux) {
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 }

@@ -177,6 +177,7 @@ func runSidecar(cfg config, logger *slog.Logger) error {
 		}
 		fmt.Fprintln(w, "OK")
 	})
+	serve.Pprof(mux)
 	httpSrv := &http.Server{Handler: mux, ReadHeaderTimeout: 30 * time.Second}
 	g.Add(func() error {
 		if err := cfg.server.ServeHTTP(httpSrv, httpLis, logger); !errors.Is(err, http.ErrServerClosed) {

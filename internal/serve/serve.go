@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"syscall"
@@ -104,4 +105,14 @@ func SignalActor(ctx context.Context, logger *slog.Logger) (execute func() error
 		}
 		return nil
 	}, func(error) { cancel() }
+}
+
+// Pprof serves Go's profiles under /debug/pprof/, where Prometheus and
+// Thanos serve theirs, for `go tool pprof`.
+func Pprof(mux *http.ServeMux) {
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 }
