@@ -6,6 +6,10 @@ import (
 	"github.com/thanos-io/thanos/pkg/store/storepb"
 )
 
+// maxBatchBytes bounds the encoded size of one batch: long series in a full
+// batch would otherwise pass the 4 MiB that gRPC clients accept by default.
+const maxBatchBytes = 1 << 20
+
 // sender writes series to a Series stream: in batches when the client asked
 // for them, up to the client's series limit, checking the order it promises.
 type sender struct {
@@ -14,6 +18,7 @@ type sender struct {
 	limit     int64
 
 	batch    []*storepb.Series
+	bytes    int // encoded size of batch
 	last     labels.Labels
 	distinct int64
 	unsorted bool
@@ -43,7 +48,8 @@ func (s *sender) send(series *storepb.Series) error {
 		return s.srv.Send(storepb.NewSeriesResponse(series))
 	}
 	s.batch = append(s.batch, series)
-	if len(s.batch) >= s.batchSize {
+	s.bytes += series.Size()
+	if len(s.batch) >= s.batchSize || s.bytes >= maxBatchBytes {
 		return s.flush()
 	}
 	return nil
@@ -55,6 +61,6 @@ func (s *sender) flush() error {
 	}
 	// A new slice each time: gRPC may look at a sent message after Send.
 	batch := s.batch
-	s.batch = make([]*storepb.Series, 0, s.batchSize)
+	s.batch, s.bytes = make([]*storepb.Series, 0, s.batchSize), 0
 	return s.srv.Send(storepb.NewBatchResponse(batch))
 }

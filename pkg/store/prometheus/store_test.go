@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math"
@@ -92,8 +93,14 @@ type env struct {
 
 func setup(t *testing.T) *env {
 	t.Helper()
+	return setupWith(t, openMetrics())
+}
+
+// setupWith serves a Prometheus holding the given OpenMetrics history.
+func setupWith(t *testing.T, om string) *env {
+	t.Helper()
 	dataDir := t.TempDir()
-	promtest.CreateBlocks(t, dataDir, openMetrics())
+	promtest.CreateBlocks(t, dataDir, om)
 	prom := promtest.Start(t, promtest.Config{DataDir: dataDir, ExternalLabels: external})
 
 	u, _ := url.Parse(prom.URL())
@@ -479,5 +486,51 @@ func poll(t *testing.T, timeout time.Duration, cond func() bool) {
 			t.Fatalf("condition not met within %v", timeout)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestSeriesBatchesStayUnderMessageLimit asks for batches of 64 long series
+// of noisy values: the sidecar cuts a batch at about 1 MiB, so no message
+// comes near gRPC's default 4 MiB receive limit, and every series arrives.
+func TestSeriesBatchesStayUnderMessageLimit(t *testing.T) {
+	const n, length = 80, 6000
+	f := promtest.Family{Name: "noisy", Type: "gauge"}
+	for i := range n {
+		s := promtest.Series{Labels: map[string]string{"i": fmt.Sprintf("%03d", i)}}
+		for j := range length {
+			// Values without a pattern compress poorly in XOR chunks.
+			s.Samples = append(s.Samples, promtest.Sample{T: base + int64(j)*step, V: float64((i*7919+j*104729)%1000003) / 7})
+		}
+		f.Series = append(f.Series, s)
+	}
+	e := setupWith(t, promtest.OpenMetrics(f))
+	stream, err := e.client.Series(t.Context(), &storepb.SeriesRequest{MinTime: base, MaxTime: base + length*step,
+		Matchers: []storepb.LabelMatcher{eq("__name__", "noisy")}, ResponseBatchSize: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got, messages, largest int
+	for {
+		resp, err := stream.Recv()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b := resp.GetBatch(); b != nil {
+			got += len(b.Series)
+			messages++
+			largest = max(largest, resp.Size())
+		}
+	}
+	t.Logf("%d series in %d batches, the largest %d bytes", got, messages, largest)
+	if got != n {
+		t.Errorf("%d series, want %d", got, n)
+	}
+	// A full batch of these series is over 2 MiB; a cut one is 1 MiB
+	// plus at most one series.
+	if largest > 1<<20+1<<18 {
+		t.Errorf("%d batches, the largest %d bytes: want batches cut at about 1 MiB", messages, largest)
 	}
 }
