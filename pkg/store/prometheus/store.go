@@ -39,13 +39,9 @@ func NewStore(client *Client, target *Target, logger *slog.Logger, metrics *Metr
 // them: chunks are passed on as they arrive, never re-encoded or collected.
 func (s *Store) Series(r *storepb.SeriesRequest, srv storepb.Store_SeriesServer) error {
 	ctx := srv.Context()
-	external, err := s.target.ExternalLabels(ctx)
+	external, matchers, ok, err := s.selection(ctx, r.Matchers)
 	if err != nil {
-		return status.Error(codes.Unavailable, err.Error())
-	}
-	matchers, ok, err := matchExternal(r.Matchers, external)
-	if err != nil {
-		return status.Error(codes.InvalidArgument, err.Error())
+		return err
 	}
 	if !ok || r.MinTime > r.MaxTime {
 		return nil
@@ -165,16 +161,27 @@ func remoteReadError(ctx context.Context, err error) error {
 	return status.Errorf(codes.Unavailable, "remote read from Prometheus: %v", err)
 }
 
+// selection reads the external labels and decides the matchers on them:
+// ok is false when they exclude this replica, and rest are the matchers
+// left for Prometheus. Its errors are gRPC statuses.
+func (s *Store) selection(ctx context.Context, ms []storepb.LabelMatcher) (external labels.Labels, rest []*labels.Matcher, ok bool, err error) {
+	external, err = s.target.ExternalLabels(ctx)
+	if err != nil {
+		return external, nil, false, status.Error(codes.Unavailable, err.Error())
+	}
+	rest, ok, err = matchExternal(ms, external)
+	if err != nil {
+		return external, nil, false, status.Error(codes.InvalidArgument, err.Error())
+	}
+	return external, rest, ok, nil
+}
+
 // LabelNames returns the label names of the matching series, external
 // labels included.
 func (s *Store) LabelNames(ctx context.Context, r *storepb.LabelNamesRequest) (*storepb.LabelNamesResponse, error) {
-	external, err := s.target.ExternalLabels(ctx)
+	external, matchers, ok, err := s.selection(ctx, r.Matchers)
 	if err != nil {
-		return nil, status.Error(codes.Unavailable, err.Error())
-	}
-	matchers, ok, err := matchExternal(r.Matchers, external)
-	if err != nil {
-		return nil, status.Error(codes.InvalidArgument, err.Error())
+		return nil, err
 	}
 	if !ok {
 		return &storepb.LabelNamesResponse{}, nil
@@ -201,13 +208,9 @@ func (s *Store) LabelValues(ctx context.Context, r *storepb.LabelValuesRequest) 
 	if slices.Contains(r.WithoutReplicaLabels, r.Label) {
 		return &storepb.LabelValuesResponse{}, nil
 	}
-	external, err := s.target.ExternalLabels(ctx)
+	external, matchers, ok, err := s.selection(ctx, r.Matchers)
 	if err != nil {
-		return nil, status.Error(codes.Unavailable, err.Error())
-	}
-	matchers, ok, err := matchExternal(r.Matchers, external)
-	if err != nil {
-		return nil, status.Error(codes.InvalidArgument, err.Error())
+		return nil, err
 	}
 	if !ok {
 		return &storepb.LabelValuesResponse{}, nil
