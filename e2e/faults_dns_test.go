@@ -15,6 +15,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/tandem-metrics/tandem/internal/e2etest"
+	"github.com/tandem-metrics/tandem/internal/wait"
 )
 
 const (
@@ -135,7 +136,7 @@ func TestDNSChangesUnderLoad(t *testing.T) {
 		want := phases[flips%len(phases)]
 		zone.serveSidecars(t, want)
 		changed := time.Now()
-		waitFor(t, 10*time.Second, "store list follows DNS", func() error {
+		wait.Until(t, 10*time.Second, "store list follows DNS", func() error {
 			var healthy []string
 			for _, s := range q.Stores() {
 				if s.LastError == nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/thanos-io/thanos/pkg/store/storepb"
 
 	"github.com/tandem-metrics/tandem/internal/e2etest"
+	"github.com/tandem-metrics/tandem/internal/wait"
 	"github.com/tandem-metrics/tandem/pkg/store"
 	"github.com/tandem-metrics/tandem/pkg/store/storetest"
 )
@@ -204,7 +205,7 @@ func TestQueryShutdownDrainsInFlight(t *testing.T) {
 
 	// A request on a connection accepted just before the signal is in flight
 	// too, so what must fail is connecting.
-	waitFor(t, delay/2, "new connections refused", func() error {
+	wait.Until(t, delay/2, "new connections refused", func() error {
 		for _, addr := range []string{q.HTTP, q.GRPC} {
 			conn, err := net.DialTimeout("tcp", addr, time.Second)
 			if err == nil {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tandem-metrics/tandem/internal/e2etest"
+	"github.com/tandem-metrics/tandem/internal/wait"
 )
 
 const (
@@ -237,22 +238,6 @@ func get(client *http.Client, base, path string, params url.Values) (e2etest.API
 	return r, nil
 }
 
-// waitFor polls cond until it returns nil or timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v: %v", what, timeout, err)
-		}
-		time.Sleep(50 * time.Millisecond) // polling, not synchronisation
-	}
-}
-
 // storeHealth returns the health the query reports for the endpoint at
 // addr: nil if healthy.
 func storeHealth(q *e2etest.Process, addr string) error {
@@ -287,7 +272,7 @@ func TestSteadyLoadThroughReplicaRestart(t *testing.T) {
 	go func() { done <- runLoad("http://"+q.HTTP, loadQPS, loadDuration, &sent) }()
 
 	total := int64(loadDuration.Seconds() * loadQPS)
-	waitFor(t, loadDuration, "load under way", func() error {
+	wait.Until(t, loadDuration, "load under way", func() error {
 		if n := sent.Load(); n < total/6 {
 			return fmt.Errorf("%d queries sent", n)
 		}
@@ -296,14 +281,14 @@ func TestSteadyLoadThroughReplicaRestart(t *testing.T) {
 	stopped := time.Now()
 	proms[0].Stop()
 	// The fault counts only once the query has noticed it.
-	waitFor(t, 30*time.Second, "query sees the replica down", func() error {
+	wait.Until(t, 30*time.Second, "query sees the replica down", func() error {
 		if storeHealth(q, sidecars[0].GRPC) == nil {
 			return fmt.Errorf("%s still healthy", sidecars[0].GRPC)
 		}
 		return nil
 	})
 	proms[0].Start()
-	waitFor(t, 30*time.Second, "query sees the replica back", func() error { return storeHealth(q, sidecars[0].GRPC) })
+	wait.Until(t, 30*time.Second, "query sees the replica back", func() error { return storeHealth(q, sidecars[0].GRPC) })
 	t.Logf("replica r0 down and back in %v, after %d of %d queries", time.Since(stopped).Round(time.Millisecond), sent.Load(), total)
 	if n := sent.Load(); n >= total {
 		t.Errorf("the replica came back only after the load ended (%d queries): the fault was not under load", n)
@@ -344,7 +329,7 @@ func TestSidecarRecoversFromPrometheusRestart(t *testing.T) {
 	}
 
 	prom.Stop()
-	waitFor(t, 10*time.Second, "sidecar not ready", func() error {
+	wait.Until(t, 10*time.Second, "sidecar not ready", func() error {
 		if c := ready(); c != http.StatusServiceUnavailable {
 			return fmt.Errorf("/-/ready answers %d", c)
 		}
@@ -364,7 +349,7 @@ func TestSidecarRecoversFromPrometheusRestart(t *testing.T) {
 
 	restarted := time.Now()
 	prom.Start()
-	waitFor(t, 30*time.Second, "queries answered again", func() error {
+	wait.Until(t, 30*time.Second, "queries answered again", func() error {
 		r, _, err := query()
 		if err != nil {
 			return err

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/thanos-io/thanos/pkg/store/storepb"
 
+	"github.com/tandem-metrics/tandem/internal/wait"
 	"github.com/tandem-metrics/tandem/pkg/store/storetest"
 )
 
@@ -41,7 +42,7 @@ func TestAPIConcurrencyLimit(t *testing.T) {
 
 	first := make(chan answer, 1)
 	go func() { first <- s.get(t, "/api/v1/query", instant) }()
-	receive(t, started, "the first query to reach the store")
+	wait.Receive(t, started, "the first query to reach the store")
 
 	// The only slot is taken: a query that may wait 300ms gets a timeout.
 	short := url.Values{"query": {"up"}, "time": {"1800"}, "timeout": {"300ms"}}
@@ -55,7 +56,7 @@ func TestAPIConcurrencyLimit(t *testing.T) {
 	go func() { queued <- s.get(t, "/api/v1/query", instant) }()
 	close(release)
 	for _, ch := range []chan answer{first, queued} {
-		if a := receive(t, ch, "a query to finish"); a.code != http.StatusOK || len(a.result(t).Result) != 3 {
+		if a := wait.Receive(t, ch, "a query to finish"); a.code != http.StatusOK || len(a.result(t).Result) != 3 {
 			t.Errorf("status %d, data %s, error %q", a.code, a.Data, a.Error)
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/thanos-io/thanos/pkg/store/storepb"
 
+	"github.com/tandem-metrics/tandem/internal/wait"
 	"github.com/tandem-metrics/tandem/pkg/store/storetest"
 )
 
@@ -96,18 +97,6 @@ func blocking(replica string) (storetest.Options, chan struct{}, chan error) {
 	}, started, saw
 }
 
-func receive[T any](t *testing.T, ch chan T, what string) T {
-	t.Helper()
-	select {
-	case v := <-ch:
-		return v
-	case <-time.After(10 * time.Second):
-		t.Fatalf("timed out waiting for %s", what)
-		var zero T
-		return zero
-	}
-}
-
 func TestAPIStoreTimeout(t *testing.T) {
 	t.Run("response timeout is a warning", func(t *testing.T) {
 		slow, _, saw := blocking("c")
@@ -121,7 +110,7 @@ func TestAPIStoreTimeout(t *testing.T) {
 		}) {
 			t.Errorf("warnings %q do not name the silent store and the timeout", a.Warnings)
 		}
-		if err := receive(t, saw, "the store to see its call end"); !errors.Is(err, context.Canceled) {
+		if err := wait.Receive(t, saw, "the store to see its call end"); !errors.Is(err, context.Canceled) {
 			t.Errorf("store saw %v, want context.Canceled", err)
 		}
 	})
@@ -132,7 +121,7 @@ func TestAPIStoreTimeout(t *testing.T) {
 		if a.code != http.StatusServiceUnavailable || a.ErrorType != "timeout" {
 			t.Errorf("status %d, errorType %q, error %q: want 503 timeout", a.code, a.ErrorType, a.Error)
 		}
-		if err := receive(t, saw, "the store to see its call end"); err == nil {
+		if err := wait.Receive(t, saw, "the store to see its call end"); err == nil {
 			t.Error("store call was not ended")
 		}
 	})
@@ -151,9 +140,9 @@ func TestAPIClientGoneCancelsStoreCalls(t *testing.T) {
 			resp.Body.Close()
 		}
 	}()
-	receive(t, started, "the store to get the call")
+	wait.Receive(t, started, "the store to get the call")
 	cancel()
-	if err := receive(t, saw, "the store to see its call end"); !errors.Is(err, context.Canceled) {
+	if err := wait.Receive(t, saw, "the store to see its call end"); !errors.Is(err, context.Canceled) {
 		t.Errorf("store saw %v, want context.Canceled", err)
 	}
 	<-done

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tandem-metrics/tandem/internal/wait"
 	"github.com/tandem-metrics/tandem/pkg/discovery"
 )
 
@@ -62,7 +63,7 @@ func TestSetFollowsFileSDEdits(t *testing.T) {
 	if err := os.WriteFile(path, []byte("- targets: [oops\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, slack, func() error {
+	wait.Until(t, slack, "endpoint set", func() error {
 		if got, want := storeAddrs(set), serverAddrs(a, b); !slices.Equal(got, want) {
 			t.Fatalf("healthy stores %q after a bad edit, want %q", got, want)
 		}

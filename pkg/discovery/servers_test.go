@@ -23,22 +23,6 @@ import (
 // The proxy takes the endpoints as they are.
 var _ store.Client = (*discovery.Endpoint)(nil)
 
-// eventually polls cond until it returns nil or the deadline passes.
-func eventually(t *testing.T, timeout time.Duration, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %s: %v", timeout, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // dnsZone is a test DNS server on a loopback UDP (and TCP) port whose
 // records the test changes while it runs.
 type dnsZone struct {

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/tandem-metrics/tandem/internal/wait"
 	"github.com/tandem-metrics/tandem/pkg/discovery"
 )
 
@@ -69,7 +70,7 @@ func serverAddrs(servers ...*infoServer) []string {
 func waitForStores(t *testing.T, set *discovery.Set, within time.Duration, want ...*infoServer) {
 	t.Helper()
 	wantAddrs := serverAddrs(want...)
-	eventually(t, within, func() error {
+	wait.Until(t, within, "endpoint set", func() error {
 		if got := storeAddrs(set); !slices.Equal(got, wantAddrs) {
 			return fmt.Errorf("healthy stores %q, want %q", got, wantAddrs)
 		}
@@ -178,7 +179,7 @@ func TestSetFollowsDNSSRV(t *testing.T) {
 	t.Log("DNS fails: the last good answer stays")
 	errorsBefore := metricValue(t, reg, "tandem_endpoint_dns_lookup_errors_total")
 	zone.setServfail(true)
-	eventually(t, 3*opts.DNSInterval+slack, func() error {
+	wait.Until(t, 3*opts.DNSInterval+slack, "endpoint set", func() error {
 		if got, want := storeAddrs(set), serverAddrs(pods[0]); !slices.Equal(got, want) {
 			t.Fatalf("healthy stores changed to %q during SERVFAIL, want %q", got, want)
 		}
@@ -217,7 +218,7 @@ func TestSetDNSAAndSRVNoA(t *testing.T) {
 	within := opts.DNSInterval + opts.InfoTimeout + slack
 
 	want := []string{"127.0.0.1:" + a.port(), "localhost:" + noa.port()}
-	eventually(t, within, func() error {
+	wait.Until(t, within, "endpoint set", func() error {
 		if got := storeAddrs(set); !slices.Equal(got, want) {
 			return fmt.Errorf("healthy stores %q, want %q", got, want)
 		}
@@ -227,7 +228,7 @@ func TestSetDNSAAndSRVNoA(t *testing.T) {
 	// The names going away (NXDOMAIN) is an answer: a Service scaled to
 	// zero has no endpoints.
 	zone.set()
-	eventually(t, within, func() error {
+	wait.Until(t, within, "endpoint set", func() error {
 		if got := set.Status(); len(got) != 0 {
 			return fmt.Errorf("endpoints %v remain after their names went away", got)
 		}
@@ -248,7 +249,7 @@ func TestSetRetriesFirstLookupSoon(t *testing.T) {
 		InfoInterval: 50 * time.Millisecond,
 	}
 	set, _ := runSet(t, opts)
-	eventually(t, slack, func() error {
+	wait.Until(t, slack, "endpoint set", func() error {
 		if zone.servfailCount() == 0 || !set.Ready() {
 			return fmt.Errorf("first lookup not done: %d SERVFAILs, ready %v", zone.servfailCount(), set.Ready())
 		}
@@ -314,7 +315,7 @@ func TestSetEndpointHealth(t *testing.T) {
 	}
 
 	t.Log("after the unhealthy timeout a is dropped")
-	eventually(t, opts.UnhealthyTimeout+slack, func() error {
+	wait.Until(t, opts.UnhealthyTimeout+slack, "endpoint set", func() error {
 		if st, ok := statusOf(set, a.addr); ok && st.ComponentType == "sidecar" {
 			return fmt.Errorf("a still listed as it was: %+v", st)
 		}
@@ -364,7 +365,7 @@ func TestSetClosesEndpointsThatLeave(t *testing.T) {
 		t.Fatalf("LabelNames right after the endpoint left: %v", err)
 	}
 	// ... then its connection is closed.
-	eventually(t, opts.CloseGrace+slack, func() error {
+	wait.Until(t, opts.CloseGrace+slack, "endpoint set", func() error {
 		_, err := leaving.LabelNames(context.Background(), &storepb.LabelNamesRequest{})
 		if status.Code(err) != codes.Canceled {
 			return fmt.Errorf("LabelNames on the endpoint that left: %v, want a closed connection", err)

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tandem-metrics/tandem/internal/wait"
 	"github.com/tandem-metrics/tandem/pkg/discovery"
 )
 
@@ -27,7 +28,7 @@ func TestStoresHandler(t *testing.T) {
 	}
 	set, _ := runSet(t, opts)
 	waitForStores(t, set, slack, sidecar, store)
-	eventually(t, slack, func() error {
+	wait.Until(t, slack, "endpoint set", func() error {
 		if st, _ := statusOf(set, down.addr); st.LastError == nil {
 			return fmt.Errorf("no error recorded yet for the stopped server")
 		}

@@ -18,6 +18,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/tandem-metrics/tandem/internal/wait"
 )
 
 // configMapDir lays files out as the kubelet mounts a ConfigMap: the data
@@ -122,17 +124,12 @@ func startReloader(t *testing.T, opts Options) (*Reloader, *syncBuffer) {
 // what it saw, for the failure message.
 func eventually(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		ok, seen := cond()
-		if ok {
-			return
+	wait.Until(t, timeout, what, func() error {
+		if ok, seen := cond(); !ok {
+			return fmt.Errorf("last seen: %s", seen)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v; last seen: %s", what, timeout, seen)
-		}
-		time.Sleep(20 * time.Millisecond) // polling interval, not synchronisation
-	}
+		return nil
+	})
 }
 
 // metricAtLeast is a condition for eventually: c's value reached want.

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/prometheus/tsdb/chunkenc"
 	"github.com/thanos-io/thanos/pkg/store/storepb"
 
+	"github.com/tandem-metrics/tandem/internal/wait"
 	"github.com/tandem-metrics/tandem/pkg/store"
 	"github.com/tandem-metrics/tandem/pkg/store/storetest"
 )
@@ -332,17 +333,6 @@ func blockingStore(t *testing.T) (srv *storetest.Server, started chan struct{}, 
 	return srv, started, sawCancel
 }
 
-func waitFor(t *testing.T, ch chan error, what string) error {
-	t.Helper()
-	select {
-	case err := <-ch:
-		return err
-	case <-time.After(10 * time.Second):
-		t.Fatalf("timed out waiting for %s", what)
-		return nil
-	}
-}
-
 func TestProxyResponseTimeout(t *testing.T) {
 	srv, _, sawCancel := blockingStore(t)
 	p := store.NewProxy(clients(srv.Client(t)), store.ProxyOptions{ResponseTimeout: 200 * time.Millisecond})
@@ -356,7 +346,7 @@ func TestProxyResponseTimeout(t *testing.T) {
 	if !containsError(set.Warnings(), "no answer within 200ms") || !containsError(set.Warnings(), srv.Addr()) {
 		t.Fatalf("warnings %v do not name the silent store and the timeout", set.Warnings())
 	}
-	if err := waitFor(t, sawCancel, "the store to see its call cancelled"); !errors.Is(err, context.Canceled) {
+	if err := wait.Receive(t, sawCancel, "the store to see its call cancelled"); !errors.Is(err, context.Canceled) {
 		t.Fatalf("store saw %v, want context.Canceled", err)
 	}
 }
@@ -380,10 +370,10 @@ func TestProxyRequestCancelEndsStoreCalls(t *testing.T) {
 		t.Fatal("the store never got the call")
 	}
 	cancel()
-	if err := waitFor(t, done, "the series set to end"); !errors.Is(err, context.Canceled) {
+	if err := wait.Receive(t, done, "the series set to end"); !errors.Is(err, context.Canceled) {
 		t.Fatalf("series set ended with %v, want context.Canceled", err)
 	}
-	if err := waitFor(t, sawCancel, "the store to see its call cancelled"); !errors.Is(err, context.Canceled) {
+	if err := wait.Receive(t, sawCancel, "the store to see its call cancelled"); !errors.Is(err, context.Canceled) {
 		t.Fatalf("store saw %v, want context.Canceled", err)
 	}
 }

@@ -25,6 +25,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/tandem-metrics/tandem/internal/promtest"
+	"github.com/tandem-metrics/tandem/internal/wait"
 	promstore "github.com/tandem-metrics/tandem/pkg/store/prometheus"
 )
 
@@ -450,9 +451,11 @@ func TestInfoAndRecovery(t *testing.T) {
 
 	e.prom.Stop()
 	start := time.Now()
-	poll(t, 10*time.Second, func() bool {
-		_, err := e.info.Info(ctx, &infopb.InfoRequest{})
-		return err != nil
+	wait.Until(t, 10*time.Second, "Info fails with Prometheus down", func() error {
+		if _, err := e.info.Info(ctx, &infopb.InfoRequest{}); err == nil {
+			return errors.New("Info still answers")
+		}
+		return nil
 	})
 	sctx, scancel := context.WithTimeout(ctx, 10*time.Second)
 	defer scancel()
@@ -467,25 +470,14 @@ func TestInfoAndRecovery(t *testing.T) {
 	t.Logf("Prometheus down noticed after %v", time.Since(start))
 
 	e.prom.Start()
-	poll(t, 30*time.Second, func() bool {
+	wait.Until(t, 30*time.Second, "Info answers with Prometheus back", func() error {
 		_, err := e.info.Info(ctx, &infopb.InfoRequest{})
-		return err == nil
+		return err
 	})
 	got, _, _ := series(ctx, t, e.client, &storepb.SeriesRequest{MinTime: base, MaxTime: base + samples*step,
 		Matchers: []storepb.LabelMatcher{eq("__name__", "gauge")}})
 	if len(got) != 3 {
 		t.Fatalf("after restart: %d series, want 3", len(got))
-	}
-}
-
-func poll(t *testing.T, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %v", timeout)
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
 }
 
