@@ -7,13 +7,11 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/miekg/dns"
-
+	"github.com/tandem-metrics/tandem/internal/dnstest"
 	"github.com/tandem-metrics/tandem/internal/e2etest"
 	"github.com/tandem-metrics/tandem/internal/wait"
 )
@@ -27,72 +25,22 @@ const (
 	sidecarsSRV = "_grpc._tcp.sidecars.tandem.test."
 )
 
-// dnsZone is a DNS server on a loopback UDP port whose answers the test
-// replaces while it runs.
-type dnsZone struct {
-	addr    string
-	mu      sync.Mutex
-	records map[string][]dns.RR // by lower-case name
-}
-
-func startDNSZone(t *testing.T) *dnsZone {
+// sidecarRecords lists the given gRPC addresses on 127.0.0.1 under
+// sidecarsSRV, each under a name of its own, in zone file syntax.
+func sidecarRecords(t *testing.T, addrs []string) []string {
 	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	z := &dnsZone{addr: pc.LocalAddr().String()}
-	started := make(chan struct{})
-	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(z.serve), NotifyStartedFunc: func() { close(started) }}
-	go func() { _ = srv.ActivateAndServe() }()
-	<-started
-	t.Cleanup(func() { _ = srv.Shutdown() })
-	return z
-}
-
-func (z *dnsZone) serve(w dns.ResponseWriter, req *dns.Msg) {
-	resp := new(dns.Msg)
-	resp.SetReply(req)
-	q := req.Question[0]
-	z.mu.Lock()
-	rrs, ok := z.records[strings.ToLower(q.Name)]
-	z.mu.Unlock()
-	if !ok {
-		resp.Rcode = dns.RcodeNameError
-	}
-	for _, rr := range rrs {
-		if rr.Header().Rrtype == q.Qtype {
-			resp.Answer = append(resp.Answer, rr)
-		}
-	}
-	_ = w.WriteMsg(resp)
-}
-
-// serveSidecars makes sidecarsSRV list the given gRPC addresses on
-// 127.0.0.1, each under a name of its own.
-func (z *dnsZone) serveSidecars(t *testing.T, addrs []string) {
-	t.Helper()
-	records := map[string][]dns.RR{}
-	add := func(line string) {
-		rr, err := dns.NewRR(line)
-		if err != nil {
-			t.Fatalf("record %q: %v", line, err)
-		}
-		name := strings.ToLower(rr.Header().Name)
-		records[name] = append(records[name], rr)
-	}
+	var lines []string
 	for i, a := range addrs {
 		_, port, err := net.SplitHostPort(a)
 		if err != nil {
 			t.Fatal(err)
 		}
 		host := fmt.Sprintf("sidecar-%d.tandem.test.", i)
-		add(fmt.Sprintf("%s 1 IN SRV 0 0 %s %s", sidecarsSRV, port, host))
-		add(fmt.Sprintf("%s 1 IN A 127.0.0.1", host))
+		lines = append(lines,
+			fmt.Sprintf("%s 1 IN SRV 0 0 %s %s", sidecarsSRV, port, host),
+			fmt.Sprintf("%s 1 IN A 127.0.0.1", host))
 	}
-	z.mu.Lock()
-	z.records = records
-	z.mu.Unlock()
+	return lines
 }
 
 // TestDNSChangesUnderLoad lets the query find two sidecars through SRV
@@ -104,10 +52,10 @@ func TestDNSChangesUnderLoad(t *testing.T) {
 	a, b := e2etest.Sidecar(t, proms[0].URL()).GRPC, e2etest.Sidecar(t, proms[1].URL()).GRPC
 	phases := [][]string{{a, b}, {a}, {a, b}, {b}}
 
-	zone := startDNSZone(t)
-	zone.serveSidecars(t, phases[0])
+	zone := dnstest.Start(t)
+	zone.Set(sidecarRecords(t, phases[0])...)
 	resolvConf := filepath.Join(t.TempDir(), "resolv.conf")
-	if err := os.WriteFile(resolvConf, []byte("nameserver "+zone.addr+"\noptions timeout:1\n"), 0o644); err != nil {
+	if err := os.WriteFile(resolvConf, []byte("nameserver "+zone.Addr()+"\noptions timeout:1\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	q := e2etest.StartQuery(t, []string{"dnssrv+" + strings.TrimSuffix(sidecarsSRV, ".")}, "--query.replica-label=replica",
@@ -134,7 +82,7 @@ func TestDNSChangesUnderLoad(t *testing.T) {
 		}
 		flips++
 		want := phases[flips%len(phases)]
-		zone.serveSidecars(t, want)
+		zone.Set(sidecarRecords(t, want)...)
 		changed := time.Now()
 		wait.Until(t, 10*time.Second, "store list follows DNS", func() error {
 			var healthy []string

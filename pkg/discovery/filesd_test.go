@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tandem-metrics/tandem/internal/dnstest"
 	"github.com/tandem-metrics/tandem/internal/wait"
 	"github.com/tandem-metrics/tandem/pkg/discovery"
 )
@@ -34,14 +35,14 @@ func targetsYAML(servers ...*infoServer) string {
 
 func TestSetFollowsFileSDEdits(t *testing.T) {
 	a, b, c := startInfoServer(t, "a"), startInfoServer(t, "b"), startInfoServer(t, "c")
-	zone := startDNSZone(t)
-	zone.set("c.example. 5 IN A 127.0.0.1")
+	zone := dnstest.Start(t)
+	zone.Set("c.example. 5 IN A 127.0.0.1")
 	dir := t.TempDir()
 	path := writeFile(t, dir, "stores.yaml", targetsYAML(a))
 	writeFile(t, dir, "more.json", `[{"targets": [], "labels": {}}]`)
 
 	opts := discovery.Options{
-		Resolver:    discovery.NewMiekgResolver(discovery.DNSConfig{Servers: []string{zone.addr}, Timeout: time.Second}),
+		Resolver:    discovery.NewMiekgResolver(discovery.DNSConfig{Servers: []string{zone.Addr()}, Timeout: time.Second}),
 		FileSDFiles: []string{filepath.Join(dir, "*.yaml"), filepath.Join(dir, "*.json")},
 		// Long, so only the change events can explain what follows.
 		FileSDInterval: time.Hour,

@@ -6,12 +6,13 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/tandem-metrics/tandem/internal/dnstest"
 	"github.com/tandem-metrics/tandem/pkg/discovery"
 )
 
 func TestGolangResolver(t *testing.T) {
-	zone := startDNSZone(t)
-	zone.set(
+	zone := dnstest.Start(t)
+	zone.Set(
 		"_grpc._tcp.sidecar.example. 5 IN SRV 0 50 10901 sidecar-0.example.",
 		"sidecar-0.example. 5 IN A 127.0.0.1",
 	)
@@ -20,7 +21,7 @@ func TestGolangResolver(t *testing.T) {
 		PreferGo: true,
 		Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
 			var d net.Dialer
-			return d.DialContext(ctx, network, zone.addr)
+			return d.DialContext(ctx, network, zone.Addr())
 		},
 	}}
 	ctx := context.Background()
@@ -37,7 +38,7 @@ func TestGolangResolver(t *testing.T) {
 	if ips, err := r.LookupIP(ctx, "ip4", "nope.example."); err != nil || len(ips) != 0 {
 		t.Fatalf("LookupIP of a missing name = %v, %v; want nothing and no error", ips, err)
 	}
-	zone.setServfail(true)
+	zone.SetServfail(true)
 	if _, err := r.LookupSRV(ctx, "_grpc._tcp.sidecar.example."); err == nil {
 		t.Fatal("LookupSRV with SERVFAIL succeeded, want an error so the last good answer is kept")
 	}

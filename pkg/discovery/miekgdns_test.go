@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tandem-metrics/tandem/internal/dnstest"
 	"github.com/tandem-metrics/tandem/pkg/discovery"
 )
 
@@ -24,8 +25,8 @@ func ipStrings(ips []net.IP) []string {
 }
 
 func TestMiekgResolver(t *testing.T) {
-	zone := startDNSZone(t)
-	zone.set(
+	zone := dnstest.Start(t)
+	zone.Set(
 		"_grpc._tcp.sidecar.monitoring.svc.cluster.local. 5 IN SRV 0 50 10901 sidecar-0.sidecar.monitoring.svc.cluster.local.",
 		"_grpc._tcp.sidecar.monitoring.svc.cluster.local. 5 IN SRV 0 50 10902 sidecar-1.sidecar.monitoring.svc.cluster.local.",
 		"sidecar-0.sidecar.monitoring.svc.cluster.local. 5 IN A 127.0.0.1",
@@ -35,7 +36,7 @@ func TestMiekgResolver(t *testing.T) {
 		"v6.monitoring.svc.cluster.local. 5 IN AAAA ::1",
 	)
 	r := discovery.NewMiekgResolver(discovery.DNSConfig{
-		Servers: []string{zone.addr},
+		Servers: []string{zone.Addr()},
 		Search:  []string{"monitoring.svc.cluster.local", "svc.cluster.local"},
 		Ndots:   5,
 		Timeout: 2 * time.Second,
@@ -75,38 +76,38 @@ func TestMiekgResolver(t *testing.T) {
 		t.Fatalf("LookupIP of a missing name = %v, %v; want nothing and no error", ips, err)
 	}
 
-	zone.setServfail(true)
+	zone.SetServfail(true)
 	if _, err := r.LookupSRV(ctx, "_grpc._tcp.sidecar"); err == nil || !strings.Contains(err.Error(), "SERVFAIL") {
 		t.Fatalf("LookupSRV with SERVFAIL: err = %v, want one naming SERVFAIL", err)
 	}
 }
 
 func TestMiekgResolverTriesNextServer(t *testing.T) {
-	broken, good := startDNSZone(t), startDNSZone(t)
-	broken.setServfail(true)
-	good.set("sidecar.example. 5 IN A 127.0.0.1")
-	r := discovery.NewMiekgResolver(discovery.DNSConfig{Servers: []string{broken.addr, good.addr}, Ndots: 1, Timeout: 2 * time.Second})
+	broken, good := dnstest.Start(t), dnstest.Start(t)
+	broken.SetServfail(true)
+	good.Set("sidecar.example. 5 IN A 127.0.0.1")
+	r := discovery.NewMiekgResolver(discovery.DNSConfig{Servers: []string{broken.Addr(), good.Addr()}, Ndots: 1, Timeout: 2 * time.Second})
 
 	ips, err := r.LookupIP(context.Background(), "ip4", "sidecar.example")
 	if err != nil || !slices.Equal(ipStrings(ips), []string{"127.0.0.1"}) {
 		t.Fatalf("LookupIP = %v, %v; want the second server's 127.0.0.1", ips, err)
 	}
-	if broken.servfailCount() == 0 {
+	if broken.ServfailCount() == 0 {
 		t.Fatal("the first server was never asked")
 	}
 }
 
 func TestMiekgResolverFallsBackToTCP(t *testing.T) {
-	zone := startDNSZone(t)
-	zone.set("sidecar.example. 5 IN A 127.0.0.1")
-	zone.setTruncateUDP(true)
-	r := discovery.NewMiekgResolver(discovery.DNSConfig{Servers: []string{zone.addr}, Ndots: 1, Timeout: 2 * time.Second})
+	zone := dnstest.Start(t)
+	zone.Set("sidecar.example. 5 IN A 127.0.0.1")
+	zone.SetTruncateUDP(true)
+	r := discovery.NewMiekgResolver(discovery.DNSConfig{Servers: []string{zone.Addr()}, Ndots: 1, Timeout: 2 * time.Second})
 
 	ips, err := r.LookupIP(context.Background(), "ip4", "sidecar.example.")
 	if err != nil || !slices.Equal(ipStrings(ips), []string{"127.0.0.1"}) {
 		t.Fatalf("LookupIP = %v, %v; want 127.0.0.1 over TCP", ips, err)
 	}
-	if log := zone.queryLog(); !slices.Contains(log, "sidecar.example. A tcp") {
+	if log := zone.Queries(); !slices.Contains(log, "sidecar.example. A tcp") {
 		t.Fatalf("queries = %q, want a TCP one after the truncated UDP answer", log)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/tandem-metrics/tandem/internal/dnstest"
 	"github.com/tandem-metrics/tandem/internal/wait"
 	"github.com/tandem-metrics/tandem/pkg/discovery"
 )
@@ -144,13 +145,13 @@ func TestSetFollowsDNSSRV(t *testing.T) {
 	for i := range 3 {
 		pods = append(pods, startInfoServer(t, fmt.Sprintf("pod-%d", i), "replica", fmt.Sprint(i)))
 	}
-	zone := startDNSZone(t)
-	zone.set(srvZone(pods[:2]...)...)
+	zone := dnstest.Start(t)
+	zone.Set(srvZone(pods[:2]...)...)
 
 	opts := discovery.Options{
 		Endpoints: []string{"dnssrv+_grpc._tcp.sidecar"},
 		Resolver: discovery.NewMiekgResolver(discovery.DNSConfig{
-			Servers: []string{zone.addr},
+			Servers: []string{zone.Addr()},
 			Search:  []string{"monitoring.svc.cluster.local", "svc.cluster.local"},
 			Ndots:   5,
 			Timeout: time.Second,
@@ -169,16 +170,16 @@ func TestSetFollowsDNSSRV(t *testing.T) {
 	}
 
 	t.Log("scale up to 3 pods")
-	zone.set(srvZone(pods...)...)
+	zone.Set(srvZone(pods...)...)
 	waitForStores(t, set, within, pods...)
 
 	t.Log("scale down to 1 pod")
-	zone.set(srvZone(pods[0])...)
+	zone.Set(srvZone(pods[0])...)
 	waitForStores(t, set, within, pods[0])
 
 	t.Log("DNS fails: the last good answer stays")
 	errorsBefore := metricValue(t, reg, "tandem_endpoint_dns_lookup_errors_total")
-	zone.setServfail(true)
+	zone.SetServfail(true)
 	wait.Until(t, 3*opts.DNSInterval+slack, "endpoint set", func() error {
 		if got, want := storeAddrs(set), serverAddrs(pods[0]); !slices.Equal(got, want) {
 			t.Fatalf("healthy stores changed to %q during SERVFAIL, want %q", got, want)
@@ -191,8 +192,8 @@ func TestSetFollowsDNSSRV(t *testing.T) {
 	})
 
 	t.Log("DNS recovers")
-	zone.setServfail(false)
-	zone.set(srvZone(pods[1], pods[2])...)
+	zone.SetServfail(false)
+	zone.Set(srvZone(pods[1], pods[2])...)
 	waitForStores(t, set, within, pods[1], pods[2])
 
 	if n := metricValue(t, reg, "tandem_endpoint_info_duration_seconds"); n == 0 {
@@ -202,15 +203,15 @@ func TestSetFollowsDNSSRV(t *testing.T) {
 
 func TestSetDNSAAndSRVNoA(t *testing.T) {
 	a, noa := startInfoServer(t, "a"), startInfoServer(t, "noa")
-	zone := startDNSZone(t)
-	zone.set(
+	zone := dnstest.Start(t)
+	zone.Set(
 		"sidecar.example. 5 IN A 127.0.0.1",
 		// localhost resolves through the system resolver when gRPC connects.
 		"_grpc._tcp.noa.example. 5 IN SRV 0 50 "+noa.port()+" localhost.",
 	)
 	opts := discovery.Options{
 		Endpoints:    []string{"dns+sidecar.example:" + a.port(), "dnssrvnoa+_grpc._tcp.noa.example."},
-		Resolver:     discovery.NewMiekgResolver(discovery.DNSConfig{Servers: []string{zone.addr}, Ndots: 1, Timeout: time.Second}),
+		Resolver:     discovery.NewMiekgResolver(discovery.DNSConfig{Servers: []string{zone.Addr()}, Ndots: 1, Timeout: time.Second}),
 		DNSInterval:  300 * time.Millisecond,
 		InfoInterval: 50 * time.Millisecond,
 	}
@@ -227,7 +228,7 @@ func TestSetDNSAAndSRVNoA(t *testing.T) {
 
 	// The names going away (NXDOMAIN) is an answer: a Service scaled to
 	// zero has no endpoints.
-	zone.set()
+	zone.Set()
 	wait.Until(t, within, "endpoint set", func() error {
 		if got := set.Status(); len(got) != 0 {
 			return fmt.Errorf("endpoints %v remain after their names went away", got)
@@ -238,20 +239,20 @@ func TestSetDNSAAndSRVNoA(t *testing.T) {
 
 func TestSetRetriesFirstLookupSoon(t *testing.T) {
 	pod := startInfoServer(t, "pod")
-	zone := startDNSZone(t)
-	zone.set(srvZone(pod)...)
-	zone.setServfail(true)
+	zone := dnstest.Start(t)
+	zone.Set(srvZone(pod)...)
+	zone.SetServfail(true)
 
 	opts := discovery.Options{
 		Endpoints:    []string{"dnssrv+_grpc._tcp.sidecar.monitoring.svc.cluster.local"},
-		Resolver:     discovery.NewMiekgResolver(discovery.DNSConfig{Servers: []string{zone.addr}, Ndots: 1, Timeout: time.Second}),
+		Resolver:     discovery.NewMiekgResolver(discovery.DNSConfig{Servers: []string{zone.Addr()}, Ndots: 1, Timeout: time.Second}),
 		DNSInterval:  time.Minute,
 		InfoInterval: 50 * time.Millisecond,
 	}
 	set, _ := runSet(t, opts)
 	wait.Until(t, slack, "endpoint set", func() error {
-		if zone.servfailCount() == 0 || !set.Ready() {
-			return fmt.Errorf("first lookup not done: %d SERVFAILs, ready %v", zone.servfailCount(), set.Ready())
+		if zone.ServfailCount() == 0 || !set.Ready() {
+			return fmt.Errorf("first lookup not done: %d SERVFAILs, ready %v", zone.ServfailCount(), set.Ready())
 		}
 		return nil
 	})
@@ -259,7 +260,7 @@ func TestSetRetriesFirstLookupSoon(t *testing.T) {
 		t.Fatalf("healthy stores %q with DNS failing", got)
 	}
 
-	zone.setServfail(false)
+	zone.SetServfail(false)
 	// Far less than the one-minute interval.
 	waitForStores(t, set, 5*time.Second, pod)
 }
@@ -339,11 +340,11 @@ func TestSetEndpointHealth(t *testing.T) {
 
 func TestSetClosesEndpointsThatLeave(t *testing.T) {
 	pods := []*infoServer{startInfoServer(t, "pod-0"), startInfoServer(t, "pod-1")}
-	zone := startDNSZone(t)
-	zone.set(srvZone(pods...)...)
+	zone := dnstest.Start(t)
+	zone.Set(srvZone(pods...)...)
 	opts := discovery.Options{
 		Endpoints:    []string{"dnssrv+_grpc._tcp.sidecar.monitoring.svc.cluster.local."},
-		Resolver:     discovery.NewMiekgResolver(discovery.DNSConfig{Servers: []string{zone.addr}, Timeout: time.Second}),
+		Resolver:     discovery.NewMiekgResolver(discovery.DNSConfig{Servers: []string{zone.Addr()}, Timeout: time.Second}),
 		DNSInterval:  200 * time.Millisecond,
 		InfoInterval: 50 * time.Millisecond,
 		CloseGrace:   2 * time.Second,
@@ -357,7 +358,7 @@ func TestSetClosesEndpointsThatLeave(t *testing.T) {
 		}
 	}
 
-	zone.set(srvZone(pods[0])...)
+	zone.Set(srvZone(pods[0])...)
 	waitForStores(t, set, opts.DNSInterval+slack, pods[0])
 
 	// Queries that already hold the endpoint may finish within the grace...
