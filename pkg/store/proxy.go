@@ -69,13 +69,8 @@ func NewProxy(clients func() []Client, opts ProxyOptions) *Proxy {
 // ends every store call still running.
 func (p *Proxy) Series(ctx context.Context, req *storepb.SeriesRequest, storeMatchers [][]*labels.Matcher) *SeriesSet {
 	parent := ctx
-	// The store calls carry no deadline of their own; they end when the
-	// request does. A deadline sent along lets a store end its call a
-	// moment before the request's own timer fires, which would turn the
-	// request's timeout into a store failure: a partial answer, not a 503.
-	ctx, cancel := context.WithCancelCause(context.WithoutCancel(parent))
-	stop := context.AfterFunc(parent, func() { cancel(context.Cause(parent)) })
-	set := &SeriesSet{parent: parent, cancel: func(err error) { stop(); cancel(err) }, partial: !req.PartialResponseDisabled}
+	ctx, cancel := storeCallContext(parent)
+	set := &SeriesSet{parent: parent, cancel: cancel, partial: !req.PartialResponseDisabled}
 
 	matchers, err := storepb.MatchersToPromMatchers(req.Matchers...)
 	if err != nil {
@@ -106,6 +101,20 @@ func (p *Proxy) Series(ctx context.Context, req *storepb.SeriesRequest, storeMat
 		set.streams = append(set.streams, s)
 	}
 	return set
+}
+
+// storeCallContext returns the context for the store calls of a request.
+// They carry no deadline of their own; they end when the request does. A
+// deadline sent along lets a store end its call a moment before the
+// request's own timer fires, which would turn the request's timeout into a
+// store failure: a partial answer, not a 503.
+func storeCallContext(parent context.Context) (context.Context, context.CancelCauseFunc) {
+	ctx, cancel := context.WithCancelCause(context.WithoutCancel(parent))
+	stop := context.AfterFunc(parent, func() { cancel(context.Cause(parent)) })
+	return ctx, func(err error) {
+		stop()
+		cancel(err)
+	}
 }
 
 // selectStores returns the stores whose time range overlaps [mint, maxt],
