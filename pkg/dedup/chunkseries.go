@@ -9,6 +9,8 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/tsdb/chunkenc"
+
+	"github.com/tandem-metrics/tandem/pkg/xorchunk"
 )
 
 // Chunk is one encoded chunk of a series and the time range it covers.
@@ -50,7 +52,10 @@ func (s *chunkSeries) Iterator(reuse chunkenc.Iterator) chunkenc.Iterator {
 
 // openChunk is a chunk being read, positioned at its head sample.
 type openChunk struct {
-	it    chunkenc.Iterator
+	it chunkenc.Iterator
+	// xor is it if the chunk is XOR encoded, called directly: every float
+	// sample the merge reads comes through here.
+	xor   *xorchunk.Iterator
 	typ   chunkenc.ValueType
 	t     int64
 	v     float64 // of the head, if hasV
@@ -68,7 +73,9 @@ type chunksIterator struct {
 	// there is none: where the open chunk stops being the only one.
 	nextMinT int64
 	open     []openChunk
-	spare    []chunkenc.Iterator // iterators of finished chunks, for reuse
+	// Iterators of finished chunks, for reuse.
+	spare    []chunkenc.Iterator
+	spareXOR []*xorchunk.Iterator
 
 	cur       int // index into open of the current sample, -1 if none
 	curT      int64
@@ -83,9 +90,9 @@ type chunksIterator struct {
 
 func (c *chunksIterator) reset(chunks []Chunk) {
 	for _, o := range c.open {
-		c.spare = append(c.spare, o.it)
+		c.release(o)
 	}
-	*c = chunksIterator{chunks: chunks, open: c.open[:0], spare: c.spare, cur: -1, curChunk: -1, prevChunk: -1}
+	*c = chunksIterator{chunks: chunks, open: c.open[:0], spare: c.spare, spareXOR: c.spareXOR, cur: -1, curChunk: -1, prevChunk: -1}
 	c.setNextMinT()
 }
 
@@ -96,9 +103,16 @@ func (c *chunksIterator) Next() chunkenc.ValueType {
 	if len(c.open) == 1 && c.started {
 		// The common case: chunks that do not overlap, read one at a time.
 		o := &c.open[0]
-		if o.typ = o.it.Next(); o.typ != chunkenc.ValNone {
+		if o.xor != nil {
+			o.typ = o.xor.Next()
+		} else {
+			o.typ = o.it.Next()
+		}
+		if o.typ != chunkenc.ValNone {
 			// A float's value is read with its time, so At needs no call.
-			if o.hasV = o.typ == chunkenc.ValFloat; o.hasV {
+			if o.hasV = o.typ == chunkenc.ValFloat; o.xor != nil {
+				o.t, o.v = o.xor.At()
+			} else if o.hasV {
 				o.t, o.v = o.it.At()
 			} else {
 				o.t = o.it.AtT()
@@ -188,13 +202,34 @@ func (c *chunksIterator) setNextMinT() {
 }
 
 func (c *chunksIterator) openChunk(index int, after int64) {
-	var reuse chunkenc.Iterator
-	if n := len(c.spare); n > 0 {
-		reuse, c.spare = c.spare[n-1], c.spare[:n-1]
+	o := openChunk{index: index}
+	if chk := c.chunks[index].Chunk; chk.Encoding() == chunkenc.EncXOR {
+		if n := len(c.spareXOR); n > 0 {
+			o.xor, c.spareXOR = c.spareXOR[n-1], c.spareXOR[:n-1]
+		} else {
+			o.xor = &xorchunk.Iterator{}
+		}
+		o.xor.Reset(chk.Bytes())
+		o.it = o.xor
+	} else {
+		var reuse chunkenc.Iterator
+		if n := len(c.spare); n > 0 {
+			reuse, c.spare = c.spare[n-1], c.spare[:n-1]
+		}
+		o.it = chk.Iterator(reuse)
 	}
-	it := c.chunks[index].Chunk.Iterator(reuse)
-	typ := it.Seek(after + 1)
-	c.open = append(c.open, openChunk{it: it, typ: typ, t: it.AtT(), index: index})
+	o.typ = o.it.Seek(after + 1)
+	o.t = o.it.AtT()
+	c.open = append(c.open, o)
+}
+
+// release keeps a finished chunk's iterator for reuse.
+func (c *chunksIterator) release(o openChunk) {
+	if o.xor != nil {
+		c.spareXOR = append(c.spareXOR, o.xor)
+		return
+	}
+	c.spare = append(c.spare, o.it)
 }
 
 // closeFinished removes exhausted chunks from the open set, keeping the
@@ -209,7 +244,7 @@ func (c *chunksIterator) closeFinished() {
 		if err := o.it.Err(); err != nil && c.err == nil {
 			c.err = err
 		}
-		c.spare = append(c.spare, o.it)
+		c.release(o)
 	}
 	clear(c.open[len(kept):])
 	c.open = kept
