@@ -77,6 +77,12 @@ type chunksIterator struct {
 	spare    []chunkenc.Iterator
 	spareXOR []*xorchunk.Iterator
 
+	// run is the only open chunk if it is a float chunk that holds the
+	// current sample: its next sample is the series' next unless it is not
+	// later or another chunk starts first (see nextFloat). While run is
+	// set, open[0]'s head is not kept up to date; syncRun does that.
+	run *xorchunk.Iterator
+
 	cur       int // index into open of the current sample, -1 if none
 	curT      int64
 	curTyp    chunkenc.ValueType
@@ -96,7 +102,47 @@ func (c *chunksIterator) reset(chunks []Chunk) {
 	c.setNextMinT()
 }
 
+// nextFloat moves to the next sample if it is the next float of the only
+// open chunk, the common case, and returns it; else it moves nothing and
+// returns false, and Next must be called. It is small enough to be inlined
+// into the merge's loop.
+func (c *chunksIterator) nextFloat() (t int64, v float64, ok bool) {
+	if c.run == nil {
+		return 0, 0, false
+	}
+	// The chunk's times increase (xorchunk checks), so its next sample is
+	// after the current one. prevChunk stays as it is: only histogram
+	// chunks read it.
+	if t, v, ok = c.run.NextBefore(c.nextMinT); ok {
+		c.curT, c.curV = t, v
+	}
+	return t, v, ok
+}
+
+// syncRun brings open[0]'s head up to the current sample before anything
+// but nextFloat reads the open chunks.
+func (c *chunksIterator) syncRun() {
+	if c.run == nil {
+		return
+	}
+	o := &c.open[0]
+	o.typ, o.t, o.v, o.hasV = chunkenc.ValFloat, c.curT, c.curV, true
+	c.run = nil
+}
+
+// setRun sets run if the current sample is a float read from the only open
+// chunk.
+func (c *chunksIterator) setRun() {
+	if len(c.open) == 1 && c.open[0].xor != nil && c.curTyp == chunkenc.ValFloat && c.err == nil {
+		c.run = c.open[0].xor
+	}
+}
+
 func (c *chunksIterator) Next() chunkenc.ValueType {
+	if _, _, ok := c.nextFloat(); ok {
+		return chunkenc.ValFloat
+	}
+	c.syncRun()
 	if c.err != nil || (c.started && c.curTyp == chunkenc.ValNone) {
 		return chunkenc.ValNone
 	}
@@ -121,6 +167,7 @@ func (c *chunksIterator) Next() chunkenc.ValueType {
 				c.prevChunk = c.curChunk
 				c.curT, c.curTyp = o.t, o.typ
 				c.curV, c.hasCurV = o.v, o.hasV
+				c.setRun()
 				return o.typ
 			}
 		}
@@ -142,6 +189,7 @@ func (c *chunksIterator) Next() chunkenc.ValueType {
 }
 
 func (c *chunksIterator) Seek(t int64) chunkenc.ValueType {
+	c.syncRun()
 	if c.err != nil {
 		return chunkenc.ValNone
 	}
@@ -191,6 +239,7 @@ func (c *chunksIterator) pick(after int64) chunkenc.ValueType {
 	c.prevChunk, c.curChunk = c.curChunk, o.index
 	c.curT, c.curTyp = o.t, o.typ
 	c.curV, c.hasCurV = o.v, o.hasV
+	c.setRun()
 	return c.curTyp
 }
 

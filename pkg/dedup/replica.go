@@ -101,6 +101,10 @@ func (r *replica) step() {
 		r.readHead(r.it.Next())
 		return
 	}
+	if t, v, ok := r.chunks.nextFloat(); ok {
+		r.typ, r.t, r.v, r.fhValid = chunkenc.ValFloat, t, v, false
+		return
+	}
 	typ := r.chunks.Next()
 	if t, v, ok := r.chunks.float(); ok && typ == chunkenc.ValFloat {
 		r.typ, r.t, r.v, r.fhValid = typ, t, v, false

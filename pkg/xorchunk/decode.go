@@ -33,16 +33,23 @@ var errOverflow = errors.New("varint overflows a 64-bit integer")
 // Decoder decodes XOR chunks. Its buffers are reused from chunk to chunk, so
 // a Decoder decodes without allocating once it has seen the largest chunk.
 type Decoder struct {
-	buf []byte
-	T   []int64
-	V   []float64
+	buf     []byte
+	Samples []Sample
 }
 
-// Decode decodes every sample of the XOR chunk b into d.T and d.V,
-// replacing what they held. On error they hold the samples decoded before
-// it, as a chunk iterator would have returned them.
+// Sample is one decoded sample.
+type Sample struct {
+	T int64
+	V float64
+}
+
+// Decode decodes every sample of the XOR chunk b into d.Samples, replacing
+// what it held. On error it holds the samples decoded before it, as a chunk
+// iterator would have returned them. A chunk whose times do not increase
+// from sample to sample is an error too, so the samples' times always
+// increase.
 func (d *Decoder) Decode(b []byte) error {
-	d.T, d.V = d.T[:0], d.V[:0]
+	d.Samples = d.Samples[:0]
 	if len(b) < headerSize {
 		return fmt.Errorf("XOR chunk of %d bytes, shorter than its header", len(b))
 	}
@@ -61,7 +68,9 @@ func (d *Decoder) Decode(b []byte) error {
 	// header claims more than its data can hold fails before the end, and
 	// is not given room for the samples it claims.
 	room := min(n, 2+len(data)*4)
-	d.T, d.V = grow(d.T, room), grow(d.V, room)
+	if cap(d.Samples) < room {
+		d.Samples = make([]Sample, 0, room)
+	}
 
 	r := bitReader{b: d.buf, end: uint(len(data)) * 8}
 	t, err := r.varint()
@@ -72,7 +81,7 @@ func (d *Decoder) Decode(b []byte) error {
 	if r.pos > r.end {
 		return io.ErrUnexpectedEOF
 	}
-	d.T, d.V = append(d.T, t), append(d.V, math.Float64frombits(v))
+	d.Samples = append(d.Samples, Sample{t, math.Float64frombits(v)})
 	if n == 1 {
 		return nil
 	}
@@ -82,25 +91,29 @@ func (d *Decoder) Decode(b []byte) error {
 		return err
 	}
 	var leading, trailing uint8
+	prev := t
 	t += int64(delta)
 	v = r.value(v, &leading, &trailing)
 	if r.pos > r.end {
 		return io.ErrUnexpectedEOF
 	}
-	d.T, d.V = append(d.T, t), append(d.V, math.Float64frombits(v))
+	if t <= prev {
+		return notIncreasing(1, t, prev)
+	}
+	d.Samples = append(d.Samples, Sample{t, math.Float64frombits(v)})
 
-	d.T, d.V, err = decodeRest(d.T, d.V, n, r, t, delta, v, leading, trailing)
+	d.Samples, err = decodeRest(d.Samples, n, r, t, delta, v, leading, trailing)
 	return err
 }
 
-// decodeRest decodes the samples after the second, until T holds n, given
+// decodeRest decodes the samples after the second, until s holds n, given
 // the reader positioned after the second and the state its decoding left.
 // It is one function with its state in locals, and reads each sample's
 // fields from one 64-bit window where they fit, because this loop is where
 // the query spends its time in the merge.
-func decodeRest(T []int64, V []float64, n int, r bitReader, t int64, delta, v uint64, leading, trailing uint8) ([]int64, []float64, error) {
+func decodeRest(s []Sample, n int, r bitReader, t int64, delta, v uint64, leading, trailing uint8) ([]Sample, error) {
 	buf, pos, end := r.b, r.pos, r.end
-	for len(T) < n {
+	for len(s) < n {
 		// At least 57 bits of the window are valid.
 		w := binary.BigEndian.Uint64(buf[pos>>3:]) << (pos & 7)
 		if w>>63 == 0 {
@@ -127,6 +140,7 @@ func decodeRest(T []int64, V []float64, n int, r bitReader, t int64, delta, v ui
 			delta = uint64(int64(delta) + dod)
 			w = binary.BigEndian.Uint64(buf[pos>>3:]) << (pos & 7)
 		}
+		prev := t
 		t += int64(delta)
 
 		// At least 56 bits of w are valid.
@@ -160,11 +174,21 @@ func decodeRest(T []int64, V []float64, n int, r bitReader, t int64, delta, v ui
 			pos = r.pos
 		}
 		if pos > end {
-			return T, V, io.ErrUnexpectedEOF
+			return s, io.ErrUnexpectedEOF
 		}
-		T, V = append(T, t), append(V, math.Float64frombits(v))
+		if t <= prev {
+			return s, notIncreasing(len(s), t, prev)
+		}
+		s = append(s, Sample{t, math.Float64frombits(v)})
 	}
-	return T, V, nil
+	return s, nil
+}
+
+// notIncreasing is the error for a sample that is not later than the one
+// before it. Prometheus never writes such a chunk, and readers of a chunk
+// may rely on its times increasing.
+func notIncreasing(i int, t, prev int64) error {
+	return fmt.Errorf("XOR chunk: sample %d at %d is not after the one before it at %d", i, t, prev)
 }
 
 // signed reads the sz-bit field x as two's complement, except that the
@@ -174,14 +198,6 @@ func signed(x uint64, sz uint) int64 {
 		return int64(x) - 1<<sz
 	}
 	return int64(x)
-}
-
-// grow returns s, empty, with room for n elements.
-func grow[E any](s []E, n int) []E {
-	if cap(s) < n {
-		return make([]E, 0, n)
-	}
-	return s[:0]
 }
 
 // bitReader reads big-endian bit fields from b, whose last pad bytes are

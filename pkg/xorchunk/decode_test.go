@@ -130,6 +130,28 @@ func TestDecodeMatchesPrometheus(t *testing.T) {
 	}
 }
 
+func TestDecodeTimesMustIncrease(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		ts   []int64
+		want int // samples before the error
+	}{
+		{"second equal to first", []int64{10, 10, 20}, 1},
+		{"second before first", []int64{10, 5, 20}, 1},
+		{"later one repeats", []int64{10, 20, 30, 30, 40}, 3},
+		{"later one goes back", []int64{10, 20, 30, 25, 40}, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// Prometheus's appender writes what it is given.
+			b := encode(t, tc.ts, make([]float64, len(tc.ts)))
+			got, err := decoded(b)
+			if err == nil || len(got) != tc.want {
+				t.Fatalf("%d samples, error %v; want %d and an error", len(got), err, tc.want)
+			}
+		})
+	}
+}
+
 func TestIteratorSeek(t *testing.T) {
 	ts := []int64{10, 20, 30, 40, 50}
 	b := encode(t, ts, []float64{1, 2, 3, 4, 5})

@@ -11,7 +11,7 @@ import (
 // in full. Reuse it across chunks to decode without allocating.
 type Iterator struct {
 	d   Decoder
-	i   int // index of the current sample; len(d.T) once exhausted
+	i   int // index of the current sample; len(d.Samples) once exhausted
 	err error
 }
 
@@ -30,27 +30,44 @@ func (it *Iterator) Reset(b []byte) {
 }
 
 func (it *Iterator) Next() chunkenc.ValueType {
-	if it.i+1 >= len(it.d.T) {
-		it.i = len(it.d.T)
+	if it.i+1 >= len(it.d.Samples) {
+		it.i = len(it.d.Samples)
 		return chunkenc.ValNone
 	}
 	it.i++
 	return chunkenc.ValFloat
 }
 
+// NextBefore moves to the next sample and returns it if its time is before
+// `before`; otherwise it moves nothing and ok is false. It lets a caller that
+// reads samples one by one, and takes the next only within a bound, do so in
+// a call that inlines.
+func (it *Iterator) NextBefore(before int64) (t int64, v float64, ok bool) {
+	j := it.i + 1
+	if j >= len(it.d.Samples) {
+		return 0, 0, false
+	}
+	s := it.d.Samples[j]
+	if s.T >= before {
+		return 0, 0, false
+	}
+	it.i = j
+	return s.T, s.V, true
+}
+
 func (it *Iterator) Seek(t int64) chunkenc.ValueType {
 	from := max(it.i, 0)
-	if from >= len(it.d.T) {
-		it.i = len(it.d.T)
+	if from >= len(it.d.Samples) {
+		it.i = len(it.d.Samples)
 		return chunkenc.ValNone
 	}
-	if it.d.T[from] >= t {
+	if it.d.Samples[from].T >= t {
 		it.i = from
 		return chunkenc.ValFloat
 	}
-	rest := it.d.T[from:]
-	it.i = from + sort.Search(len(rest), func(j int) bool { return rest[j] >= t })
-	if it.i >= len(it.d.T) {
+	rest := it.d.Samples[from:]
+	it.i = from + sort.Search(len(rest), func(j int) bool { return rest[j].T >= t })
+	if it.i >= len(it.d.Samples) {
 		return chunkenc.ValNone
 	}
 	return chunkenc.ValFloat
@@ -62,7 +79,7 @@ func (it *Iterator) At() (int64, float64) {
 	if i < 0 {
 		return 0, 0
 	}
-	return it.d.T[i], it.d.V[i]
+	return it.d.Samples[i].T, it.d.Samples[i].V
 }
 
 func (it *Iterator) AtT() int64 {
@@ -70,15 +87,15 @@ func (it *Iterator) AtT() int64 {
 	if i < 0 {
 		return 0
 	}
-	return it.d.T[i]
+	return it.d.Samples[i].T
 }
 
 // current is the index of the sample At returns, -1 if none.
 func (it *Iterator) current() int {
-	if it.i < len(it.d.T) {
+	if it.i < len(it.d.Samples) {
 		return it.i
 	}
-	return len(it.d.T) - 1
+	return len(it.d.Samples) - 1
 }
 
 func (*Iterator) AtHistogram(*histogram.Histogram) (int64, *histogram.Histogram) {
@@ -92,7 +109,7 @@ func (*Iterator) AtFloatHistogram(*histogram.FloatHistogram) (int64, *histogram.
 // Err returns the error that ended decoding, once the samples decoded
 // before it have been read.
 func (it *Iterator) Err() error {
-	if it.i < len(it.d.T) {
+	if it.i < len(it.d.Samples) {
 		return nil
 	}
 	return it.err
