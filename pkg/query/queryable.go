@@ -6,6 +6,7 @@ package query
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -16,6 +17,7 @@ import (
 	"github.com/thanos-io/thanos/pkg/store/storepb"
 
 	"github.com/tandem-metrics/tandem/pkg/dedup"
+	"github.com/tandem-metrics/tandem/pkg/readahead"
 	"github.com/tandem-metrics/tandem/pkg/store"
 )
 
@@ -69,8 +71,19 @@ type querier struct {
 	series     *atomic.Int64
 	mint, maxt int64
 
-	mtx  sync.Mutex
-	sets []*store.SeriesSet // to close, which ends their store calls
+	mtx     sync.Mutex
+	closers []func() // of each Select: end its store calls, stop reading ahead
+}
+
+// readAhead is how many series past the one PromQL reads have their samples
+// read ahead, and by how many goroutines: as many as there are CPUs, up to
+// four. With one CPU there is no core to read them on.
+func readAhead() (ahead, readers int) {
+	procs := runtime.GOMAXPROCS(0)
+	if procs < 2 {
+		return 0, 0
+	}
+	return 16, min(procs, 4)
 }
 
 // Select implements storage.Querier. The answer is always sorted.
@@ -80,16 +93,29 @@ func (q *querier) Select(ctx context.Context, _ bool, hints *storage.SelectHints
 		return storage.ErrSeriesSet(err)
 	}
 	set := q.proxy.Series(ctx, req, q.opts.StoreMatchers)
-	q.mtx.Lock()
-	q.sets = append(q.sets, set)
-	q.mtx.Unlock()
+	q.closing(set.Close)
 
-	if !q.opts.Dedup {
+	var out storage.SeriesSet
+	if q.opts.Dedup {
+		out = dedup.NewSeriesSet(&seriesSet{set: set, limit: q.limit()}, hints)
+	} else {
 		// Equal labels from different stores are the same series from
 		// overlapping sources: their chunks make one series.
-		return &seriesSet{set: set, joinEqual: true, limit: q.limit()}
+		out = &seriesSet{set: set, joinEqual: true, limit: q.limit()}
 	}
-	return dedup.NewSeriesSet(&seriesSet{set: set, limit: q.limit()}, hints)
+	if ahead, readers := readAhead(); ahead > 0 {
+		ra := readahead.NewSeriesSet(out, ahead, readers)
+		q.closing(ra.Close)
+		out = ra
+	}
+	return out
+}
+
+// closing adds f to what Close calls.
+func (q *querier) closing(f func()) {
+	q.mtx.Lock()
+	q.closers = append(q.closers, f)
+	q.mtx.Unlock()
 }
 
 func (q *querier) limit() seriesLimit {
@@ -130,7 +156,9 @@ func queryHints(h *storage.SelectHints) *storepb.QueryHints {
 		qh.Range = &storepb.Range{Millis: h.Range}
 	}
 	if h.By || len(h.Grouping) > 0 {
-		qh.Grouping = &storepb.Grouping{By: h.By, Labels: h.Grouping}
+		// A copy: PromQL sorts its grouping labels in place later, while
+		// the request may still be being sent.
+		qh.Grouping = &storepb.Grouping{By: h.By, Labels: slices.Clone(h.Grouping)}
 	}
 	return qh
 }
@@ -194,14 +222,16 @@ func truncate(values []string, hints *storage.LabelHints) []string {
 	return values
 }
 
-// Close implements storage.Querier: it ends the store calls of every Select.
+// Close implements storage.Querier: it stops reading series ahead and ends
+// the store calls of every Select, last added first, so nothing reads a
+// series whose store call has ended.
 func (q *querier) Close() error {
 	q.mtx.Lock()
 	defer q.mtx.Unlock()
-	for _, s := range q.sets {
-		s.Close()
+	for _, f := range slices.Backward(q.closers) {
+		f()
 	}
-	q.sets = nil
+	q.closers = nil
 	return nil
 }
 

@@ -1,0 +1,235 @@
+// Package readahead reads the samples of the next few series of a selection
+// on another goroutine while PromQL evaluates the current one.
+//
+// PromQL evaluates a selection's series one after another, in the order the
+// selection returned them, on one goroutine; decoding a series' chunks and
+// merging its replicas is about half of that work. Done ahead, for a bounded
+// number of series, it runs on a second core and the evaluation only walks
+// arrays of samples.
+package readahead
+
+import (
+	"sync"
+
+	"github.com/prometheus/prometheus/storage"
+	"github.com/prometheus/prometheus/tsdb/chunkenc"
+	"github.com/prometheus/prometheus/util/annotations"
+)
+
+// SeriesSet is a storage.SeriesSet whose series' samples are read ahead of
+// the caller. Close must be called once the series are no longer read: it
+// stops the goroutines that read ahead.
+type SeriesSet struct {
+	set storage.SeriesSet
+	r   *reader
+	cur storage.Series
+}
+
+// NewSeriesSet returns set with its series read ahead by `readers`
+// goroutines, up to `ahead` series past the last one whose samples were
+// asked for. Several readers pay off where PromQL does little with each
+// sample, as when it steps over most of them: it then waits for the
+// readers.
+func NewSeriesSet(set storage.SeriesSet, ahead, readers int) *SeriesSet {
+	r := &reader{ahead: max(ahead, 1), readers: max(readers, 1)}
+	r.cond = sync.NewCond(&r.mu)
+	return &SeriesSet{set: set, r: r}
+}
+
+func (s *SeriesSet) Next() bool {
+	if !s.set.Next() {
+		return false
+	}
+	r := s.r
+	r.mu.Lock()
+	rs := &series{Series: s.set.At(), r: r, index: len(r.series)}
+	r.series = append(r.series, rs)
+	r.cond.Broadcast()
+	r.mu.Unlock()
+	s.cur = rs
+	return true
+}
+
+func (s *SeriesSet) At() storage.Series { return s.cur }
+
+func (s *SeriesSet) Err() error { return s.set.Err() }
+
+func (s *SeriesSet) Warnings() annotations.Annotations { return s.set.Warnings() }
+
+// Close stops reading ahead and waits until the reading goroutines are gone.
+func (s *SeriesSet) Close() {
+	r := s.r
+	r.mu.Lock()
+	r.closed = true
+	r.cond.Broadcast()
+	r.mu.Unlock()
+	r.running.Wait()
+}
+
+// maxHeld bounds the samples read ahead and not yet asked for, 16 MiB of
+// them; the readers may pass it by a series each.
+const maxHeld = 1 << 20
+
+// state is where a series' samples are.
+type state int
+
+const (
+	idle    state = iota // not read, or handed out
+	reading              // being read ahead
+	ready                // read ahead, waiting to be asked for
+	taken                // being read by the caller itself
+)
+
+// reader is what a SeriesSet, its series and the goroutine reading ahead
+// share, under mu.
+type reader struct {
+	mu      sync.Mutex
+	cond    *sync.Cond // any change of the fields below
+	ahead   int
+	readers int
+	series  []*series
+	// want is how far the goroutines read: the series before it.
+	want int
+	// held counts the samples read ahead and not yet asked for; reading
+	// ahead pauses while it is maxHeld or more, so that a window of long
+	// series does not take much memory.
+	held    int
+	next    int // the next series a goroutine looks at
+	closed  bool
+	started bool
+	running sync.WaitGroup
+	waiting int // readers waiting for work
+	// Sample buffers handed back by iterators the caller reuses.
+	free [][]sample
+	// it is the caller's iterator over series read in its own goroutine.
+	it chunkenc.Iterator
+}
+
+// series is one series of the set and its samples once read.
+type series struct {
+	storage.Series
+	r     *reader
+	index int
+
+	state   state // under r.mu, as are the fields below
+	samples []sample
+	err     error
+	// stream is set if the series cannot be read into samples (it holds
+	// histograms): it is then read as it comes.
+	stream bool
+}
+
+func (s *series) Iterator(reuse chunkenc.Iterator) chunkenc.Iterator {
+	r := s.r
+	ai, _ := reuse.(*iterator)
+	r.mu.Lock()
+	if ai != nil && ai.samples != nil {
+		r.free = append(r.free, ai.samples[:0])
+		ai.samples = nil
+	}
+	r.want = max(r.want, s.index+1+r.ahead)
+	if !r.started && !r.closed {
+		r.started = true
+		for range r.readers {
+			r.running.Go(r.run)
+		}
+	}
+	r.cond.Broadcast()
+	for s.state == reading {
+		r.cond.Wait()
+	}
+	if s.state == ready {
+		samples, err, stream := s.samples, s.err, s.stream
+		s.samples, s.err, s.state = nil, nil, idle
+		r.held -= len(samples)
+		r.mu.Unlock()
+		if stream {
+			return s.Series.Iterator(nil)
+		}
+		return newIterator(ai, samples, err)
+	}
+	// Not read ahead: read it here, and let the goroutines go on after it.
+	s.state = taken
+	r.next = max(r.next, s.index+1)
+	buf, it := r.takeBuffer(), r.it
+	r.it = nil
+	r.mu.Unlock()
+
+	samples, err, stream, it := read(s.Series, it, buf)
+
+	r.mu.Lock()
+	r.it, s.state = it, idle
+	if stream {
+		r.free = append(r.free, samples[:0])
+	}
+	r.mu.Unlock()
+	if stream {
+		return s.Series.Iterator(nil)
+	}
+	return newIterator(ai, samples, err)
+}
+
+// takeBuffer returns a free sample buffer, or nil; r.mu must be held.
+func (r *reader) takeBuffer() []sample {
+	n := len(r.free)
+	if n == 0 {
+		return nil
+	}
+	buf := r.free[n-1]
+	r.free = r.free[:n-1]
+	return buf
+}
+
+// run reads series ahead until the set is closed.
+func (r *reader) run() {
+	var it chunkenc.Iterator
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for {
+		for !r.closed && (r.next >= r.want || r.next >= len(r.series) || r.held >= maxHeld) {
+			r.waiting++
+			r.cond.Wait()
+			r.waiting--
+		}
+		if r.closed {
+			return
+		}
+		s := r.series[r.next]
+		r.next++
+		if s.state != idle {
+			continue
+		}
+		s.state = reading
+		buf := r.takeBuffer()
+		r.mu.Unlock()
+
+		samples, err, stream, next := read(s.Series, it, buf)
+		it = next
+
+		r.mu.Lock()
+		if stream {
+			r.free, samples = append(r.free, samples[:0]), nil
+		}
+		s.samples, s.err, s.stream, s.state = samples, err, stream, ready
+		r.held += len(samples)
+		r.cond.Broadcast()
+	}
+}
+
+// read reads the samples of s into buf through it, an iterator to reuse.
+// stream is true if s holds histograms, which are not read into samples.
+func read(s storage.Series, it chunkenc.Iterator, buf []sample) (samples []sample, err error, stream bool, next chunkenc.Iterator) {
+	it = s.Iterator(it)
+	samples = buf[:0]
+	for {
+		switch it.Next() {
+		case chunkenc.ValNone:
+			return samples, it.Err(), false, it
+		case chunkenc.ValFloat:
+			t, f := it.At()
+			samples = append(samples, sample{t, f})
+		default:
+			return samples, nil, true, it
+		}
+	}
+}
