@@ -45,7 +45,7 @@ func main() {
 		Default("").RegexpVar(&cfg.Shapes)
 	app.Flag("micro-results", "Output of `go test -bench` to include (dedup cost, sidecar memory).").
 		Default("").StringVar(&cfg.MicroResults)
-	app.Flag("profile", "If positive, profile the query this long on the slowest query afterwards.").
+	app.Flag("profile", "If positive, afterwards profile the query, sidecar a and Prometheus a this long on the query furthest behind Prometheus.").
 		Default("0s").DurationVar(&cfg.Profile)
 	output := app.Flag("output", "File to write the results to as JSON.").
 		Default("bench-results.json").String()

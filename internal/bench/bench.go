@@ -38,8 +38,9 @@ type Config struct {
 	// MicroResults, if set, is the output of `go test -bench` to read the
 	// micro-benchmarks from.
 	MicroResults string
-	// Profile, if set, takes CPU and allocation profiles of the query for
-	// this long while it answers the slowest shape again.
+	// Profile, if set, takes CPU profiles of the query, a sidecar and its
+	// Prometheus, and the query's allocation profile, for this long while
+	// the query answers the shape furthest behind Prometheus again.
 	Profile time.Duration
 	// Command is how the run was started, for the record.
 	Command string
@@ -104,7 +105,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (*Results, error) {
 	}
 	res.Targets = checkTargets(res)
 	if cfg.Profile > 0 && len(res.Queries) > 0 {
-		if res.Profile, err = m.profile(ctx, slowest(res.Queries)); err != nil {
+		if res.Profile, err = m.profile(ctx, furthestBehind(res.Queries)); err != nil {
 			return nil, fmt.Errorf("profile: %w", err)
 		}
 	}
@@ -263,19 +264,21 @@ func (m *measurer) query(ctx context.Context, comp string, shape Shape, w Window
 	return r, nil
 }
 
-// slowest is the query with the longest median, compressed or not.
-func slowest(rs []QueryResult) QueryResult {
+// furthestBehind is the query with the largest ratio to Prometheus,
+// compressed or not: the one a profile should explain.
+func furthestBehind(rs []QueryResult) QueryResult {
 	var worst QueryResult
 	for _, r := range rs {
-		if r.Tandem.Median > worst.Tandem.Median {
+		if r.Ratio > worst.Ratio {
 			worst = r
 		}
 	}
 	return worst
 }
 
-// profile asks the query r again and again while it takes a CPU profile,
-// then takes the allocation profile of the same process.
+// profile asks the query r again and again while it takes CPU profiles of
+// the query, sidecar a and Prometheus a, then takes the allocation profile
+// of the query.
 func (m *measurer) profile(ctx context.Context, r QueryResult) (*Profile, error) {
 	var shape Shape
 	var w Window
@@ -296,27 +299,38 @@ func (m *measurer) profile(ctx context.Context, r QueryResult) (*Profile, error)
 	defer s.stopTandem()
 	base := "http://" + s.query.HTTP
 	p := &Profile{
-		Query:  r.label() + ", " + r.Compression,
-		CPU:    filepath.Join(m.cfg.WorkDir, "query-cpu.pb.gz"),
-		Allocs: filepath.Join(m.cfg.WorkDir, "query-allocs.pb.gz"),
+		Query:         r.label() + ", " + r.Compression,
+		CPU:           filepath.Join(m.cfg.WorkDir, "query-cpu.pb.gz"),
+		Allocs:        filepath.Join(m.cfg.WorkDir, "query-allocs.pb.gz"),
+		SidecarCPU:    filepath.Join(m.cfg.WorkDir, "sidecar-a-cpu.pb.gz"),
+		PrometheusCPU: filepath.Join(m.cfg.WorkDir, "prometheus-a-cpu.pb.gz"),
 	}
-	fmt.Fprintf(m.out, "Profiling the query for %s on %s\n", m.cfg.Profile, p.Query)
-	done := make(chan error, 1)
-	go func() {
-		done <- fetch(ctx, fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", base, int(m.cfg.Profile.Seconds())), p.CPU)
-	}()
+	fmt.Fprintf(m.out, "Profiling for %s on %s\n", m.cfg.Profile, p.Query)
+	cpu := fmt.Sprintf("/debug/pprof/profile?seconds=%d", int(m.cfg.Profile.Seconds()))
+	profiles := map[string]string{
+		base + cpu:                           p.CPU,
+		"http://" + s.sidecars[0].HTTP + cpu: p.SidecarCPU,
+		s.promURL(0) + cpu:                   p.PrometheusCPU,
+	}
+	done := make(chan error, len(profiles))
+	for url, path := range profiles {
+		go func() { done <- fetch(ctx, url, path) }()
+	}
 	q := m.rangeQuery(shape, w)
 	deadline := time.Now().Add(m.cfg.Profile + 30*time.Second)
-	for i := 0; ; i++ {
+	for i, pending := 0, len(profiles); ; i++ {
 		select {
 		case err := <-done:
 			if err != nil {
 				return nil, err
 			}
+			if pending--; pending > 0 {
+				continue
+			}
 			if err := fetch(ctx, base+"/debug/pprof/allocs", p.Allocs); err != nil {
 				return nil, err
 			}
-			fmt.Fprintf(m.out, "Profiled %d queries: go tool pprof %s; go tool pprof -sample_index=alloc_space %s\n", i, p.CPU, p.Allocs)
+			fmt.Fprintf(m.out, "Profiled %d queries\n", i)
 			return p, nil
 		default:
 		}

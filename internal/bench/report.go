@@ -62,7 +62,8 @@ func WriteTable(w io.Writer, res *Results) error {
 		fmt.Fprintf(&b, "| %s | %s | %s |\n", t.Name, t.Measured, met)
 	}
 	if p := res.Profile; p != nil {
-		fmt.Fprintf(&b, "\nProfiles of the query on %s: `go tool pprof %s`, `go tool pprof -sample_index=alloc_space %s`.\n", p.Query, p.CPU, p.Allocs)
+		fmt.Fprintf(&b, "\nProfiles on %s: the query `go tool pprof %s`, `go tool pprof -sample_index=alloc_space %s`; sidecar a `go tool pprof %s`; Prometheus a `go tool pprof %s`.\n",
+			p.Query, p.CPU, p.Allocs, p.SidecarCPU, p.PrometheusCPU)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

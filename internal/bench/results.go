@@ -118,9 +118,12 @@ type Target struct {
 	Met      bool   `json:"met"`
 }
 
-// Profile names the profiles taken of the query on its slowest shape.
+// Profile names the profiles taken on the shape furthest behind
+// Prometheus.
 type Profile struct {
-	Query  string `json:"query"`
-	CPU    string `json:"cpu"`
-	Allocs string `json:"allocs"`
+	Query         string `json:"query"`
+	CPU           string `json:"cpu"`
+	Allocs        string `json:"allocs"`
+	SidecarCPU    string `json:"sidecar_cpu"`
+	PrometheusCPU string `json:"prometheus_cpu"`
 }
