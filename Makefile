@@ -16,7 +16,7 @@ LDFLAGS    := -X $(VERSION_PKG).Version=$(VERSION) -X $(VERSION_PKG).Revision=$(
 FUZZTIME   ?= 30s
 # Each fuzz target, as package:Name; their seed corpora are committed
 # under the package's testdata/fuzz.
-FUZZ_TARGETS := ./pkg/api:FuzzAPIParams ./pkg/store/prometheus:FuzzFrameReader ./pkg/dedup:FuzzMerge ./pkg/xorchunk:FuzzDecode
+FUZZ_TARGETS := ./pkg/api:FuzzAPIParams ./pkg/store/prometheus:FuzzFrameReader ./pkg/store/prometheus:FuzzFrameDecoder ./pkg/dedup:FuzzMerge ./pkg/xorchunk:FuzzDecode
 
 .PHONY: all build test bench tools lint clean fuzz
 

@@ -17,12 +17,12 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // anything far larger is a broken stream, not data.
 const DefaultMaxFrameSize = 64 << 20
 
-// FrameReader reads remote-read frames one at a time, reusing its buffer:
-// a frame's bytes are valid until the next call to Next.
+// FrameReader reads remote-read frames one at a time. Each frame is read
+// into bytes of its own, so that what is decoded from it can point into it
+// for as long as it is needed.
 type FrameReader struct {
 	r       *bufio.Reader
 	maxSize uint64
-	buf     []byte
 }
 
 // NewFrameReader reads frames of at most maxSize bytes from r.
@@ -47,17 +47,14 @@ func (f *FrameReader) Next() ([]byte, error) {
 	if _, err := io.ReadFull(f.r, crc[:]); err != nil {
 		return nil, fmt.Errorf("read frame checksum: %w", unexpected(err))
 	}
-	if uint64(cap(f.buf)) < size {
-		f.buf = make([]byte, size)
-	}
-	f.buf = f.buf[:size]
-	if _, err := io.ReadFull(f.r, f.buf); err != nil {
+	buf := make([]byte, size)
+	if _, err := io.ReadFull(f.r, buf); err != nil {
 		return nil, fmt.Errorf("read frame of %d bytes: %w", size, unexpected(err))
 	}
-	if got, want := crc32.Checksum(f.buf, castagnoli), binary.BigEndian.Uint32(crc[:]); got != want {
+	if got, want := crc32.Checksum(buf, castagnoli), binary.BigEndian.Uint32(crc[:]); got != want {
 		return nil, fmt.Errorf("frame checksum mismatch: computed %08x, frame says %08x", got, want)
 	}
-	return f.buf, nil
+	return buf, nil
 }
 
 func unexpected(err error) error {

@@ -61,32 +61,51 @@ func remoteReadStream(b *testing.B, nSeries int) []byte {
 
 // BenchmarkRemoteReadDecode measures what the sidecar pays to read
 // Prometheus's answer before it relays it: frame checks and protobuf
-// decoding.
+// decoding, with the decoder the sidecar uses and with the generated code.
 func BenchmarkRemoteReadDecode(b *testing.B) {
 	const nSeries = 10_000
 	stream := remoteReadStream(b, nSeries)
-	b.ReportAllocs()
-	b.SetBytes(int64(len(stream)))
-	for b.Loop() {
-		frames := NewFrameReader(bytes.NewReader(stream), DefaultMaxFrameSize)
-		n := 0
-		for {
-			data, err := frames.Next()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				b.Fatal(err)
-			}
+	for _, bc := range []struct {
+		name   string
+		decode func(frame []byte) (int, error)
+	}{
+		{"frameDecoder", func(frame []byte) (int, error) {
+			var d frameDecoder
+			n := 0
+			err := d.decode(frame, func(*chunkedSeries) error { n++; return nil })
+			return n, err
+		}},
+		{"generated", func(frame []byte) (int, error) {
 			var resp prompb.ChunkedReadResponse
-			if err := resp.Unmarshal(data); err != nil {
-				b.Fatal(err)
+			err := resp.Unmarshal(frame)
+			return len(resp.ChunkedSeries), err
+		}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(stream)))
+			for b.Loop() {
+				frames := NewFrameReader(bytes.NewReader(stream), DefaultMaxFrameSize)
+				n := 0
+				for {
+					data, err := frames.Next()
+					if errors.Is(err, io.EOF) {
+						break
+					}
+					if err != nil {
+						b.Fatal(err)
+					}
+					m, err := bc.decode(data)
+					if err != nil {
+						b.Fatal(err)
+					}
+					n += m
+				}
+				if n != nSeries {
+					b.Fatalf("decoded %d series, want %d", n, nSeries)
+				}
 			}
-			n += len(resp.ChunkedSeries)
-		}
-		if n != nSeries {
-			b.Fatalf("decoded %d series, want %d", n, nSeries)
-		}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*nSeries), "ns/series")
+		})
 	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*nSeries), "ns/series")
 }

@@ -62,7 +62,32 @@ func (s *Store) Series(r *storepb.SeriesRequest, srv storepb.Store_SeriesServer)
 	shape := newShaper(external, r.WithoutReplicaLabels)
 	order := newOrderer(shape.inserted, out.send)
 	frames := NewFrameReader(body, s.maxFrameSize)
-	var conflict string
+	var (
+		conflict string
+		frameDec frameDecoder
+	)
+	relay := func(cs *chunkedSeries) error {
+		key, final, c := shape.shape(cs.Labels)
+		if c != "" {
+			conflict = c
+		}
+		series := &storepb.Series{Labels: labelpb.ZLabelsFromPromLabels(final)}
+		if !r.SkipChunks {
+			// One allocation for the series' chunks and one for their
+			// data headers; the data stays in the frame.
+			series.Chunks = make([]storepb.AggrChunk, len(cs.Chunks))
+			raws := make([]storepb.Chunk, len(cs.Chunks))
+			for i, c := range cs.Chunks {
+				enc, err := chunkEncoding(c.Type)
+				if err != nil {
+					return status.Error(codes.Internal, err.Error())
+				}
+				raws[i] = storepb.Chunk{Type: enc, Data: c.Data}
+				series.Chunks[i] = storepb.AggrChunk{MinTime: c.MinTimeMs, MaxTime: c.MaxTimeMs, Raw: &raws[i]}
+			}
+		}
+		return order.push(key, final, series)
+	}
 	for !out.full() {
 		frame, err := frames.Next()
 		if errors.Is(err, io.EOF) {
@@ -72,33 +97,11 @@ func (s *Store) Series(r *storepb.SeriesRequest, srv storepb.Store_SeriesServer)
 			return remoteReadError(ctx, err)
 		}
 		s.metrics.frameBytes.Add(float64(len(frame)))
-		var resp prompb.ChunkedReadResponse
-		if err := resp.Unmarshal(frame); err != nil {
-			return status.Errorf(codes.Internal, "decode remote-read frame: %v", err)
-		}
-		for _, cs := range resp.ChunkedSeries {
-			key, final, c := shape.shape(cs.Labels)
-			if c != "" {
-				conflict = c
+		if err := frameDec.decode(frame, relay); err != nil {
+			if errors.Is(err, errBadFrame) {
+				return status.Error(codes.Internal, err.Error())
 			}
-			series := &storepb.Series{Labels: labelpb.ZLabelsFromPromLabels(final)}
-			if !r.SkipChunks {
-				series.Chunks = make([]storepb.AggrChunk, 0, len(cs.Chunks))
-				for _, c := range cs.Chunks {
-					enc, err := chunkEncoding(c.Type)
-					if err != nil {
-						return status.Error(codes.Internal, err.Error())
-					}
-					series.Chunks = append(series.Chunks, storepb.AggrChunk{
-						MinTime: c.MinTimeMs,
-						MaxTime: c.MaxTimeMs,
-						Raw:     &storepb.Chunk{Type: enc, Data: c.Data},
-					})
-				}
-			}
-			if err := order.push(key, final, series); err != nil {
-				return err
-			}
+			return err
 		}
 	}
 	if err := order.flush(); err != nil {
