@@ -13,12 +13,16 @@ VERSION    := $(shell cat VERSION)
 VERSION_PKG := github.com/prometheus/common/version
 LDFLAGS    := -X $(VERSION_PKG).Version=$(VERSION) -X $(VERSION_PKG).Revision=$(shell git rev-parse --short HEAD 2>/dev/null) -X $(VERSION_PKG).Branch=$(shell git rev-parse --abbrev-ref HEAD 2>/dev/null)
 
+# The packages whose goroutines share state, run again under the race
+# detector (which needs cgo, so a C compiler) by `make test-race`.
+RACE_PKGS  := ./pkg/readahead/ ./pkg/store/... ./pkg/dedup/ ./pkg/discovery/ ./pkg/query/
+
 FUZZTIME   ?= 30s
 # Each fuzz target, as package:Name; their seed corpora are committed
 # under the package's testdata/fuzz.
 FUZZ_TARGETS := ./pkg/api:FuzzAPIParams ./pkg/store/prometheus:FuzzFrameReader ./pkg/store/prometheus:FuzzFrameDecoder ./pkg/dedup:FuzzMerge ./pkg/xorchunk:FuzzDecode
 
-.PHONY: all build test bench tools lint clean fuzz
+.PHONY: all build test test-race bench tools lint clean fuzz
 
 all: build
 
@@ -52,7 +56,17 @@ bin/thanos: tools/thanos/go.mod tools/thanos/go.sum
 test: tools build ui-check ui-browser
 	$(GO) vet $(GOFLAGS_T) $(VETFLAGS) ./...
 	$(GO) test $(GOFLAGS_T) -timeout $(TEST_TIMEOUT) ./...
+	$(MAKE) test-race
 	$(MAKE) fuzz
+
+# The race detector over RACE_PKGS, and the query once more on one CPU,
+# where it reads no series ahead.
+test-race:
+	@command -v gcc >/dev/null || \
+	if [ "$$(id -u)" = 0 ]; then apt-get update && apt-get install -y gcc; \
+	else echo "gcc is missing (the race detector needs cgo): run 'sudo apt-get install -y gcc'" >&2; exit 1; fi
+	CGO_ENABLED=1 $(GO) test $(GOFLAGS_T) -race -count=1 -timeout $(TEST_TIMEOUT) $(RACE_PKGS)
+	$(GO) test $(GOFLAGS_T) -count=1 -cpu 1 ./pkg/query/
 
 # Runs every fuzz target for FUZZTIME; part of `make test`.
 fuzz:
