@@ -2,12 +2,10 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/oklog/run"
@@ -159,29 +157,20 @@ func (s *server) run(ctx context.Context) error {
 	logger, cfg := s.logger, s.cfg
 	g.Add(serve.SignalActor(ctx, logger))
 
-	// Interrupts run one after another in the order of Add. Both servers
-	// stop accepting at once and drain side by side; the engine and
-	// discovery, whose end closes the stores' connections that the calls in
-	// flight still read from, stop only once both have drained.
-	var draining sync.WaitGroup
+	// Both servers stop accepting at once and drain side by side; the
+	// engine and discovery, whose end closes the stores' connections that
+	// the calls in flight still read from, stop only once both have drained.
+	var draining serve.Draining
+	serveGRPC, stopGRPC := draining.GRPC(s.grpc, s.grpcLis, cfg.grpcGrace)
 	g.Add(func() error {
 		logger.Info("Serving Store API", "address", s.grpcLis.Addr().String())
-		return s.grpc.Serve(s.grpcLis)
-	}, func(error) { draining.Go(func() { serve.StopGRPC(s.grpc, cfg.grpcGrace) }) })
-
+		return serveGRPC()
+	}, stopGRPC)
+	serveHTTP, stopHTTP := draining.HTTP(s.http, func() error { return cfg.server.ServeHTTP(s.http, s.httpLis, logger) }, cfg.httpGrace)
 	g.Add(func() error {
 		logger.Info("Serving HTTP API", "address", s.httpLis.Addr().String(), "prefix", cfg.prefix())
-		if err := cfg.server.ServeHTTP(s.http, s.httpLis, logger); !errors.Is(err, http.ErrServerClosed) {
-			return err
-		}
-		return nil
-	}, func(error) {
-		draining.Go(func() {
-			sctx, scancel := context.WithTimeout(context.Background(), cfg.httpGrace)
-			defer scancel()
-			_ = s.http.Shutdown(sctx)
-		})
-	})
+		return serveHTTP()
+	}, stopHTTP)
 
 	g.Add(func() error {
 		<-ctx.Done()

@@ -140,30 +140,10 @@ func runSidecar(cfg config, logger *slog.Logger) error {
 		return startError{fmt.Errorf("--http-address: %w", err)}
 	}
 
-	var g run.Group
-	ctx, cancel := context.WithCancel(context.Background())
-	g.Add(serve.SignalActor(ctx, logger))
-
-	g.Add(func() error {
-		if err := target.WaitReady(ctx, cfg.readyTimeout); err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return fmt.Errorf("--prometheus.ready_timeout: %w", err)
-		}
-		return target.Run(ctx, cfg.getConfigInterval)
-	}, func(error) { cancel() })
-
-	g.Add(func() error { return rl.Run(ctx) }, func(error) { cancel() })
-
 	srv := grpc.NewServer(append(grpcOpts, grpc.MaxSendMsgSize(promstore.DefaultMaxFrameSize))...)
 	storepb.RegisterStoreServer(srv, store)
 	infopb.RegisterInfoServer(srv, target)
 	healthpb.RegisterHealthServer(srv, health.NewServer())
-	g.Add(func() error {
-		logger.Info("serving Store API", "address", grpcLis.Addr().String(), "prometheus", cfg.promURL.String())
-		return srv.Serve(grpcLis)
-	}, func(error) { serve.StopGRPC(srv, cfg.grpcGrace) })
 
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
@@ -179,15 +159,35 @@ func runSidecar(cfg config, logger *slog.Logger) error {
 	})
 	serve.Pprof(mux)
 	httpSrv := &http.Server{Handler: mux, ReadHeaderTimeout: 30 * time.Second}
+
+	var g run.Group
+	ctx, cancel := context.WithCancel(context.Background())
+	g.Add(serve.SignalActor(ctx, logger))
+
+	// Both servers stop accepting at once and drain side by side; the
+	// external labels that Series calls in flight read and the reloader
+	// stop only once both have drained.
+	var draining serve.Draining
+	serveGRPC, stopGRPC := draining.GRPC(srv, grpcLis, cfg.grpcGrace)
 	g.Add(func() error {
-		if err := cfg.server.ServeHTTP(httpSrv, httpLis, logger); !errors.Is(err, http.ErrServerClosed) {
-			return err
+		logger.Info("serving Store API", "address", grpcLis.Addr().String(), "prometheus", cfg.promURL.String())
+		return serveGRPC()
+	}, stopGRPC)
+	g.Add(draining.HTTP(httpSrv, func() error { return cfg.server.ServeHTTP(httpSrv, httpLis, logger) }, cfg.httpGrace))
+	stop := func(error) {
+		draining.Wait()
+		cancel()
+	}
+
+	g.Add(func() error {
+		if err := target.WaitReady(ctx, cfg.readyTimeout); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("--prometheus.ready_timeout: %w", err)
 		}
-		return nil
-	}, func(error) {
-		sctx, scancel := context.WithTimeout(context.Background(), cfg.httpGrace)
-		defer scancel()
-		_ = httpSrv.Shutdown(sctx)
-	})
+		return target.Run(ctx, cfg.getConfigInterval)
+	}, stop)
+	g.Add(func() error { return rl.Run(ctx) }, stop)
 	return g.Run()
 }
