@@ -111,12 +111,25 @@ type series struct {
 	r     *reader
 	index int
 
-	state   state // under r.mu, as are the fields below
+	state state    // under r.mu, as is read
+	read  contents // once ready
+}
+
+// contents is what reading a series gave.
+type contents struct {
 	samples []sample
 	err     error
-	// stream is set if the series cannot be read into samples (it holds
-	// histograms): it is then read as it comes.
+	// stream is set if the series holds histograms, which are not read
+	// into samples: it is then read as it comes.
 	stream bool
+}
+
+// iterator returns an iterator over what c holds of s, reusing ai.
+func (c contents) iterator(s storage.Series, ai *iterator) chunkenc.Iterator {
+	if c.stream {
+		return s.Iterator(nil)
+	}
+	return newIterator(ai, c.samples, c.err)
 }
 
 func (s *series) Iterator(reuse chunkenc.Iterator) chunkenc.Iterator {
@@ -139,14 +152,11 @@ func (s *series) Iterator(reuse chunkenc.Iterator) chunkenc.Iterator {
 		r.cond.Wait()
 	}
 	if s.state == ready {
-		samples, err, stream := s.samples, s.err, s.stream
-		s.samples, s.err, s.state = nil, nil, idle
-		r.held -= len(samples)
+		c := s.read
+		s.read, s.state = contents{}, idle
+		r.held -= len(c.samples)
 		r.mu.Unlock()
-		if stream {
-			return s.Series.Iterator(nil)
-		}
-		return newIterator(ai, samples, err)
+		return c.iterator(s.Series, ai)
 	}
 	// Not read ahead: read it here, and let the goroutines go on after it.
 	s.state = taken
@@ -155,18 +165,12 @@ func (s *series) Iterator(reuse chunkenc.Iterator) chunkenc.Iterator {
 	r.it = nil
 	r.mu.Unlock()
 
-	samples, err, stream, it := read(s.Series, it, buf)
+	c, it := read(s.Series, it, buf)
 
 	r.mu.Lock()
 	r.it, s.state = it, idle
-	if stream {
-		r.free = append(r.free, samples[:0])
-	}
 	r.mu.Unlock()
-	if stream {
-		return s.Series.Iterator(nil)
-	}
-	return newIterator(ai, samples, err)
+	return c.iterator(s.Series, ai)
 }
 
 // takeBuffer returns a free sample buffer, or nil; r.mu must be held.
@@ -203,33 +207,31 @@ func (r *reader) run() {
 		buf := r.takeBuffer()
 		r.mu.Unlock()
 
-		samples, err, stream, next := read(s.Series, it, buf)
-		it = next
+		var c contents
+		c, it = read(s.Series, it, buf)
 
 		r.mu.Lock()
-		if stream {
-			r.free, samples = append(r.free, samples[:0]), nil
-		}
-		s.samples, s.err, s.stream, s.state = samples, err, stream, ready
-		r.held += len(samples)
+		s.read, s.state = c, ready
+		r.held += len(c.samples)
 		r.cond.Broadcast()
 	}
 }
 
-// read reads the samples of s into buf through it, an iterator to reuse.
-// stream is true if s holds histograms, which are not read into samples.
-func read(s storage.Series, it chunkenc.Iterator, buf []sample) (samples []sample, err error, stream bool, next chunkenc.Iterator) {
+// read reads the samples of s into buf through it, an iterator to reuse,
+// and returns the iterator for the next read. A series that holds
+// histograms is not read further than its first one.
+func read(s storage.Series, it chunkenc.Iterator, buf []sample) (contents, chunkenc.Iterator) {
 	it = s.Iterator(it)
-	samples = buf[:0]
+	samples := buf[:0]
 	for {
 		switch it.Next() {
 		case chunkenc.ValNone:
-			return samples, it.Err(), false, it
+			return contents{samples: samples, err: it.Err()}, it
 		case chunkenc.ValFloat:
 			t, f := it.At()
 			samples = append(samples, sample{t, f})
 		default:
-			return samples, nil, true, it
+			return contents{stream: true}, it
 		}
 	}
 }
