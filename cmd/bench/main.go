@@ -49,6 +49,8 @@ func main() {
 		Default("0s").DurationVar(&cfg.Profile)
 	output := app.Flag("output", "File to write the results to as JSON.").
 		Default("bench-results.json").String()
+	app.Flag("thanos", "Also measure every shape through Thanos's sidecars and query (bin/thanos, make tools).").
+		Default("true").BoolVar(&cfg.Thanos)
 	app.Flag("command", "How the run was started, recorded with the results.").
 		Default(strings.Join(os.Args, " ")).StringVar(&cfg.Command)
 	if _, err := app.Parse(os.Args[1:]); err != nil {

@@ -42,6 +42,9 @@ type Config struct {
 	// Prometheus, and the query's allocation profile, for this long while
 	// the query answers the shape furthest behind Prometheus again.
 	Profile time.Duration
+	// Thanos, if set, also measures every shape through Thanos's sidecars
+	// and query (bin/thanos), the stack Tandem replaces.
+	Thanos bool
 	// Command is how the run was started, for the record.
 	Command string
 }
@@ -67,7 +70,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (*Results, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	bins, err := findBinaries(cfg.BinDir)
+	bins, err := findBinaries(cfg.BinDir, cfg.Thanos)
 	if err != nil {
 		return nil, err
 	}
@@ -97,6 +100,11 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (*Results, error) {
 	}
 	if res.Queries, err = m.queries(ctx); err != nil {
 		return nil, fmt.Errorf("queries: %w", err)
+	}
+	if cfg.Thanos {
+		if res.Thanos, err = m.thanos(ctx); err != nil {
+			return nil, fmt.Errorf("thanos: %w", err)
+		}
 	}
 	if cfg.MicroResults != "" {
 		if res.Micro, err = readMicro(cfg.MicroResults); err != nil {
@@ -216,24 +224,9 @@ func (m *measurer) query(ctx context.Context, comp string, shape Shape, w Window
 	if err != nil {
 		return QueryResult{}, err
 	}
-	q := m.rangeQuery(shape, w)
-	tandemURL, promURL := "http://"+s.query.HTTP, s.promURL(0)
-	var ours, theirs []time.Duration
-	var a, b answer
-	for i := range m.cfg.Runs + 1 {
-		var err error
-		if a, err = q.run(ctx, m.client, tandemURL); err != nil {
-			return QueryResult{}, err
-		}
-		if b, err = q.run(ctx, m.client, promURL); err != nil {
-			return QueryResult{}, err
-		}
-		if a.series != b.series {
-			return QueryResult{}, fmt.Errorf("query answered %d series, Prometheus %d", a.series, b.series)
-		}
-		if i > 0 {
-			ours, theirs = append(ours, a.took), append(theirs, b.took)
-		}
+	ours, theirs, a, err := m.alternate(ctx, m.rangeQuery(shape, w), "http://"+s.query.HTTP)
+	if err != nil {
+		return QueryResult{}, err
 	}
 	r := QueryResult{
 		Shape:         shape.Name,

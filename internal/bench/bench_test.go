@@ -25,6 +25,7 @@ func TestRun(t *testing.T) {
 		Runs:         2,
 		Compressions: []string{"none", "snappy"},
 		Shapes:       regexp.MustCompile("^raw"),
+		Thanos:       true,
 		Command:      "go test",
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -57,8 +58,19 @@ func TestRun(t *testing.T) {
 		}
 	}
 
+	if len(res.Thanos) != len(Windows) {
+		t.Fatalf("%d Thanos results, want %d", len(res.Thanos), len(Windows))
+	}
+	for _, th := range res.Thanos {
+		ok := th.ResultSeries == 8 && th.Thanos.Runs == 2 && th.Thanos.Median > 0 && th.Prometheus.Median > 0 && th.Ratio > 0 &&
+			th.QueryPeakRSS > 0 && th.SidecarPeakRSS[0] > 0 && th.SidecarPeakRSS[1] > 0
+		if !ok {
+			t.Errorf("Thanos result with missing measurements: %+v", th)
+		}
+	}
+
 	// The blocks are cached for the next run.
-	bins, err := findBinaries(cfg.BinDir)
+	bins, err := findBinaries(cfg.BinDir, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +82,7 @@ func TestRun(t *testing.T) {
 	if err := WriteTable(&table, res); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"| raw 1k series | 6h / 1m | snappy | 8 |", "| target | measured | met |"} {
+	for _, want := range []string{"| raw 1k series | 6h / 1m | snappy | 8 |", "| target | measured | met |", "| Thanos p50 |"} {
 		if !strings.Contains(table.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, table.String())
 		}

@@ -39,6 +39,10 @@ func WriteTable(w io.Writer, res *Results) error {
 			"Sidecars and query are restarted for every row, so each peak RSS (VmHWM) belongs to that row alone.\n", res.Queries[0].Tandem.Runs)
 	}
 
+	if len(res.Thanos) > 0 {
+		writeThanos(&b, res)
+	}
+
 	b.WriteString("\n| sidecar Series, all counters | gRPC compression | series | p50 | series/s | MB/s | bytes on the wire | peak RSS |\n")
 	b.WriteString("|---|---|--:|--:|--:|--:|--:|--:|\n")
 	for _, s := range res.Sidecar {
@@ -67,6 +71,24 @@ func WriteTable(w io.Writer, res *Results) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// writeThanos writes the Thanos rows beside Tandem's without compression.
+func writeThanos(b *strings.Builder, res *Results) {
+	b.WriteString("\n| query | range / step | Thanos p50 | Thanos p90 | Prometheus p50 | Thanos ratio | Tandem ratio | Thanos query peak RSS | Tandem query peak RSS | Thanos sidecar peak RSS (a / b) |\n")
+	b.WriteString("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	for _, th := range res.Thanos {
+		ratio, rss := "-", "-"
+		for _, q := range res.Queries {
+			if q.Shape == th.Shape && q.Range == th.Range && q.Compression == "none" {
+				ratio, rss = fmt.Sprintf("%.2fx", q.Ratio), mib(q.QueryPeakRSS)
+			}
+		}
+		fmt.Fprintf(b, "| %s | %s / %s | %s | %s | %s | %.2fx | %s | %s | %s | %s / %s |\n",
+			th.Shape, th.Range, th.Step, seconds(th.Thanos.Median), seconds(th.Thanos.P90), seconds(th.Prometheus.Median),
+			th.Ratio, ratio, mib(th.QueryPeakRSS), rss, mib(th.SidecarPeakRSS[0]), mib(th.SidecarPeakRSS[1]))
+	}
+	b.WriteString("\nThe same queries through Thanos v0.42's sidecars and query over the same two Prometheus servers, deduplicating by the same replica label; each ratio is to Prometheus measured alongside.\n")
 }
 
 // metricOrder puts go test's units first, then the benchmark's own.

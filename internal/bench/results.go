@@ -12,6 +12,7 @@ type Results struct {
 	Machine Machine         `json:"machine"`
 	Dataset DatasetInfo     `json:"dataset"`
 	Queries []QueryResult   `json:"queries"`
+	Thanos  []ThanosResult  `json:"thanos,omitempty"`
 	Sidecar []SidecarResult `json:"sidecar"`
 	Micro   []MicroResult   `json:"micro,omitempty"`
 	Targets []Target        `json:"targets"`

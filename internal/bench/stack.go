@@ -32,17 +32,22 @@ type stack struct {
 
 // binaries are the paths of the programs the benchmark runs.
 type binaries struct {
-	Prometheus, Promtool, Sidecar, Query string
+	Prometheus, Promtool, Sidecar, Query, Thanos string
 }
 
-func findBinaries(dir string) (binaries, error) {
+func findBinaries(dir string, thanos bool) (binaries, error) {
 	b := binaries{
 		Prometheus: filepath.Join(dir, "prometheus"),
 		Promtool:   filepath.Join(dir, "promtool"),
 		Sidecar:    filepath.Join(dir, "sidecar"),
 		Query:      filepath.Join(dir, "query"),
+		Thanos:     filepath.Join(dir, "thanos"),
 	}
-	for _, p := range []string{b.Prometheus, b.Promtool, b.Sidecar, b.Query} {
+	need := []string{b.Prometheus, b.Promtool, b.Sidecar, b.Query}
+	if thanos {
+		need = append(need, b.Thanos)
+	}
+	for _, p := range need {
 		if _, err := os.Stat(p); err != nil {
 			return b, fmt.Errorf("%w: run `make tools build` first", err)
 		}
@@ -142,14 +147,19 @@ func (s *stack) startTandem(ctx context.Context, compression string) error {
 	}
 	p.GRPC, p.HTTP = addrs[0], addrs[1]
 	s.query = p
+	return waitQuery(ctx, p, len(s.sidecars))
+}
+
+// waitQuery waits until the query p is ready and sees n healthy stores.
+func waitQuery(ctx context.Context, p *process, n int) error {
 	if err := p.waitReady(ctx, "http://"+p.HTTP+"/-/ready", readyTimeout); err != nil {
 		return err
 	}
 	return poll(ctx, readyTimeout, func() (bool, error) {
 		if p.exited() {
-			return false, fmt.Errorf("query exited:\n%s", tail(p.logPath, 20))
+			return false, fmt.Errorf("%s exited:\n%s", p.name, tail(p.logPath, 20))
 		}
-		return healthyStores("http://"+p.HTTP) >= len(s.sidecars), nil
+		return healthyStores("http://"+p.HTTP) >= n, nil
 	})
 }
 

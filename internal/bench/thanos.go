@@ -1,0 +1,176 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// ThanosResult is one query answered by what Tandem replaces: Thanos's
+// sidecars and query over the same two Prometheus servers, deduplicating
+// the same way.
+type ThanosResult struct {
+	Shape          string   `json:"shape"`
+	Range          string   `json:"range"`
+	Step           string   `json:"step"`
+	ResultSeries   int      `json:"result_series"`
+	Thanos         Latency  `json:"thanos"`
+	Prometheus     Latency  `json:"prometheus"`
+	Ratio          float64  `json:"ratio"`
+	QueryPeakRSS   int64    `json:"query_peak_rss_bytes"`
+	SidecarPeakRSS [2]int64 `json:"sidecar_peak_rss_bytes"`
+}
+
+// thanosStack is Thanos's sidecars and query over the stack's Prometheus
+// servers.
+type thanosStack struct {
+	sidecars [2]*process
+	query    *process
+}
+
+func (t *thanosStack) stop() {
+	for _, p := range append(t.sidecars[:], t.query) {
+		if p != nil {
+			p.stop(stopGrace)
+		}
+	}
+}
+
+// startThanos starts a Thanos sidecar per Prometheus and a Thanos query
+// over them, and waits until the query sees both.
+func (s *stack) startThanos(ctx context.Context) (*thanosStack, error) {
+	t := &thanosStack{}
+	for r, name := range replicaNames {
+		addrs, err := freeAddrs(2)
+		if err != nil {
+			t.stop()
+			return nil, err
+		}
+		name = "thanos-sidecar-" + name
+		dir := filepath.Join(s.workDir, name)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.stop()
+			return nil, err
+		}
+		p, err := startProcess(name, s.bins.Thanos, filepath.Join(s.workDir, name+".log"), "sidecar",
+			"--prometheus.url="+s.promURL(r),
+			"--tsdb.path="+dir,
+			"--grpc-address="+addrs[0],
+			"--http-address="+addrs[1],
+			"--log.level=warn",
+		)
+		if err != nil {
+			t.stop()
+			return nil, err
+		}
+		p.GRPC, p.HTTP = addrs[0], addrs[1]
+		t.sidecars[r] = p
+		if err := p.waitReady(ctx, "http://"+p.HTTP+"/-/ready", readyTimeout); err != nil {
+			t.stop()
+			return nil, err
+		}
+	}
+	addrs, err := freeAddrs(2)
+	if err != nil {
+		t.stop()
+		return nil, err
+	}
+	p, err := startProcess("thanos-query", s.bins.Thanos, filepath.Join(s.workDir, "thanos-query.log"), "query",
+		"--grpc-address="+addrs[0],
+		"--http-address="+addrs[1],
+		"--endpoint="+t.sidecars[0].GRPC,
+		"--endpoint="+t.sidecars[1].GRPC,
+		"--query.replica-label=replica",
+		"--log.level=warn",
+	)
+	if err != nil {
+		t.stop()
+		return nil, err
+	}
+	p.GRPC, p.HTTP = addrs[0], addrs[1]
+	t.query = p
+	if err := waitQuery(ctx, p, len(t.sidecars)); err != nil {
+		t.stop()
+		return nil, err
+	}
+	return t, nil
+}
+
+// thanos measures every selected shape over every window through Thanos's
+// stack, alternating with Prometheus as the query's measurement does.
+func (m *measurer) thanos(ctx context.Context) ([]ThanosResult, error) {
+	var results []ThanosResult
+	for _, shape := range Shapes {
+		if m.cfg.Shapes != nil && !m.cfg.Shapes.MatchString(shape.Name) {
+			continue
+		}
+		for _, w := range Windows {
+			r, err := m.thanosQuery(ctx, shape, w)
+			if err != nil {
+				return nil, fmt.Errorf("%s over %s: %w", shape.Name, w.Length, err)
+			}
+			fmt.Fprintf(m.out, "thanos %-20s %-4s p50 %.3fs p90 %.3fs, Prometheus p50 %.3fs (%.2fx), query RSS %s, sidecar RSS %s/%s\n",
+				shape.Name, shortDuration(w.Length), r.Thanos.Median, r.Thanos.P90, r.Prometheus.Median, r.Ratio,
+				mib(r.QueryPeakRSS), mib(r.SidecarPeakRSS[0]), mib(r.SidecarPeakRSS[1]))
+			results = append(results, r)
+		}
+	}
+	return results, nil
+}
+
+func (m *measurer) thanosQuery(ctx context.Context, shape Shape, w Window) (ThanosResult, error) {
+	t, err := m.stack.startThanos(ctx)
+	if err != nil {
+		return ThanosResult{}, err
+	}
+	defer t.stop()
+	theirs, prom, last, err := m.alternate(ctx, m.rangeQuery(shape, w), "http://"+t.query.HTTP)
+	if err != nil {
+		return ThanosResult{}, err
+	}
+	r := ThanosResult{
+		Shape:        shape.Name,
+		Range:        shortDuration(w.Length),
+		Step:         shortDuration(w.Step),
+		ResultSeries: last.series,
+		Thanos:       summarise(theirs),
+		Prometheus:   summarise(prom),
+	}
+	r.Ratio = r.Thanos.Median / r.Prometheus.Median
+	if r.QueryPeakRSS, err = t.query.peakRSS(); err != nil {
+		return r, err
+	}
+	for i, p := range t.sidecars {
+		if r.SidecarPeakRSS[i], err = p.peakRSS(); err != nil {
+			return r, err
+		}
+	}
+	return r, nil
+}
+
+// alternate asks q of the query at base and of Prometheus a, one after the
+// other so that both meet the same load from anything else on the machine,
+// a warm-up and then Runs times. It returns the timed runs of both and the
+// query's last answer; the two must agree on the number of series.
+func (m *measurer) alternate(ctx context.Context, q rangeQuery, base string) (query, prom []time.Duration, last answer, err error) {
+	for i := range m.cfg.Runs + 1 {
+		a, err := q.run(ctx, m.client, base)
+		if err != nil {
+			return nil, nil, a, err
+		}
+		b, err := q.run(ctx, m.client, m.stack.promURL(0))
+		if err != nil {
+			return nil, nil, a, err
+		}
+		if a.series != b.series {
+			return nil, nil, a, fmt.Errorf("%s answered %d series, Prometheus %d", base, a.series, b.series)
+		}
+		if i > 0 {
+			query, prom = append(query, a.took), append(prom, b.took)
+		}
+		last = a
+	}
+	return query, prom, last, nil
+}
