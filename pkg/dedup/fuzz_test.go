@@ -60,6 +60,7 @@ func FuzzMerge(f *testing.F) {
 		replicas, chunkLen := fuzzReplicas(data)
 		lset := labels.FromStrings(model.MetricNameLabel, "x")
 		set := &listSeriesSet{}
+		plainSet := &listSeriesSet{}   // the same chunks, read by Prometheus's iterator
 		inputs := map[int64][]uint64{} // timestamp -> value bits read then
 		values := map[uint64]bool{}
 		for _, samples := range replicas {
@@ -71,6 +72,11 @@ func FuzzMerge(f *testing.F) {
 				chunks = append(chunks, xorChunks(t, samples[i:min(i+chunkLen, len(samples))])...)
 			}
 			set.series = append(set.series, dedup.NewChunkSeries(lset, chunks))
+			plain := slices.Clone(chunks)
+			for i := range plain {
+				plain[i].Chunk = plainChunk{plain[i].Chunk}
+			}
+			plainSet.series = append(plainSet.series, dedup.NewChunkSeries(lset, plain))
 			for _, s := range samples {
 				inputs[s.T] = append(inputs[s.T], math.Float64bits(s.V))
 				values[math.Float64bits(s.V)] = true
@@ -123,6 +129,13 @@ func FuzzMerge(f *testing.F) {
 		if n == 0 {
 			t.Fatal("no samples out of some")
 		}
+		// The merge's own XOR decoder and its shortcuts give what
+		// Prometheus's iterator, read the general way, gives.
+		plainMerged := dedup.NewSeriesSet(plainSet, hints)
+		plainMerged.Next()
+		if got, want := readBits(series), readBits(plainMerged.At()); !slices.Equal(got, want) {
+			t.Fatalf("merged %d samples %v, through Prometheus's iterator %d %v", len(got), got, len(want), want)
+		}
 
 		// Seek to every input timestamp in turn (and one past it), reading
 		// one sample after each, through a reused iterator.
@@ -150,4 +163,21 @@ func FuzzMerge(f *testing.F) {
 			}
 		}
 	})
+}
+
+// plainChunk hides that a chunk is XOR encoded, so that the merge reads it
+// with Prometheus's iterator instead of its own decoder.
+type plainChunk struct{ chunkenc.Chunk }
+
+func (plainChunk) Encoding() chunkenc.Encoding { return chunkenc.EncNone }
+
+// readBits reads s as pairs of a timestamp and its value's bits.
+func readBits(s storage.Series) [][2]uint64 {
+	var out [][2]uint64
+	it := s.Iterator(nil)
+	for it.Next() != chunkenc.ValNone {
+		t, v := it.At()
+		out = append(out, [2]uint64{uint64(t), math.Float64bits(v)})
+	}
+	return out
 }

@@ -75,6 +75,53 @@ func compare(t *testing.T, b []byte) {
 	}
 }
 
+// widthValues are values whose XOR with the one before has every number of
+// significant bits, 1 to 64, at varied offsets, sixteen times in a row:
+// eight times the same bits, which the encoder writes within the leading
+// and trailing zero counts of the first, then alternating with the bits one
+// place lower, which it writes with new counts every time. So both ways of
+// writing a value are read at every width.
+var widthValues = func() []float64 {
+	var vs []float64
+	bits := uint64(0x3ff0_0000_0000_0000)
+	for sig := uint(1); sig <= 64; sig++ {
+		lead := uint(sig*7) % (65 - sig)
+		mask := (uint64(1)<<sig - 1) << (64 - lead - sig)
+		if sig == 64 {
+			mask = ^uint64(0)
+		}
+		lower := mask
+		if lead+sig < 64 {
+			lower = mask >> 1
+		}
+		for k := range 16 {
+			switch {
+			case k < 8 || k%2 == 0:
+				bits ^= mask
+			default:
+				bits ^= lower
+			}
+			vs = append(vs, math.Float64frombits(bits))
+		}
+	}
+	return vs
+}()
+
+// boundaryTimes are timestamps whose deltas of deltas are each width's
+// largest and smallest values and one past them, each followed by its
+// opposite so that the spacing stays positive.
+var boundaryTimes = func() []int64 {
+	ts := []int64{0, 1 << 32}
+	delta := int64(1 << 32)
+	for _, dod := range []int64{0, 1, 8191, 8192, 8193, 65535, 65536, 65537, 524287, 524288, 524289, 1 << 31} {
+		for _, d := range []int64{dod, -dod, -dod, dod} {
+			delta += d
+			ts = append(ts, ts[len(ts)-1]+delta)
+		}
+	}
+	return ts
+}()
+
 func TestDecodeMatchesPrometheus(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	counter := func(i int) float64 { return float64(i * 7) }
@@ -91,10 +138,7 @@ func TestDecodeMatchesPrometheus(t *testing.T) {
 		{"negative times", 120, func(i int) int64 { return -5_000_000 + int64(i)*15_000 }, counter},
 		{"constant", 120, func(i int) int64 { return int64(i) * 15_000 }, func(int) float64 { return 42 }},
 		{"jittered times", 120, func(i int) int64 { return int64(i)*15_000 + rng.Int64N(100) }, counter},
-		{"delta of delta in every width", 200, func(i int) int64 {
-			widths := []int64{0, 1, 8191, -8191, 8192, 65535, -65535, 65536, 524287, 524288, 1 << 40}
-			return int64(i)*(1<<41) + widths[i%len(widths)]
-		}, counter},
+		{"delta of delta at the bounds of every width", len(boundaryTimes), func(i int) int64 { return boundaryTimes[i] }, counter},
 		{"random floats", 120, func(i int) int64 { return int64(i) * 10_000 }, func(int) float64 { return rng.NormFloat64() * 1e6 }},
 		{"random bits", 120, func(i int) int64 { return int64(i) * 10_000 }, func(int) float64 { return math.Float64frombits(rng.Uint64()) }},
 		{"special values", 120, func(i int) int64 { return int64(i) * 15_000 }, func(i int) float64 {
@@ -127,6 +171,42 @@ func TestDecodeMatchesPrometheus(t *testing.T) {
 				compare(t, b[:cut])
 			}
 		})
+	}
+}
+
+// TestDecodeEveryWidthAtEveryOffset reads values of every significant width
+// starting at each of the 8 bit offsets in a byte: the decoder reads fields
+// from a 64-bit window where they fit, and how many bits fit depends on
+// the offset.
+func TestDecodeEveryWidthAtEveryOffset(t *testing.T) {
+	for shift := range 8 {
+		// Each leading sample repeats the first value 1 ms off the regular
+		// spacing, and takes 17 bits (a 2-bit prefix, a 14-bit delta of
+		// delta, a 1-bit value): the widths that follow start later.
+		var ts []int64
+		var vs []float64
+		for i := range shift {
+			ts = append(ts, int64(i)*15_000+int64(i%2))
+			vs = append(vs, widthValues[0])
+		}
+		// The spacing grows by a millisecond every five samples: each
+		// change takes 15 bits more than no change, an odd number, so the
+		// widths that follow meet both even and odd offsets.
+		tm, delta := int64(shift)*15_000, int64(15_000)
+		for i, v := range widthValues {
+			if i%5 == 4 {
+				delta++
+			}
+			tm += delta
+			ts = append(ts, tm)
+			vs = append(vs, v)
+		}
+		b := encode(t, ts, vs)
+		got, err := decoded(b)
+		if err != nil || len(got) != len(ts) {
+			t.Fatalf("shift %d: decoded %d of %d samples, error %v", shift, len(got), len(ts), err)
+		}
+		compare(t, b)
 	}
 }
 
