@@ -6,9 +6,6 @@ GOFLAGS_T  := -tags $(TAGS)
 PROM_VER   := 3.9.1
 TOOL_LDFLAGS := -X github.com/prometheus/common/version.Version=$(PROM_VER)
 TEST_TIMEOUT ?= 20m
-# chunkenc.Iterator's Seek(int64) ValueType is the shape vet's stdmethods
-# check reserves for io.Seeker; every iterator would be reported.
-VETFLAGS   := -stdmethods=false
 VERSION    := $(shell cat VERSION)
 VERSION_PKG := github.com/prometheus/common/version
 LDFLAGS    := -X $(VERSION_PKG).Version=$(VERSION) -X $(VERSION_PKG).Revision=$(shell git rev-parse --short HEAD 2>/dev/null) -X $(VERSION_PKG).Branch=$(shell git rev-parse --abbrev-ref HEAD 2>/dev/null)
@@ -54,7 +51,7 @@ bin/thanos: tools/thanos/go.mod tools/thanos/go.sum
 	$(GO) build -modfile=tools/thanos/go.mod -tags slicelabels -o $@ github.com/thanos-io/thanos/cmd/thanos
 
 test: tools build ui-check ui-browser
-	$(GO) vet $(GOFLAGS_T) $(VETFLAGS) ./...
+	$(GO) vet $(GOFLAGS_T) ./...
 	$(GO) test $(GOFLAGS_T) -timeout $(TEST_TIMEOUT) ./...
 	$(MAKE) test-race
 	$(MAKE) fuzz
@@ -114,7 +111,7 @@ bench: tools build
 		--command="$(strip make bench BENCH_SERIES=$(BENCH_SERIES) $(BENCH_FLAGS))" $(BENCH_FLAGS)
 
 lint:
-	$(GO) vet $(GOFLAGS_T) $(VETFLAGS) ./...
+	$(GO) vet $(GOFLAGS_T) ./...
 	$(GO) tool -modfile=tools/go.mod staticcheck -tags $(TAGS) ./...
 
 clean:

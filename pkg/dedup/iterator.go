@@ -362,7 +362,7 @@ func (it *iterator) isReset(c int, after int64, v float64) bool {
 	return !seen
 }
 
-func (it *iterator) Seek(t int64) chunkenc.ValueType {
+func (it *iterator) Seek(t millis) chunkenc.ValueType {
 	if !it.started {
 		it.start()
 	}
