@@ -14,6 +14,8 @@ import (
 	"github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/tsdb/chunkenc"
 	"github.com/prometheus/prometheus/util/annotations"
+
+	"github.com/tandem-metrics/tandem/pkg/floats"
 )
 
 // SeriesSet is a storage.SeriesSet whose series' samples are read ahead of
@@ -100,7 +102,7 @@ type reader struct {
 	running sync.WaitGroup
 	waiting int // readers waiting for work
 	// Sample buffers handed back by iterators the caller reuses.
-	free [][]sample
+	free [][]floats.Sample
 	// it is the caller's iterator over series read in its own goroutine.
 	it chunkenc.Iterator
 }
@@ -117,7 +119,7 @@ type series struct {
 
 // contents is what reading a series gave.
 type contents struct {
-	samples []sample
+	samples []floats.Sample
 	err     error
 	// stream is set if the series holds histograms, which are not read
 	// into samples: it is then read as it comes.
@@ -125,20 +127,24 @@ type contents struct {
 }
 
 // iterator returns an iterator over what c holds of s, reusing ai.
-func (c contents) iterator(s storage.Series, ai *iterator) chunkenc.Iterator {
+func (c contents) iterator(s storage.Series, ai *floats.Iterator) chunkenc.Iterator {
 	if c.stream {
 		return s.Iterator(nil)
 	}
-	return newIterator(ai, c.samples, c.err)
+	if ai == nil {
+		ai = &floats.Iterator{}
+	}
+	ai.Reset(c.samples, c.err)
+	return ai
 }
 
 func (s *series) Iterator(reuse chunkenc.Iterator) chunkenc.Iterator {
 	r := s.r
-	ai, _ := reuse.(*iterator)
+	ai, _ := reuse.(*floats.Iterator)
 	r.mu.Lock()
-	if ai != nil && ai.samples != nil {
-		r.free = append(r.free, ai.samples[:0])
-		ai.samples = nil
+	if ai != nil && ai.Samples() != nil {
+		r.free = append(r.free, ai.Samples()[:0])
+		ai.Reset(nil, nil)
 	}
 	r.want = max(r.want, s.index+1+r.ahead)
 	if !r.started && !r.closed {
@@ -174,7 +180,7 @@ func (s *series) Iterator(reuse chunkenc.Iterator) chunkenc.Iterator {
 }
 
 // takeBuffer returns a free sample buffer, or nil; r.mu must be held.
-func (r *reader) takeBuffer() []sample {
+func (r *reader) takeBuffer() []floats.Sample {
 	n := len(r.free)
 	if n == 0 {
 		return nil
@@ -220,7 +226,7 @@ func (r *reader) run() {
 // read reads the samples of s into buf through it, an iterator to reuse,
 // and returns the iterator for the next read. A series that holds
 // histograms is not read further than its first one.
-func read(s storage.Series, it chunkenc.Iterator, buf []sample) (contents, chunkenc.Iterator) {
+func read(s storage.Series, it chunkenc.Iterator, buf []floats.Sample) (contents, chunkenc.Iterator) {
 	it = s.Iterator(it)
 	samples := buf[:0]
 	for {
@@ -229,7 +235,7 @@ func read(s storage.Series, it chunkenc.Iterator, buf []sample) (contents, chunk
 			return contents{samples: samples, err: it.Err()}, it
 		case chunkenc.ValFloat:
 			t, f := it.At()
-			samples = append(samples, sample{t, f})
+			samples = append(samples, floats.Sample{T: t, F: f})
 		default:
 			return contents{stream: true}, it
 		}

@@ -39,8 +39,8 @@ func (l *listSet) At() storage.Series                { return l.series[l.i] }
 func (l *listSet) Err() error                        { return nil }
 func (l *listSet) Warnings() annotations.Annotations { return nil }
 
-// floats returns a series of n float samples, every 15 s.
-func floats(name string, n int) storage.Series {
+// floatSeries returns a series of n float samples, every 15 s.
+func floatSeries(name string, n int) storage.Series {
 	s := make([]chunks.Sample, n)
 	for i := range s {
 		s[i] = fSample{int64(i) * 15_000, float64(i) * 1.5}
@@ -148,12 +148,12 @@ func TestSeriesSetReadsWhatTheSetHolds(t *testing.T) {
 		// order in which the series are read; nil is in order
 		order []int
 	}{
-		{"floats in order", []storage.Series{floats("a", 100), floats("b", 1), floats("c", 0), floats("d", 5000)}, nil},
-		{"backwards", []storage.Series{floats("a", 10), floats("b", 20), floats("c", 30)}, []int{2, 1, 0}},
-		{"some twice", []storage.Series{floats("a", 10), floats("b", 20), floats("c", 30)}, []int{0, 0, 2, 1, 2}},
-		{"histograms among floats", []storage.Series{floats("a", 10), histograms("b", 20), floats("c", 30)}, nil},
-		{"a failing series", []storage.Series{floats("a", 10), failing{floats("b", 20)}, floats("c", 30)}, nil},
-		{"far beyond the window", []storage.Series{floats("a", 1), floats("b", 2), floats("c", 3), floats("d", 4), floats("e", 5)}, []int{4, 0}},
+		{"floats in order", []storage.Series{floatSeries("a", 100), floatSeries("b", 1), floatSeries("c", 0), floatSeries("d", 5000)}, nil},
+		{"backwards", []storage.Series{floatSeries("a", 10), floatSeries("b", 20), floatSeries("c", 30)}, []int{2, 1, 0}},
+		{"some twice", []storage.Series{floatSeries("a", 10), floatSeries("b", 20), floatSeries("c", 30)}, []int{0, 0, 2, 1, 2}},
+		{"histograms among floats", []storage.Series{floatSeries("a", 10), histograms("b", 20), floatSeries("c", 30)}, nil},
+		{"a failing series", []storage.Series{floatSeries("a", 10), failing{floatSeries("b", 20)}, floatSeries("c", 30)}, nil},
+		{"far beyond the window", []storage.Series{floatSeries("a", 1), floatSeries("b", 2), floatSeries("c", 3), floatSeries("d", 4), floatSeries("e", 5)}, []int{4, 0}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			set := NewSeriesSet(newListSet(tc.series...), 2, 2)
@@ -195,7 +195,7 @@ func TestSeriesSetReadsWhatTheSetHolds(t *testing.T) {
 }
 
 func TestIteratorSeek(t *testing.T) {
-	set := NewSeriesSet(newListSet(floats("a", 10)), 1, 1)
+	set := NewSeriesSet(newListSet(floatSeries("a", 10)), 1, 1)
 	defer set.Close()
 	set.Next()
 	// Samples at 0, 15000, ..., 135000.
@@ -237,7 +237,7 @@ func TestReadsAheadOnlyAsFarAsAsked(t *testing.T) {
 	var reads atomic.Int64
 	series := make([]storage.Series, n)
 	for i := range series {
-		series[i] = counting{floats(fmt.Sprint("s", i), 100), &reads}
+		series[i] = counting{floatSeries(fmt.Sprint("s", i), 100), &reads}
 	}
 	set := NewSeriesSet(newListSet(series...), ahead, 2)
 	var all []storage.Series
@@ -320,7 +320,7 @@ func TestReadsAheadWithinMemory(t *testing.T) {
 // starts no goroutine and closes at once.
 func TestCloseWithoutReading(t *testing.T) {
 	before := runtime.NumGoroutine()
-	set := NewSeriesSet(newListSet(floats("a", 10)), 4, 4)
+	set := NewSeriesSet(newListSet(floatSeries("a", 10)), 4, 4)
 	for set.Next() {
 	}
 	if n := runtime.NumGoroutine(); n > before {

@@ -15,6 +15,8 @@ import (
 	"io"
 	"math"
 	"math/bits"
+
+	"github.com/tandem-metrics/tandem/pkg/floats"
 )
 
 // headerSize is the chunk header: the number of samples, big-endian.
@@ -34,13 +36,7 @@ var errOverflow = errors.New("varint overflows a 64-bit integer")
 // a Decoder decodes without allocating once it has seen the largest chunk.
 type Decoder struct {
 	buf     []byte
-	Samples []Sample
-}
-
-// Sample is one decoded sample.
-type Sample struct {
-	T int64
-	V float64
+	Samples []floats.Sample
 }
 
 // Decode decodes every sample of the XOR chunk b into d.Samples, replacing
@@ -69,7 +65,7 @@ func (d *Decoder) Decode(b []byte) error {
 	// is not given room for the samples it claims.
 	room := min(n, 2+len(data)*4)
 	if cap(d.Samples) < room {
-		d.Samples = make([]Sample, 0, room)
+		d.Samples = make([]floats.Sample, 0, room)
 	}
 
 	r := bitReader{b: d.buf, end: uint(len(data)) * 8}
@@ -81,7 +77,7 @@ func (d *Decoder) Decode(b []byte) error {
 	if r.pos > r.end {
 		return io.ErrUnexpectedEOF
 	}
-	d.Samples = append(d.Samples, Sample{t, math.Float64frombits(v)})
+	d.Samples = append(d.Samples, floats.Sample{T: t, F: math.Float64frombits(v)})
 	if n == 1 {
 		return nil
 	}
@@ -100,7 +96,7 @@ func (d *Decoder) Decode(b []byte) error {
 	if t <= prev {
 		return notIncreasing(1, t, prev)
 	}
-	d.Samples = append(d.Samples, Sample{t, math.Float64frombits(v)})
+	d.Samples = append(d.Samples, floats.Sample{T: t, F: math.Float64frombits(v)})
 
 	d.Samples, err = decodeRest(d.Samples, n, r, t, delta, v, leading, trailing)
 	return err
@@ -111,7 +107,7 @@ func (d *Decoder) Decode(b []byte) error {
 // It is one function with its state in locals, and reads each sample's
 // fields from one 64-bit window where they fit, because this loop is where
 // the query spends its time in the merge.
-func decodeRest(s []Sample, n int, r bitReader, t int64, delta, v uint64, leading, trailing uint8) ([]Sample, error) {
+func decodeRest(s []floats.Sample, n int, r bitReader, t int64, delta, v uint64, leading, trailing uint8) ([]floats.Sample, error) {
 	buf, pos, end := r.b, r.pos, r.end
 	for len(s) < n {
 		// At least 57 bits of the window are valid.
@@ -179,7 +175,7 @@ func decodeRest(s []Sample, n int, r bitReader, t int64, delta, v uint64, leadin
 		if t <= prev {
 			return s, notIncreasing(len(s), t, prev)
 		}
-		s = append(s, Sample{t, math.Float64frombits(v)})
+		s = append(s, floats.Sample{T: t, F: math.Float64frombits(v)})
 	}
 	return s, nil
 }
