@@ -82,41 +82,38 @@ func (d *Decoder) Decode(b []byte) error {
 		return nil
 	}
 
-	delta, err := r.uvarint()
-	if err != nil {
-		return err
-	}
-	var leading, trailing uint8
-	prev := t
-	t += int64(delta)
-	v = r.value(v, &leading, &trailing)
-	if r.pos > r.end {
-		return io.ErrUnexpectedEOF
-	}
-	if t <= prev {
-		return notIncreasing(1, t, prev)
-	}
-	d.Samples = append(d.Samples, floats.Sample{T: t, F: math.Float64frombits(v)})
-
-	d.Samples, err = decodeRest(d.Samples, n, r, t, delta, v, leading, trailing)
+	d.Samples, err = decodeRest(d.Samples, n, r, t, v)
 	return err
 }
 
-// decodeRest decodes the samples after the second, until s holds n, given
-// the reader positioned after the second and the state its decoding left.
+// decodeRest decodes the samples after the first, until s holds n, given
+// the reader positioned after the first, its time t and its value's bits v.
 // It is one function with its state in locals, and reads each sample's
 // fields from one 64-bit window where they fit, because this loop is where
 // the query spends its time in the merge.
-func decodeRest(s []floats.Sample, n int, r bitReader, t int64, delta, v uint64, leading, trailing uint8) ([]floats.Sample, error) {
+func decodeRest(s []floats.Sample, n int, r bitReader, t int64, v uint64) ([]floats.Sample, error) {
 	buf, pos, end := r.b, r.pos, r.end
+	var (
+		delta             uint64
+		leading, trailing uint8
+	)
 	for len(s) < n {
-		// At least 57 bits of the window are valid.
-		w := binary.BigEndian.Uint64(buf[pos>>3:]) << (pos & 7)
-		if w>>63 == 0 {
+		w := window(buf, pos)
+		switch {
+		case len(s) == 1:
+			// The second sample's time is a uvarint delta from the first.
+			r.pos = pos
+			var err error
+			if delta, err = r.uvarint(); err != nil {
+				return s, err
+			}
+			pos = r.pos
+			w = window(buf, pos)
+		case w>>63 == 0:
 			// The same spacing as before: the common case.
 			pos++
 			w <<= 1
-		} else {
+		default:
 			var dod int64
 			switch ones := bits.LeadingZeros64(^w); {
 			case ones == 1:
@@ -134,7 +131,7 @@ func decodeRest(s []floats.Sample, n int, r bitReader, t int64, delta, v uint64,
 				pos = r.pos
 			}
 			delta = uint64(int64(delta) + dod)
-			w = binary.BigEndian.Uint64(buf[pos>>3:]) << (pos & 7)
+			w = window(buf, pos)
 		}
 		prev := t
 		t += int64(delta)
@@ -180,6 +177,12 @@ func decodeRest(s []floats.Sample, n int, r bitReader, t int64, delta, v uint64,
 	return s, nil
 }
 
+// window is the 64 bits of buf from bit pos on, of which at least 57 come
+// from buf: the rest are zeros shifted in.
+func window(buf []byte, pos uint) uint64 {
+	return binary.BigEndian.Uint64(buf[pos>>3:]) << (pos & 7)
+}
+
 // notIncreasing is the error for a sample that is not later than the one
 // before it. Prometheus never writes such a chunk, and readers of a chunk
 // may rely on its times increasing.
@@ -207,7 +210,7 @@ type bitReader struct {
 
 // read returns the next n bits, n at most 57.
 func (r *bitReader) read(n uint) uint64 {
-	w := binary.BigEndian.Uint64(r.b[r.pos>>3:]) << (r.pos & 7)
+	w := window(r.b, r.pos)
 	r.pos += n
 	return w >> (64 - n)
 }
@@ -258,32 +261,4 @@ func (r *bitReader) varint() (int64, error) {
 		x = ^x
 	}
 	return x, err
-}
-
-// value reads a value XORed with the one before, v: a zero bit if equal,
-// else the XOR's significant bits, within the last leading and trailing
-// zero counts or with new ones.
-func (r *bitReader) value(v uint64, leading, trailing *uint8) uint64 {
-	w := binary.BigEndian.Uint64(r.b[r.pos>>3:]) << (r.pos & 7)
-	if w>>63 == 0 {
-		r.pos++
-		return v
-	}
-	var sig uint8
-	if w>>62&1 == 0 {
-		r.pos += 2
-		sig = 64 - *leading - *trailing
-	} else {
-		// 2 control bits, 5 of leading zeros, 6 of significant bits, of
-		// which 0 means 64.
-		r.pos += 13
-		*leading = uint8(w >> 57 & 0x1f)
-		sig = uint8(w >> 51 & 0x3f)
-		if sig == 0 {
-			sig = 64
-		}
-		*trailing = 64 - *leading - sig
-	}
-	x := r.readN(uint(sig))
-	return v ^ x<<*trailing
 }
