@@ -1,19 +1,14 @@
 package e2e
 
 import (
-	"errors"
-	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/tandem-metrics/tandem/internal/e2etest"
-	"github.com/tandem-metrics/tandem/internal/wait"
 	"github.com/tandem-metrics/tandem/pkg/store/storetest"
 )
 
@@ -57,28 +52,10 @@ func TestSidecarShutdownDrainsInFlight(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("the sidecar never read from Prometheus")
 	}
-	signalled := time.Now()
-	if err := syscall.Kill(sidecar.Pid(), syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-
-	wait.Until(t, delay/2, "new connections refused", func() error {
-		for _, addr := range []string{sidecar.HTTP, sidecar.GRPC} {
-			conn, err := net.DialTimeout("tcp", addr, time.Second)
-			if err == nil {
-				conn.Close()
-				return fmt.Errorf("%s still accepts connections", addr)
-			}
-			if !errors.Is(err, syscall.ECONNREFUSED) {
-				return err
-			}
-		}
-		return nil
-	})
+	signalled := terminateRefusingNew(t, sidecar, delay/2)
 	if len(done) > 0 {
 		t.Fatal("the Series call ended before Prometheus answered")
 	}
-	t.Logf("new connections refused %v after SIGTERM", time.Since(signalled).Round(time.Millisecond))
 
 	if err := <-done; err != nil {
 		t.Fatalf("Series call in flight at SIGTERM: %v", err)

@@ -198,30 +198,10 @@ func TestQueryShutdownDrainsInFlight(t *testing.T) {
 			t.Fatal("the store never got both Series calls")
 		}
 	}
-	signalled := time.Now()
-	if err := syscall.Kill(q.Pid(), syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-
-	// A request on a connection accepted just before the signal is in flight
-	// too, so what must fail is connecting.
-	wait.Until(t, delay/2, "new connections refused", func() error {
-		for _, addr := range []string{q.HTTP, q.GRPC} {
-			conn, err := net.DialTimeout("tcp", addr, time.Second)
-			if err == nil {
-				conn.Close()
-				return fmt.Errorf("%s still accepts connections", addr)
-			}
-			if !errors.Is(err, syscall.ECONNREFUSED) {
-				return err
-			}
-		}
-		return nil
-	})
+	terminateRefusingNew(t, q, delay/2)
 	if len(httpDone) > 0 || len(grpcDone) > 0 {
 		t.Fatal("a call in flight ended before the store answered")
 	}
-	t.Logf("new connections refused %v after SIGTERM", time.Since(signalled).Round(time.Millisecond))
 
 	a := <-httpDone
 	if a.err != nil || a.r.Status != "success" {
@@ -238,6 +218,33 @@ func TestQueryShutdownDrainsInFlight(t *testing.T) {
 		t.Errorf("Series call in flight at SIGTERM: %v", err)
 	}
 	q.WaitExitOK(t, 20*time.Second)
+}
+
+// terminateRefusingNew sends p SIGTERM and waits at most within for both
+// its ports to refuse connections. A request on a connection accepted just
+// before the signal is in flight too, so what must fail is connecting. It
+// returns when the signal was sent.
+func terminateRefusingNew(t *testing.T, p *e2etest.Process, within time.Duration) time.Time {
+	t.Helper()
+	signalled := time.Now()
+	if err := syscall.Kill(p.Pid(), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	wait.Until(t, within, "new connections refused", func() error {
+		for _, addr := range []string{p.HTTP, p.GRPC} {
+			conn, err := net.DialTimeout("tcp", addr, time.Second)
+			if err == nil {
+				conn.Close()
+				return fmt.Errorf("%s still accepts connections", addr)
+			}
+			if !errors.Is(err, syscall.ECONNREFUSED) {
+				return err
+			}
+		}
+		return nil
+	})
+	t.Logf("new connections refused %v after SIGTERM", time.Since(signalled).Round(time.Millisecond))
+	return signalled
 }
 
 // readSeries reads the fixture's series from a Store API and checks that
