@@ -244,10 +244,8 @@ func (m *measurer) query(ctx context.Context, comp string, shape Shape, w Window
 	if r.QueryPeakRSS, err = s.query.peakRSS(); err != nil {
 		return r, err
 	}
-	for i, p := range s.sidecars {
-		if r.SidecarPeakRSS[i], err = p.peakRSS(); err != nil {
-			return r, err
-		}
+	if r.SidecarPeakRSS, err = peakRSSes(s.sidecars); err != nil {
+		return r, err
 	}
 	read, err := s.remoteReadBytes()
 	if err != nil {

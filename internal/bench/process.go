@@ -95,6 +95,16 @@ func (p *process) peakRSS() (int64, error) {
 
 // waitReady polls url until it answers 200, the process exits or timeout
 // passes.
+// peakRSSes is the peak RSS of each of a pair of processes, the sidecars.
+func peakRSSes(ps [2]*process) (rss [2]int64, err error) {
+	for i, p := range ps {
+		if rss[i], err = p.peakRSS(); err != nil {
+			return rss, err
+		}
+	}
+	return rss, nil
+}
+
 func (p *process) waitReady(ctx context.Context, url string, timeout time.Duration) error {
 	return poll(ctx, timeout, func() (bool, error) {
 		if p.exited() {

@@ -40,18 +40,21 @@ func (t *thanosStack) stop() {
 
 // startThanos starts a Thanos sidecar per Prometheus and a Thanos query
 // over them, and waits until the query sees both.
-func (s *stack) startThanos(ctx context.Context) (*thanosStack, error) {
+func (s *stack) startThanos(ctx context.Context) (_ *thanosStack, err error) {
 	t := &thanosStack{}
+	defer func() {
+		if err != nil {
+			t.stop()
+		}
+	}()
 	for r, name := range replicaNames {
 		addrs, err := freeAddrs(2)
 		if err != nil {
-			t.stop()
 			return nil, err
 		}
 		name = "thanos-sidecar-" + name
 		dir := filepath.Join(s.workDir, name)
 		if err := os.MkdirAll(dir, 0o755); err != nil {
-			t.stop()
 			return nil, err
 		}
 		p, err := startProcess(name, s.bins.Thanos, filepath.Join(s.workDir, name+".log"), "sidecar",
@@ -62,19 +65,16 @@ func (s *stack) startThanos(ctx context.Context) (*thanosStack, error) {
 			"--log.level=warn",
 		)
 		if err != nil {
-			t.stop()
 			return nil, err
 		}
 		p.GRPC, p.HTTP = addrs[0], addrs[1]
 		t.sidecars[r] = p
 		if err := p.waitReady(ctx, "http://"+p.HTTP+"/-/ready", readyTimeout); err != nil {
-			t.stop()
 			return nil, err
 		}
 	}
 	addrs, err := freeAddrs(2)
 	if err != nil {
-		t.stop()
 		return nil, err
 	}
 	p, err := startProcess("thanos-query", s.bins.Thanos, filepath.Join(s.workDir, "thanos-query.log"), "query",
@@ -86,13 +86,11 @@ func (s *stack) startThanos(ctx context.Context) (*thanosStack, error) {
 		"--log.level=warn",
 	)
 	if err != nil {
-		t.stop()
 		return nil, err
 	}
 	p.GRPC, p.HTTP = addrs[0], addrs[1]
 	t.query = p
 	if err := waitQuery(ctx, p, len(t.sidecars)); err != nil {
-		t.stop()
 		return nil, err
 	}
 	return t, nil
@@ -142,10 +140,8 @@ func (m *measurer) thanosQuery(ctx context.Context, shape Shape, w Window) (Than
 	if r.QueryPeakRSS, err = t.query.peakRSS(); err != nil {
 		return r, err
 	}
-	for i, p := range t.sidecars {
-		if r.SidecarPeakRSS[i], err = p.peakRSS(); err != nil {
-			return r, err
-		}
+	if r.SidecarPeakRSS, err = peakRSSes(t.sidecars); err != nil {
+		return r, err
 	}
 	return r, nil
 }
