@@ -320,20 +320,25 @@ func (c *chunksIterator) float() (t int64, v float64, ok bool) {
 
 func (c *chunksIterator) AtHistogram(h *histogram.Histogram) (int64, *histogram.Histogram) {
 	t, h := c.open[c.cur].it.AtHistogram(h)
-	if c.curChunk != c.prevChunk && h.CounterResetHint == histogram.NotCounterReset {
-		// The hint compares with the previous sample of the same chunk, which
-		// is not the sample we returned before.
-		h.CounterResetHint = histogram.UnknownCounterReset
-	}
+	// The hint compares with the previous sample of the same chunk, which
+	// is not the sample we returned before if the chunk changed.
+	forgetNotReset(&h.CounterResetHint, c.curChunk != c.prevChunk)
 	return t, h
 }
 
 func (c *chunksIterator) AtFloatHistogram(fh *histogram.FloatHistogram) (int64, *histogram.FloatHistogram) {
 	t, fh := c.open[c.cur].it.AtFloatHistogram(fh)
-	if c.curChunk != c.prevChunk && fh.CounterResetHint == histogram.NotCounterReset {
-		fh.CounterResetHint = histogram.UnknownCounterReset
-	}
+	forgetNotReset(&fh.CounterResetHint, c.curChunk != c.prevChunk)
 	return t, fh
+}
+
+// forgetNotReset makes a "not a counter reset" hint unknown if the hint
+// was read against another sample than the one returned before it (moved):
+// only a comparison with that one could tell.
+func forgetNotReset(hint *histogram.CounterResetHint, moved bool) {
+	if moved && *hint == histogram.NotCounterReset {
+		*hint = histogram.UnknownCounterReset
+	}
 }
 
 func (c *chunksIterator) AtT() int64 { return c.curT }

@@ -405,19 +405,15 @@ func (it *iterator) At() (int64, float64) { return it.curT, it.curV }
 
 func (it *iterator) AtHistogram(h *histogram.Histogram) (int64, *histogram.Histogram) {
 	t, h := it.replicas[it.cur].it.AtHistogram(h)
-	if it.cur != it.prevSrc && h.CounterResetHint == histogram.NotCounterReset {
-		// The hint compares with the replica's previous sample, not with
-		// the other replica's sample we returned before.
-		h.CounterResetHint = histogram.UnknownCounterReset
-	}
+	// The hint compares with the replica's previous sample, not with the
+	// other replica's sample we returned before.
+	forgetNotReset(&h.CounterResetHint, it.cur != it.prevSrc)
 	return t, h
 }
 
 func (it *iterator) AtFloatHistogram(fh *histogram.FloatHistogram) (int64, *histogram.FloatHistogram) {
 	t, fh := it.replicas[it.cur].it.AtFloatHistogram(fh)
-	if it.cur != it.prevSrc && fh.CounterResetHint == histogram.NotCounterReset {
-		fh.CounterResetHint = histogram.UnknownCounterReset
-	}
+	forgetNotReset(&fh.CounterResetHint, it.cur != it.prevSrc)
 	return t, fh
 }
 
