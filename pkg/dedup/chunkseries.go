@@ -46,7 +46,23 @@ func (s *chunkSeries) Iterator(reuse chunkenc.Iterator) chunkenc.Iterator {
 	if !ok {
 		it = &chunksIterator{}
 	}
-	it.reset(s.chunks)
+	it.reset(s.chunks, false)
+	return it
+}
+
+// probe returns an iterator over the series for reading its first few
+// samples: it decodes them one by one, where the merge's own decoder would
+// decode the whole first chunk only for them.
+func probe(s storage.Series, reuse chunkenc.Iterator) chunkenc.Iterator {
+	cs, ok := s.(*chunkSeries)
+	if !ok {
+		return s.Iterator(reuse)
+	}
+	it, ok := reuse.(*chunksIterator)
+	if !ok {
+		it = &chunksIterator{}
+	}
+	it.reset(cs.chunks, true)
 	return it
 }
 
@@ -73,6 +89,7 @@ type chunksIterator struct {
 	// there is none: where the open chunk stops being the only one.
 	nextMinT int64
 	open     []openChunk
+	lazily   bool // see reset
 	// Iterators of finished chunks, for reuse.
 	spare    []chunkenc.Iterator
 	spareXOR []*xorchunk.Iterator
@@ -94,11 +111,13 @@ type chunksIterator struct {
 	err       error
 }
 
-func (c *chunksIterator) reset(chunks []Chunk) {
+// reset makes c read chunks from the start; lazily, with chunkenc's own
+// iterators, which decode sample by sample, rather than xorchunk's.
+func (c *chunksIterator) reset(chunks []Chunk, lazily bool) {
 	for _, o := range c.open {
 		c.release(o)
 	}
-	*c = chunksIterator{chunks: chunks, open: c.open[:0], spare: c.spare, spareXOR: c.spareXOR, cur: -1, curChunk: -1, prevChunk: -1}
+	*c = chunksIterator{chunks: chunks, lazily: lazily, open: c.open[:0], spare: c.spare, spareXOR: c.spareXOR, cur: -1, curChunk: -1, prevChunk: -1}
 	c.setNextMinT()
 }
 
@@ -258,7 +277,7 @@ func (c *chunksIterator) setNextMinT() {
 
 func (c *chunksIterator) openChunk(index int, after int64) {
 	o := openChunk{index: index}
-	if chk := c.chunks[index].Chunk; chk.Encoding() == chunkenc.EncXOR {
+	if chk := c.chunks[index].Chunk; chk.Encoding() == chunkenc.EncXOR && !c.lazily {
 		if n := len(c.spareXOR); n > 0 {
 			o.xor, c.spareXOR = c.spareXOR[n-1], c.spareXOR[:n-1]
 		} else {

@@ -86,7 +86,7 @@ func (it *iterator) start() {
 		// interval from the first sample on: a replica that is not the
 		// primary is only read in the primary's gaps, and the primary's
 		// first spacing may itself be a missed scrape.
-		it.probe = it.sources[i].Iterator(it.probe)
+		it.probe = probe(it.sources[i], it.probe)
 		it.replicas[i].interval = firstSpacing(it.probe)
 		it.replicas[i].readHead(it.replicas[i].it.Next())
 	}
