@@ -232,42 +232,6 @@ func TestDecodeTimesMustIncrease(t *testing.T) {
 	}
 }
 
-func TestIteratorSeek(t *testing.T) {
-	ts := []int64{10, 20, 30, 40, 50}
-	b := encode(t, ts, []float64{1, 2, 3, 4, 5})
-	for _, tc := range []struct {
-		name  string
-		next  int // Next calls before the seeks
-		seeks []int64
-		want  []int64 // time after each seek, -1 for none
-	}{
-		{"before the first", 0, []int64{5}, []int64{10}},
-		{"exact", 0, []int64{30}, []int64{30}},
-		{"between", 0, []int64{31}, []int64{40}},
-		{"past the end", 0, []int64{51}, []int64{-1}},
-		{"never backwards", 4, []int64{10}, []int64{40}},
-		{"forward twice", 1, []int64{25, 45, 50}, []int64{30, 50, 50}},
-		{"after the end", 0, []int64{60, 10}, []int64{-1, -1}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			it := xorchunk.NewIterator(b)
-			for range tc.next {
-				it.Next()
-			}
-			for i, s := range tc.seeks {
-				typ := it.Seek(s)
-				got := int64(-1)
-				if typ == chunkenc.ValFloat {
-					got = it.AtT()
-				}
-				if got != tc.want[i] {
-					t.Fatalf("Seek(%d) = %d, want %d", s, got, tc.want[i])
-				}
-			}
-		})
-	}
-}
-
 func TestIteratorReuse(t *testing.T) {
 	long := encode(t, []int64{1, 2, 3}, []float64{1, 2, 3})
 	short := encode(t, []int64{7}, []float64{9})
