@@ -32,8 +32,8 @@ var addrFlags = []string{
 // freeAddrs gives every listen-address flag a free loopback port.
 func freeAddrs(t *testing.T) map[string]string {
 	addrs := map[string]string{}
-	for _, f := range addrFlags {
-		addrs[f] = promtest.FreeAddr(t)
+	for i, a := range promtest.FreeAddrs(t, len(addrFlags)) {
+		addrs[addrFlags[i]] = a
 	}
 	return addrs
 }

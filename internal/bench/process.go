@@ -3,7 +3,6 @@ package bench
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -152,23 +151,18 @@ func tail(path string, n int) string {
 	return string(bytes.Join(lines, []byte("\n")))
 }
 
-// freeAddr returns a loopback host:port that was free a moment ago.
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
-}
-
+// freeAddrs returns n different loopback host:ports that were free a moment
+// ago. They are picked while all n are held, as ports picked one at a time
+// and let go may come back twice.
 func freeAddrs(n int) ([]string, error) {
-	var errs []error
 	out := make([]string, n)
 	for i := range out {
-		var err error
-		out[i], err = freeAddr()
-		errs = append(errs, err)
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		defer l.Close()
+		out[i] = l.Addr().String()
 	}
-	return out, errors.Join(errs...)
+	return out, nil
 }

@@ -59,6 +59,12 @@ func findBinaries(dir string, thanos bool) (binaries, error) {
 // kept at their generated length, so Prometheus never compacts (and so
 // never changes) the cached data.
 func (s *stack) startPrometheus(ctx context.Context, dataDirs [2]string) error {
+	// Both addresses at once: neither server listens yet when the second
+	// is picked.
+	addrs, err := freeAddrs(len(replicaNames))
+	if err != nil {
+		return err
+	}
 	for r, name := range replicaNames {
 		dir := filepath.Join(s.workDir, "prometheus-"+name)
 		if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -69,10 +75,7 @@ func (s *stack) startPrometheus(ctx context.Context, dataDirs [2]string) error {
 		if err := os.WriteFile(cfgFile, []byte(cfg), 0o644); err != nil {
 			return err
 		}
-		addr, err := freeAddr()
-		if err != nil {
-			return err
-		}
+		addr := addrs[r]
 		p, err := startProcess("prometheus-"+name, s.bins.Prometheus, filepath.Join(s.workDir, "prometheus-"+name+".log"),
 			"--config.file="+cfgFile,
 			"--storage.tsdb.path="+dataDirs[r],

@@ -143,7 +143,8 @@ func (p *Process) WaitReady(url string, timeout time.Duration) {
 // is ready.
 func Sidecar(t testing.TB, promURL string, args ...string) *Process {
 	t.Helper()
-	grpcAddr, httpAddr := promtest.FreeAddr(t), promtest.FreeAddr(t)
+	addrs := promtest.FreeAddrs(t, 2)
+	grpcAddr, httpAddr := addrs[0], addrs[1]
 	p := Start(t, "sidecar", append([]string{"--prometheus.url=" + promURL,
 		"--grpc-address=" + grpcAddr, "--http-address=" + httpAddr, "--log.level=debug"}, args...)...)
 	p.GRPC, p.HTTP = grpcAddr, httpAddr
@@ -155,7 +156,8 @@ func Sidecar(t testing.TB, promURL string, args ...string) *Process {
 // the given Store API endpoints and waits until it is ready.
 func ThanosQuery(t testing.TB, endpoints []string, args ...string) *Process {
 	t.Helper()
-	grpcAddr, httpAddr := promtest.FreeAddr(t), promtest.FreeAddr(t)
+	addrs := promtest.FreeAddrs(t, 2)
+	grpcAddr, httpAddr := addrs[0], addrs[1]
 	all := []string{"query", "--grpc-address=" + grpcAddr, "--http-address=" + httpAddr, "--log.level=warn"}
 	for _, e := range endpoints {
 		all = append(all, "--endpoint="+e)
@@ -169,7 +171,8 @@ func ThanosQuery(t testing.TB, endpoints []string, args ...string) *Process {
 // ThanosSidecar runs Thanos's sidecar for the Prometheus at promURL.
 func ThanosSidecar(t testing.TB, promURL string, args ...string) *Process {
 	t.Helper()
-	grpcAddr, httpAddr := promtest.FreeAddr(t), promtest.FreeAddr(t)
+	addrs := promtest.FreeAddrs(t, 2)
+	grpcAddr, httpAddr := addrs[0], addrs[1]
 	p := Start(t, "thanos", append([]string{"sidecar", "--prometheus.url=" + promURL,
 		"--grpc-address=" + grpcAddr, "--http-address=" + httpAddr, "--log.level=warn",
 		"--tsdb.path=" + t.TempDir()}, args...)...)
@@ -256,7 +259,8 @@ func Query(t testing.TB, endpoints []string, args ...string) *Process {
 // waiting for anything.
 func StartQuery(t testing.TB, endpoints []string, args ...string) *Process {
 	t.Helper()
-	grpcAddr, httpAddr := promtest.FreeAddr(t), promtest.FreeAddr(t)
+	addrs := promtest.FreeAddrs(t, 2)
+	grpcAddr, httpAddr := addrs[0], addrs[1]
 	all := []string{"--grpc-address=" + grpcAddr, "--http-address=" + httpAddr, "--log.level=debug"}
 	for _, e := range endpoints {
 		all = append(all, "--endpoint="+e)

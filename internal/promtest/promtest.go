@@ -219,10 +219,22 @@ func waitReady(url string, exited <-chan struct{}, timeout time.Duration) error 
 // FreeAddr returns a loopback host:port that was free a moment ago.
 func FreeAddr(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("listen: %v", err)
+	return FreeAddrs(t, 1)[0]
+}
+
+// FreeAddrs returns n different loopback host:ports that were free a moment
+// ago. They are picked while all n are held, as ports picked one at a time
+// and let go may come back twice.
+func FreeAddrs(t testing.TB, n int) []string {
+	t.Helper()
+	out := make([]string, n)
+	for i := range out {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("listen: %v", err)
+		}
+		defer l.Close()
+		out[i] = l.Addr().String()
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return out
 }

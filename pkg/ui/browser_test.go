@@ -180,8 +180,9 @@ func TestBrowser(t *testing.T) {
 	}
 	q := e2etest.Query(t, endpoints, "--query.replica-label=replica")
 
-	prefixHTTP := promtest.FreeAddr(t)
-	prefixArgs := []string{"--grpc-address=" + promtest.FreeAddr(t), "--http-address=" + prefixHTTP,
+	prefixAddrs := promtest.FreeAddrs(t, 2)
+	prefixHTTP := prefixAddrs[0]
+	prefixArgs := []string{"--grpc-address=" + prefixAddrs[1], "--http-address=" + prefixHTTP,
 		"--query.replica-label=replica", "--web.route-prefix=/tandem"}
 	for _, e := range endpoints {
 		prefixArgs = append(prefixArgs, "--endpoint="+e)
