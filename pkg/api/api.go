@@ -133,6 +133,9 @@ type result struct {
 	err      *apiError
 	warnings []string
 	infos    []string
+	// finalize, if set, releases what data points into (a PromQL query's
+	// pooled points); serve calls it once the answer is written.
+	finalize func()
 }
 
 // errorType is the Prometheus API's errorType.
@@ -209,6 +212,9 @@ func (a *API) serve(h apiFunc) http.Handler {
 			res = result{err: badData(fmt.Errorf("error parsing form values: %w", err))}
 		} else {
 			res = h(r)
+		}
+		if res.finalize != nil {
+			defer res.finalize()
 		}
 		body := envelope{Status: "success", Data: res.data, Warnings: res.warnings, Infos: res.infos}
 		code := http.StatusOK

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"net/http"
@@ -106,8 +107,11 @@ func limitParam(r *http.Request) (int, *apiError) {
 		return 0, nil
 	}
 	limit, err := strconv.Atoi(v)
-	if err != nil || limit < 0 {
-		return 0, badData(fmt.Errorf("limit must be a non-negative integer"))
+	if err != nil {
+		return 0, invalidParam("limit", err)
+	}
+	if limit < 0 {
+		return 0, invalidParam("limit", errors.New("limit must be non-negative"))
 	}
 	return limit, nil
 }

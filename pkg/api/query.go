@@ -68,8 +68,12 @@ type evaluation struct {
 	opts      promql.QueryOpts
 }
 
-func (a *API) evaluate(r *http.Request, newQuery func(context.Context, evaluation) (promql.Query, error)) result {
+func (a *API) evaluate(r *http.Request, newQuery func(context.Context, evaluation) (promql.Query, error)) (res result) {
 	ctx := r.Context()
+	limit, apiErr := limitParam(r)
+	if apiErr != nil {
+		return result{err: apiErr}
+	}
 	timeout, apiErr := durationParam(r, "timeout")
 	if apiErr != nil {
 		return result{err: apiErr}
@@ -99,23 +103,56 @@ func (a *API) evaluate(r *http.Request, newQuery func(context.Context, evaluatio
 	if err != nil {
 		return result{err: invalidParam("query", err)}
 	}
-	defer qry.Close()
+	// The result's points belong to the engine's pools until Close: it is
+	// closed only once the answer is written (result.finalize), or here if
+	// this returns without one, a panic included.
+	defer func() {
+		if res.finalize == nil {
+			qry.Close()
+		}
+	}()
 
 	if err := a.acquire(ctx); err != nil {
 		return result{err: queryError(err)}
 	}
 	defer a.release()
 
-	res := qry.Exec(ctx)
-	warnings, infos := res.Warnings.AsStrings(e.expr, maxAnnotations, maxAnnotations)
-	if res.Err != nil {
-		return result{err: queryError(res.Err), warnings: warnings, infos: infos}
+	out := qry.Exec(ctx)
+	res.finalize = qry.Close
+	res.warnings, res.infos = out.Warnings.AsStrings(e.expr, maxAnnotations, maxAnnotations)
+	if out.Err != nil {
+		res.err = queryError(out.Err)
+		return res
 	}
-	data := queryData{ResultType: res.Value.Type(), Result: nonNil(res.Value)}
+	value, truncated := truncateResult(out.Value, limit)
+	if truncated && len(res.warnings) < maxAnnotations {
+		res.warnings = append(res.warnings, truncatedWarning)
+	}
+	data := queryData{ResultType: value.Type(), Result: nonNil(value)}
 	if r.FormValue("stats") != "" {
 		data.Stats = stats.NewQueryStats(qry.Stats())
 	}
-	return result{data: data, warnings: warnings, infos: infos}
+	res.data = data
+	return res
+}
+
+// truncateResult keeps the first limit series of a vector or matrix, as
+// Prometheus's limit parameter does; zero keeps all.
+func truncateResult(v parser.Value, limit int) (parser.Value, bool) {
+	if limit <= 0 {
+		return v, false
+	}
+	switch v := v.(type) {
+	case promql.Vector:
+		if len(v) > limit {
+			return v[:limit], true
+		}
+	case promql.Matrix:
+		if len(v) > limit {
+			return v[:limit], true
+		}
+	}
+	return v, false
 }
 
 // nonNil makes empty vectors and matrices encode as [] rather than null.
