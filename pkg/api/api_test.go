@@ -41,6 +41,7 @@ type stackOptions struct {
 	maxConcurrent   int           // 4 when zero
 	maxSamples      int           // 50M when zero
 	maxSeries       int
+	series          []storetest.Series // every live store's data; upSeries() when nil
 }
 
 // upSeries is the data every live store holds: up{job="j0".."j2"} every 15s
@@ -67,8 +68,11 @@ func startStack(t testing.TB, o stackOptions) *stack {
 	t.Helper()
 	s := &stack{}
 	var clients []store.Client
+	if o.series == nil {
+		o.series = upSeries()
+	}
 	for _, so := range o.stores {
-		srv := storetest.Start(t, storetest.OpenTSDB(t, upSeries()...), so)
+		srv := storetest.Start(t, storetest.OpenTSDB(t, o.series...), so)
 		s.stores = append(s.stores, srv)
 		clients = append(clients, srv.Client(t))
 	}
@@ -88,15 +92,7 @@ func startStack(t testing.TB, o stackOptions) *stack {
 	if o.maxSamples == 0 {
 		o.maxSamples = 50_000_000
 	}
-	engine := promql.NewEngine(promql.EngineOpts{
-		MaxSamples:               o.maxSamples,
-		Timeout:                  o.engineTimeout,
-		LookbackDelta:            5 * time.Minute,
-		EnableAtModifier:         true,
-		EnableNegativeOffset:     true,
-		NoStepSubqueryIntervalFn: func(int64) int64 { return time.Minute.Milliseconds() },
-	})
-	t.Cleanup(func() { _ = engine.Close() })
+	engine := newEngine(t, o.maxSamples, o.engineTimeout)
 	reg := prometheus.NewRegistry()
 	a := api.New(api.Options{
 		Engine:    engine,
@@ -120,6 +116,21 @@ func startStack(t testing.TB, o stackOptions) *stack {
 	t.Cleanup(srv.Close)
 	s.url = srv.URL + o.routePrefix
 	return s
+}
+
+// newEngine returns the PromQL engine the stack evaluates with; tests that
+// compare with Prometheus evaluate with one built alike.
+func newEngine(t testing.TB, maxSamples int, timeout time.Duration) *promql.Engine {
+	engine := promql.NewEngine(promql.EngineOpts{
+		MaxSamples:               maxSamples,
+		Timeout:                  timeout,
+		LookbackDelta:            5 * time.Minute,
+		EnableAtModifier:         true,
+		EnableNegativeOffset:     true,
+		NoStepSubqueryIntervalFn: func(int64) int64 { return time.Minute.Milliseconds() },
+	})
+	t.Cleanup(func() { _ = engine.Close() })
+	return engine
 }
 
 // answer is the decoded envelope of an API answer.

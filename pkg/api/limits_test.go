@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -119,5 +120,47 @@ func TestAPITimeoutCappedByQueryTimeout(t *testing.T) {
 	a := s.get(t, "/api/v1/query", url.Values{"query": {"up"}, "time": {"1800"}, "timeout": {"1h"}})
 	if a.code != http.StatusServiceUnavailable || a.ErrorType != "timeout" {
 		t.Errorf("status %d, %s: %q; want 503 timeout after --query.timeout (data %s, warnings %q)", a.code, a.ErrorType, a.Error, a.Data, a.Warnings)
+	}
+}
+
+// TestAPIResultLimit checks the limit parameter of query and query_range as
+// Prometheus 3 answers it: at most limit series, a warning when it cut, and
+// 400 for a value that is not a count.
+func TestAPIResultLimit(t *testing.T) {
+	s := startStack(t, stackOptions{stores: replicaStores()})
+	for _, tc := range []struct {
+		name    string
+		path    string
+		params  url.Values
+		code    int
+		series  int
+		warning bool
+		err     string
+	}{
+		{name: "instant, cut", path: "/api/v1/query", params: url.Values{"query": {"up"}, "time": {"1800"}, "limit": {"1"}}, code: 200, series: 1, warning: true},
+		{name: "range, cut", path: "/api/v1/query_range", params: url.Values{"query": {"up"}, "start": {"0"}, "end": {"3600"}, "step": {"60"}, "limit": {"2"}}, code: 200, series: 2, warning: true},
+		{name: "not reached", path: "/api/v1/query", params: url.Values{"query": {"up"}, "time": {"1800"}, "limit": {"3"}}, code: 200, series: 3},
+		{name: "zero is none", path: "/api/v1/query", params: url.Values{"query": {"up"}, "time": {"1800"}, "limit": {"0"}}, code: 200, series: 3},
+		{name: "negative", path: "/api/v1/query", params: url.Values{"query": {"up"}, "limit": {"-5"}}, code: 400, err: `invalid parameter "limit": limit must be non-negative`},
+		{name: "not a number", path: "/api/v1/query_range", params: url.Values{"query": {"up"}, "start": {"0"}, "end": {"60"}, "step": {"60"}, "limit": {"x"}}, code: 400, err: `invalid parameter "limit"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := s.get(t, tc.path, tc.params)
+			if a.code != tc.code || !strings.Contains(a.Error, tc.err) {
+				t.Fatalf("status %d, error %q; want %d, %q", a.code, a.Error, tc.code, tc.err)
+			}
+			if tc.code != http.StatusOK {
+				if a.ErrorType != "bad_data" {
+					t.Errorf("errorType %q, want bad_data", a.ErrorType)
+				}
+				return
+			}
+			if got := len(a.result(t).Result); got != tc.series {
+				t.Errorf("%d series, want %d", got, tc.series)
+			}
+			if got := slices.Contains(a.Warnings, "results truncated due to limit"); got != tc.warning {
+				t.Errorf("truncation warning %v, want %v: %q", got, tc.warning, a.Warnings)
+			}
+		})
 	}
 }
