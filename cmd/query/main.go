@@ -40,6 +40,7 @@ type config struct {
 	partialResponse bool
 	responseTimeout time.Duration
 	maxSeries       int
+	requestSamples  int
 	routePrefix     string
 	externalPrefix  string
 	grpcGrace       time.Duration
@@ -120,6 +121,8 @@ func registerFlags(app *kingpin.Application) *config {
 		Default("0ms").DurationVar(&cfg.responseTimeout)
 	app.Flag("store.limits.request-series", "Maximum series one query may read from the stores; more fails the query. 0 means no limit.").
 		Default("0").IntVar(&cfg.maxSeries)
+	app.Flag("store.limits.request-samples", "Maximum samples one query may read from the stores, counted in the chunks as they arrive; more fails the query. 0 means no limit.").
+		Default("0").IntVar(&cfg.requestSamples)
 	app.Flag("web.route-prefix", "Prefix of the HTTP endpoints; defaults to --web.external-prefix.").
 		Default("").StringVar(&cfg.routePrefix)
 	app.Flag("web.external-prefix", "Static prefix of all HTML links and redirects, for serving behind a reverse proxy.").
@@ -160,6 +163,8 @@ func (c *config) validate() error {
 		return fmt.Errorf("--query.max-samples: must be positive, got %d", c.maxSamples)
 	case c.maxSeries < 0:
 		return fmt.Errorf("--store.limits.request-series: must not be negative, got %d", c.maxSeries)
+	case c.requestSamples < 0:
+		return fmt.Errorf("--store.limits.request-samples: must not be negative, got %d", c.requestSamples)
 	case c.responseTimeout < 0:
 		return fmt.Errorf("--store.response-timeout: must not be negative, got %s", c.responseTimeout)
 	}

@@ -106,6 +106,7 @@ func newServer(cfg *config, flags map[string]string, logger *slog.Logger) (*serv
 			ReplicaLabels:   cfg.replicaLabels,
 			PartialResponse: cfg.partialResponse,
 			MaxSeries:       cfg.maxSeries,
+			MaxSamples:      cfg.requestSamples,
 		},
 		Timeout:       cfg.timeout,
 		MaxConcurrent: cfg.maxConcurrent,
@@ -127,7 +128,7 @@ func newServer(cfg *config, flags map[string]string, logger *slog.Logger) (*serv
 	serve.Pprof(mux)
 
 	grpcSrv := grpc.NewServer(append(grpcOpts, grpc.MaxSendMsgSize(maxMessageSize))...)
-	proxyServer := store.NewProxyServer(proxy)
+	proxyServer := store.NewProxyServer(proxy, store.ServerLimits{MaxSeries: int64(cfg.maxSeries), MaxSamples: int64(cfg.requestSamples)})
 	storepb.RegisterStoreServer(grpcSrv, proxyServer)
 	infopb.RegisterInfoServer(grpcSrv, proxyServer)
 

@@ -114,7 +114,7 @@ func runSidecar(cfg config, logger *slog.Logger) error {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	client := promstore.NewClient(cfg.promURL, &http.Client{Transport: promstore.Transport()})
-	target := promstore.NewTarget(client, logger, cfg.minTime.millis(time.Now()), 2*time.Second)
+	target := promstore.NewTarget(client, logger, cfg.minTime.millis, 2*time.Second)
 	store := promstore.NewStore(client, target, logger, promstore.NewMetrics(reg))
 
 	cfg.reloader.PrometheusURL = cfg.promURL

@@ -96,8 +96,15 @@ func TestAPIQueryLimits(t *testing.T) {
 			message: "more than 7 series",
 		},
 		{
+			name:   "series limit counts each replica's copy",
+			opts:   stackOptions{stores: replicaStores(), maxSeries: 5},
+			params: url.Values{"query": {"up"}, "time": {"1800"}},
+			code:   http.StatusUnprocessableEntity, errorType: "execution",
+			message: "more than 5 series",
+		},
+		{
 			name:   "series limit not reached",
-			opts:   stackOptions{stores: replicaStores(), maxSeries: 3},
+			opts:   stackOptions{stores: replicaStores(), maxSeries: 6},
 			params: url.Values{"query": {"up"}, "time": {"1800"}},
 			code:   http.StatusOK,
 		},
@@ -117,7 +124,7 @@ func TestAPIQueryLimits(t *testing.T) {
 func TestAPITimeoutCappedByQueryTimeout(t *testing.T) {
 	store, _, _ := gated("a")
 	s := startStack(t, stackOptions{stores: []storetest.Options{store}, queryTimeout: 300 * time.Millisecond})
-	a := s.get(t, "/api/v1/query", url.Values{"query": {"up"}, "time": {"1800"}, "timeout": {"1h"}})
+	a := s.get(t, "/api/v1/query", url.Values{"query": {"up"}, "time": {"1800"}, "timeout": {"1h"}, "partial_response": {"false"}})
 	if a.code != http.StatusServiceUnavailable || a.ErrorType != "timeout" {
 		t.Errorf("status %d, %s: %q; want 503 timeout after --query.timeout (data %s, warnings %q)", a.code, a.ErrorType, a.Error, a.Data, a.Warnings)
 	}

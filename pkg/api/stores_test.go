@@ -114,12 +114,29 @@ func TestAPIStoreTimeout(t *testing.T) {
 			t.Errorf("store saw %v, want context.Canceled", err)
 		}
 	})
-	t.Run("query timeout parameter", func(t *testing.T) {
+	t.Run("a store stuck past the request's timeout is a warning with partial response", func(t *testing.T) {
 		slow, _, saw := blocking("c")
-		s := startStack(t, stackOptions{stores: []storetest.Options{slow}})
-		a := s.get(t, "/api/v1/query", url.Values{"query": {"up"}, "time": {"1800"}, "timeout": {"200ms"}})
-		if a.code != http.StatusServiceUnavailable || a.ErrorType != "timeout" {
-			t.Errorf("status %d, errorType %q, error %q: want 503 timeout", a.code, a.ErrorType, a.Error)
+		s := startStack(t, stackOptions{stores: append(replicaStores(), slow)})
+		start := time.Now()
+		a := s.get(t, "/api/v1/query", url.Values{"query": {"up"}, "time": {"1800"}, "timeout": {"1s"}})
+		if took := time.Since(start); a.code != http.StatusOK || len(a.result(t).Result) != 3 || took >= time.Second {
+			t.Fatalf("status %d after %s, data %s, error %q: want the live stores' 3 series within the timeout", a.code, took, a.Data, a.Error)
+		}
+		if !slices.ContainsFunc(a.Warnings, func(w string) bool {
+			return strings.Contains(w, s.stores[2].Addr()) && strings.Contains(w, "deadline")
+		}) {
+			t.Errorf("warnings %q do not name the stuck store", a.Warnings)
+		}
+		if err := wait.Receive(t, saw, "the store to see its call end"); err == nil {
+			t.Error("store call was not ended")
+		}
+	})
+	t.Run("a store stuck past the request's timeout is a 503 naming it without partial response", func(t *testing.T) {
+		slow, _, saw := blocking("c")
+		s := startStack(t, stackOptions{stores: append(replicaStores(), slow)})
+		a := s.get(t, "/api/v1/query", url.Values{"query": {"up"}, "time": {"1800"}, "timeout": {"200ms"}, "partial_response": {"false"}})
+		if a.code != http.StatusServiceUnavailable || a.ErrorType != "timeout" || !strings.Contains(a.Error, s.stores[2].Addr()) {
+			t.Errorf("status %d, errorType %q, error %q: want 503 timeout naming %s", a.code, a.ErrorType, a.Error, s.stores[2].Addr())
 		}
 		if err := wait.Receive(t, saw, "the store to see its call end"); err == nil {
 			t.Error("store call was not ended")

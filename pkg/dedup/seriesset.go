@@ -65,12 +65,21 @@ func (s *SeriesSet) Next() bool {
 		replicas = append(replicas, next)
 	}
 	if replicas == nil {
-		// A single replica needs no merging.
-		s.cur = first
-		return true
+		replicas = []storage.Series{first}
 	}
-	s.cur = &series{lset: first.Labels(), replicas: replicas, counter: isCounter(s.hints, first.Labels())}
+	s.cur = Merge(first.Labels(), replicas, s.hints)
 	return true
+}
+
+// Merge returns the series that follows one of replicas, all copies of the
+// series lset, and fills its gaps from the others (see iterator). hints,
+// which may be nil, tell whether the query reads the series as a counter.
+func Merge(lset labels.Labels, replicas []storage.Series, hints *storage.SelectHints) storage.Series {
+	if len(replicas) == 1 {
+		// A single replica needs no merging.
+		return replicas[0]
+	}
+	return &series{lset: lset, replicas: replicas, counter: isCounter(hints, lset)}
 }
 
 func (s *SeriesSet) At() storage.Series { return s.cur }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -12,11 +13,15 @@ import (
 	"github.com/thanos-io/thanos/pkg/info/infopb"
 	"github.com/thanos-io/thanos/pkg/store/storepb"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
 )
 
 // componentUnknown is what Thanos calls an endpoint whose Info never
-// answered.
-const componentUnknown = "unknown-store-api"
+// answered; componentQuery is a querier's own component type.
+const (
+	componentUnknown = "unknown-store-api"
+	componentQuery   = "query"
+)
 
 // Endpoint is one Store API server at one address: its gRPC connection and
 // what its last successful Info call said about it.
@@ -149,7 +154,8 @@ func (e *Endpoint) checkInfo(ctx context.Context, timeout time.Duration, observe
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	start := time.Now()
-	resp, err := e.info.Info(ctx, &infopb.InfoRequest{})
+	var header metadata.MD
+	resp, err := e.info.Info(ctx, &infopb.InfoRequest{}, grpc.Header(&header))
 	now := time.Now()
 	observe(now.Sub(start))
 
@@ -162,10 +168,18 @@ func (e *Endpoint) checkInfo(ctx context.Context, timeout time.Duration, observe
 	}
 	e.lastErr = nil
 	e.lastHealthy = now
-	e.metadata = metadataFromInfo(resp)
+	e.metadata = metadataFromInfo(resp, header)
 }
 
-func metadataFromInfo(resp *infopb.InfoResponse) *endpointMetadata {
+// CopiesHeader is the Info response header by which a querier says that,
+// asked to strip replica labels, it sends each replica's copy of a series
+// as a series of its own; CopiesSeparate is its value.
+const (
+	CopiesHeader   = "tandem-replica-copies"
+	CopiesSeparate = "separate"
+)
+
+func metadataFromInfo(resp *infopb.InfoResponse, header metadata.MD) *endpointMetadata {
 	m := &endpointMetadata{
 		componentType: strings.Clone(resp.ComponentType),
 		labelSets:     make([]labels.Labels, 0, len(resp.LabelSets)),
@@ -183,7 +197,14 @@ func metadataFromInfo(resp *infopb.InfoResponse) *endpointMetadata {
 	if resp.Store != nil {
 		m.storeAPI = true
 		m.minTime, m.maxTime = resp.Store.MinTime, resp.Store.MaxTime
-		m.supportsWithoutReplicaLabels = resp.Store.SupportsWithoutReplicaLabels
+		// A querier that strips replica labels and joins the replicas'
+		// chunks into one series (Thanos's does) loses which chunk came
+		// from which replica, and the merge here could no longer fill one
+		// replica's gaps from another as it does over the sidecars: such a
+		// querier is asked for the labels as they are, and the proxy
+		// strips them.
+		m.supportsWithoutReplicaLabels = resp.Store.SupportsWithoutReplicaLabels &&
+			(resp.ComponentType != componentQuery || slices.Contains(header.Get(CopiesHeader), CopiesSeparate))
 	}
 	return m
 }

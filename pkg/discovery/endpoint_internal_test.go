@@ -6,6 +6,7 @@ import (
 
 	"github.com/thanos-io/thanos/pkg/info/infopb"
 	"github.com/thanos-io/thanos/pkg/store/labelpb"
+	"google.golang.org/grpc/metadata"
 )
 
 // TestMetadataFromInfoCopiesStrings mimics gogo, which decodes strings
@@ -20,7 +21,7 @@ func TestMetadataFromInfoCopiesStrings(t *testing.T) {
 			{Name: view(0, 7), Value: view(7, 10)},
 		}}},
 	}
-	m := metadataFromInfo(resp)
+	m := metadataFromInfo(resp, nil)
 	copy(buf, "XXXXXXXXXXXXXXXXX")
 
 	if m.componentType != "sidecar" {
@@ -32,5 +33,29 @@ func TestMetadataFromInfoCopiesStrings(t *testing.T) {
 	// Without a Store entry the endpoint serves no Store API.
 	if m.storeAPI {
 		t.Error("storeAPI set without a Store entry in the reply")
+	}
+}
+
+// TestMetadataFromInfoWithoutReplicaLabels checks which endpoints are asked
+// to strip replica labels themselves: any that says it can, but a querier
+// only if it keeps the replicas' copies apart.
+func TestMetadataFromInfoWithoutReplicaLabels(t *testing.T) {
+	for _, tc := range []struct {
+		component string
+		supports  bool
+		header    metadata.MD
+		want      bool
+	}{
+		{component: "sidecar", supports: true, want: true},
+		{component: "store", supports: true, want: true},
+		{component: "sidecar", supports: false, want: false},
+		{component: "query", supports: true, want: false},
+		{component: "query", supports: true, header: metadata.Pairs(CopiesHeader, CopiesSeparate), want: true},
+		{component: "query", supports: false, header: metadata.Pairs(CopiesHeader, CopiesSeparate), want: false},
+	} {
+		resp := &infopb.InfoResponse{ComponentType: tc.component, Store: &infopb.StoreInfo{SupportsWithoutReplicaLabels: tc.supports}}
+		if got := metadataFromInfo(resp, tc.header).supportsWithoutReplicaLabels; got != tc.want {
+			t.Errorf("%s, supports %v, header %v: %v, want %v", tc.component, tc.supports, tc.header, got, tc.want)
+		}
 	}
 }

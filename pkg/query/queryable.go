@@ -9,14 +9,12 @@ import (
 	"runtime"
 	"slices"
 	"sync"
-	"sync/atomic"
 
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/util/annotations"
 	"github.com/thanos-io/thanos/pkg/store/storepb"
 
-	"github.com/tandem-metrics/tandem/pkg/dedup"
 	"github.com/tandem-metrics/tandem/pkg/readahead"
 	"github.com/tandem-metrics/tandem/pkg/store"
 )
@@ -31,9 +29,10 @@ type Options struct {
 	PartialResponse bool
 	// StoreMatchers, if any, restrict which stores are asked (storeMatch[]).
 	StoreMatchers [][]*labels.Matcher
-	// MaxSeries bounds how many series one query may read from the stores,
-	// summed over its selections and replicas; zero means no bound.
-	MaxSeries int
+	// MaxSeries and MaxSamples bound how many series and samples one query
+	// may read from the stores, summed over its selections and replicas;
+	// zero means no bound.
+	MaxSeries, MaxSamples int
 }
 
 // removesReplicaLabels reports whether the stores are asked to strip the
@@ -49,26 +48,26 @@ func (o Options) withoutReplicaLabels() []string {
 
 // Queryable reads the stores of a proxy with one request's options.
 type Queryable struct {
-	proxy  *store.Proxy
-	opts   Options
-	series *atomic.Int64 // read so far, for MaxSeries
+	proxy   *store.Proxy
+	opts    Options
+	limiter *store.Limiter
 }
 
 // NewQueryable returns a Queryable over proxy. PromQL engines take one per
-// request, as the options and the series limit are the request's.
+// request, as the options and the limits are the request's.
 func NewQueryable(proxy *store.Proxy, opts Options) *Queryable {
-	return &Queryable{proxy: proxy, opts: opts, series: new(atomic.Int64)}
+	return &Queryable{proxy: proxy, opts: opts, limiter: store.NewLimiter(int64(opts.MaxSeries), int64(opts.MaxSamples))}
 }
 
 // Querier implements storage.Queryable.
 func (q *Queryable) Querier(mint, maxt int64) (storage.Querier, error) {
-	return &querier{proxy: q.proxy, opts: q.opts, series: q.series, mint: mint, maxt: maxt}, nil
+	return &querier{proxy: q.proxy, opts: q.opts, limiter: q.limiter, mint: mint, maxt: maxt}, nil
 }
 
 type querier struct {
 	proxy      *store.Proxy
 	opts       Options
-	series     *atomic.Int64
+	limiter    *store.Limiter
 	mint, maxt int64
 
 	mtx     sync.Mutex
@@ -92,17 +91,10 @@ func (q *querier) Select(ctx context.Context, _ bool, hints *storage.SelectHints
 	if err != nil {
 		return storage.ErrSeriesSet(err)
 	}
-	set := q.proxy.Series(ctx, req, q.opts.StoreMatchers)
+	set := q.proxy.Series(ctx, req, store.SeriesOptions{StoreMatchers: q.opts.StoreMatchers, Limiter: q.limiter})
 	q.closing(set.Close)
 
-	var out storage.SeriesSet
-	if q.opts.Dedup {
-		out = dedup.NewSeriesSet(&seriesSet{set: set, limit: q.limit()}, hints)
-	} else {
-		// Equal labels from different stores are the same series from
-		// overlapping sources: their chunks make one series.
-		out = &seriesSet{set: set, joinEqual: true, limit: q.limit()}
-	}
+	var out storage.SeriesSet = &seriesSet{set: set, dedup: q.opts.Dedup, hints: hints}
 	if ahead, readers := readAhead(); ahead > 0 {
 		ra := readahead.NewSeriesSet(out, ahead, readers)
 		q.closing(ra.Close)
@@ -116,10 +108,6 @@ func (q *querier) closing(f func()) {
 	q.mtx.Lock()
 	q.closers = append(q.closers, f)
 	q.mtx.Unlock()
-}
-
-func (q *querier) limit() seriesLimit {
-	return seriesLimit{max: int64(q.opts.MaxSeries), read: q.series}
 }
 
 func (q *querier) seriesRequest(hints *storage.SelectHints, matchers []*labels.Matcher) (*storepb.SeriesRequest, error) {

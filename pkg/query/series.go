@@ -3,9 +3,7 @@ package query
 import (
 	"fmt"
 	"slices"
-	"sync/atomic"
 
-	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/util/annotations"
 	"github.com/thanos-io/thanos/pkg/store/storepb"
@@ -14,77 +12,49 @@ import (
 	"github.com/tandem-metrics/tandem/pkg/store"
 )
 
-// seriesSet turns the proxy's stream of store series into storage.Series
-// over their decoded chunks.
+// seriesSet turns the proxy's stream of label sets, each with the copies
+// of its series the stores sent, into storage.Series over their decoded
+// chunks: with dedup, one merge of the copies; otherwise the copies are the
+// same series from overlapping sources, and their chunks make one series.
 type seriesSet struct {
-	set *store.SeriesSet
-	// joinEqual makes series with equal labels one series; otherwise each
-	// store's copy stays separate for the replica merge that follows.
-	joinEqual bool
-
-	limit seriesLimit
-
-	// Lookahead of one store series, needed to join.
-	peekLset   labels.Labels
-	peekChunks []storepb.AggrChunk
-	hasPeek    bool
-	started    bool
+	set   *store.SeriesSet
+	dedup bool
+	hints *storage.SelectHints
 
 	cur storage.Series
 	err error
 }
 
 func (s *seriesSet) Next() bool {
-	if s.err != nil {
+	if s.err != nil || !s.set.Next() {
 		return false
 	}
-	if !s.started {
-		s.started = true
-		s.advance()
+	lset, copies := s.set.At()
+	if !s.dedup || len(copies) == 1 {
+		var (
+			chunks []dedup.Chunk
+			err    error
+		)
+		for _, c := range copies {
+			if chunks, err = decodeChunks(chunks, c); err != nil {
+				s.err = fmt.Errorf("series %s: %w", lset, err)
+				return false
+			}
+		}
+		s.cur = dedup.NewChunkSeries(lset, chunks)
+		return true
 	}
-	if !s.hasPeek {
-		return false
+	replicas := make([]storage.Series, len(copies))
+	for i, c := range copies {
+		chunks, err := decodeChunks(nil, c)
+		if err != nil {
+			s.err = fmt.Errorf("series %s: %w", lset, err)
+			return false
+		}
+		replicas[i] = dedup.NewChunkSeries(lset, chunks)
 	}
-	lset := s.peekLset
-	chunks, err := decodeChunks(nil, s.peekChunks)
-	s.advance()
-	for err == nil && s.joinEqual && s.hasPeek && labels.Equal(s.peekLset, lset) {
-		chunks, err = decodeChunks(chunks, s.peekChunks)
-		s.advance()
-	}
-	if err != nil {
-		s.err = fmt.Errorf("series %s: %w", lset, err)
-		return false
-	}
-	if err := s.limit.add(); err != nil {
-		s.err = err
-		return false
-	}
-	s.cur = dedup.NewChunkSeries(lset, chunks)
+	s.cur = dedup.Merge(lset, replicas, s.hints)
 	return true
-}
-
-// seriesLimit counts the series a query reads against its bound.
-type seriesLimit struct {
-	max  int64 // zero: no bound
-	read *atomic.Int64
-}
-
-func (l seriesLimit) add() error {
-	if l.max <= 0 {
-		return nil
-	}
-	if n := l.read.Add(1); n > l.max {
-		return fmt.Errorf("the query reads more than %d series from the stores (--store.limits.request-series); select fewer series", l.max)
-	}
-	return nil
-}
-
-func (s *seriesSet) advance() {
-	s.hasPeek = s.set.Next()
-	if s.hasPeek {
-		s.peekLset, s.peekChunks = s.set.At()
-	}
 }
 
 func decodeChunks(out []dedup.Chunk, chunks []storepb.AggrChunk) ([]dedup.Chunk, error) {

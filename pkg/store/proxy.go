@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -55,29 +56,42 @@ func NewProxy(clients func() []Client, opts ProxyOptions) *Proxy {
 	return &Proxy{clients: clients, opts: opts}
 }
 
+// SeriesOptions are what a caller adds to a Series request.
+type SeriesOptions struct {
+	// StoreMatchers, when not empty, restrict which stores are asked
+	// (storeMatch[] of the HTTP API).
+	StoreMatchers [][]*labels.Matcher
+	// Limiter, if set, bounds the series and samples the stores send; it
+	// may be shared by the Series calls of one query.
+	Limiter *Limiter
+}
+
 // Series asks every matching store for the series of req and returns their
-// merged stream. storeMatchers, when not empty, further restricts which
-// stores are asked (storeMatch[] of the HTTP API).
+// merged stream.
 //
 // req.WithoutReplicaLabels names the replica labels to remove: the stores
 // that support it strip them; for the others the proxy does it and re-sorts
-// their answers. Series with equal labels from different stores come out
-// adjacent, one per store, in store order, so that a replica-aware merge can
-// follow.
+// their answers. Each label set comes once, with the copies every store
+// holds of it, so that a replica-aware merge can follow.
+//
+// With partial response enabled and a deadline on ctx, the stores must
+// answer a little before it: a store that has not finished by then becomes
+// a warning, and the answer of the others arrives in time.
 //
 // The caller must call Close on the returned set once done with it: that
 // ends every store call still running.
-func (p *Proxy) Series(ctx context.Context, req *storepb.SeriesRequest, storeMatchers [][]*labels.Matcher) *SeriesSet {
+func (p *Proxy) Series(ctx context.Context, req *storepb.SeriesRequest, opts SeriesOptions) *SeriesSet {
 	parent := ctx
-	ctx, cancel := storeCallContext(parent)
-	set := &SeriesSet{parent: parent, cancel: cancel, partial: !req.PartialResponseDisabled}
+	partial := !req.PartialResponseDisabled
+	ctx, cancel := storeCallContext(parent, partial)
+	set := &SeriesSet{parent: parent, cancel: cancel, partial: partial}
 
 	matchers, err := storepb.MatchersToPromMatchers(req.Matchers...)
 	if err != nil {
 		set.err = fmt.Errorf("convert matchers: %w", err)
 		return set
 	}
-	stores := selectStores(p.clients(), req.MinTime, req.MaxTime, matchers, storeMatchers)
+	stores := selectStores(p.clients(), req.MinTime, req.MaxTime, matchers, opts.StoreMatchers)
 
 	set.streams = make([]*storeStream, 0, len(stores))
 	for _, c := range stores {
@@ -94,7 +108,8 @@ func (p *Proxy) Series(ctx context.Context, req *storepb.SeriesRequest, storeMat
 			stripLabels:     stripInProxy,
 			replicaLabels:   req.WithoutReplicaLabels,
 			responseTimeout: p.opts.ResponseTimeout,
-			partial:         !req.PartialResponseDisabled,
+			partial:         partial,
+			limiter:         opts.Limiter,
 			out:             make(chan []storeSeries, p.opts.SeriesPrefetch),
 		}
 		go s.run(ctx)
@@ -104,18 +119,35 @@ func (p *Proxy) Series(ctx context.Context, req *storepb.SeriesRequest, storeMat
 }
 
 // storeCallContext returns the context for the store calls of a request.
-// They carry no deadline of their own; they end when the request does. A
-// deadline sent along lets a store end its call a moment before the
-// request's own timer fires, which would turn the request's timeout into a
-// store failure: a partial answer, not a 503.
-func storeCallContext(parent context.Context) (context.Context, context.CancelCauseFunc) {
+//
+// Without partial response they carry no deadline of their own and end when
+// the request does: a deadline sent along would let a store end its call a
+// moment before the request's own timer fires, and the request's timeout
+// would read as that store's failure. With partial response they must end
+// earlier, by a tenth of the time left (at most partialMargin), so that
+// PromQL still has time to answer from the stores that did.
+func storeCallContext(parent context.Context, partial bool) (context.Context, context.CancelCauseFunc) {
 	ctx, cancel := context.WithCancelCause(context.WithoutCancel(parent))
 	stop := context.AfterFunc(parent, func() { cancel(context.Cause(parent)) })
+	if deadline, ok := parent.Deadline(); ok && partial {
+		margin := min(time.Until(deadline)/10, partialMargin)
+		timer := time.AfterFunc(time.Until(deadline)-margin, func() { cancel(errStoresTooLate) })
+		stopStores := stop
+		stop = func() bool { timer.Stop(); return stopStores() }
+	}
 	return ctx, func(err error) {
 		stop()
 		cancel(err)
 	}
 }
+
+// partialMargin is the longest time left for PromQL between the end of the
+// store calls of a request with partial response and its deadline.
+const partialMargin = 5 * time.Second
+
+// errStoresTooLate ends the store calls of a request with partial response
+// that did not finish before its deadline.
+var errStoresTooLate = errors.New("no complete answer before the request's deadline")
 
 // selectStores returns the stores whose time range overlaps [mint, maxt],
 // whose external labels can match matchers and that storeMatchers (if any)

@@ -93,7 +93,7 @@ func BenchmarkProxyMerge(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for b.Loop() {
-				set := p.Series(context.Background(), req, nil)
+				set := p.Series(context.Background(), req, store.SeriesOptions{})
 				n := 0
 				for set.Next() {
 					n++
@@ -132,7 +132,7 @@ func BenchmarkProxySeriesGRPC(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		set := p.Series(context.Background(), req, nil)
+		set := p.Series(context.Background(), req, store.SeriesOptions{})
 		n := 0
 		for set.Next() {
 			n++

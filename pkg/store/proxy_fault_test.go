@@ -147,7 +147,7 @@ func TestProxyFaultyStore(t *testing.T) {
 			bad := startScripted(t, tc.frames...)
 			p := store.NewProxy(clients(good.Client(t), storetest.Dial(t, bad, storetest.Options{})), store.ProxyOptions{})
 
-			set := p.Series(context.Background(), seriesRequest(t, 0, 1_000_000, metricUp), nil)
+			set := p.Series(context.Background(), seriesRequest(t, 0, 1_000_000, metricUp), store.SeriesOptions{})
 			got := collect(t, set)
 			set.Close()
 			if err := set.Err(); err != nil {
@@ -172,7 +172,7 @@ func TestProxyFaultyStore(t *testing.T) {
 
 			req := seriesRequest(t, 0, 1_000_000, metricUp)
 			req.PartialResponseDisabled = true
-			set = p.Series(context.Background(), req, nil)
+			set = p.Series(context.Background(), req, store.SeriesOptions{})
 			for set.Next() {
 			}
 			set.Close()
@@ -209,7 +209,7 @@ func TestProxySilentStoreLeavesNothingBehind(t *testing.T) {
 		req := seriesRequest(t, 0, 1_000_000, metricUp)
 		req.PartialResponseDisabled = strict
 		start := time.Now()
-		set := p.Series(context.Background(), req, nil)
+		set := p.Series(context.Background(), req, store.SeriesOptions{})
 		for set.Next() {
 			series++
 		}

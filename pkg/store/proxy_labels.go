@@ -68,7 +68,7 @@ func (p *Proxy) labelFanOut(ctx context.Context, mint, maxt int64, lms []storepb
 	stores := selectStores(p.clients(), mint, maxt, matchers, storeMatchers)
 
 	parent := ctx
-	ctx, cancel := storeCallContext(parent)
+	ctx, cancel := storeCallContext(parent, !strict)
 	defer cancel(nil)
 
 	type answer struct {

@@ -14,9 +14,9 @@ import (
 var errClosed = errors.New("series set closed")
 
 // SeriesSet is the merged, label-sorted answer of all stores asked for one
-// Series call. Series with equal labels from different stores are adjacent,
-// in store order; a chunk identical to one an earlier store of the same
-// group already returned is dropped.
+// Series call: each label set once, with every copy of its series the stores
+// sent (one per store, or several from a store that serves replicas), in
+// store order. A chunk identical to one an earlier copy holds is dropped.
 type SeriesSet struct {
 	parent  context.Context
 	cancel  context.CancelCauseFunc
@@ -26,15 +26,15 @@ type SeriesSet struct {
 	heap    cursorHeap
 	started bool
 
-	group []storeSeries // series with equal labels, one per store
-	pos   int
-	taken []*cursor // the cursors group came from; reused
+	group  []storeSeries // copies of the current label set
+	copies [][]storepb.AggrChunk
+	taken  []*cursor // the cursors group came from; reused
 
 	warnings []error
 	err      error
 }
 
-// Next advances to the next series.
+// Next advances to the next label set.
 func (s *SeriesSet) Next() bool {
 	if s.err != nil {
 		return false
@@ -42,11 +42,7 @@ func (s *SeriesSet) Next() bool {
 	if !s.started {
 		s.start()
 	}
-	if s.pos+1 < len(s.group) {
-		s.pos++
-		return true
-	}
-	s.group, s.pos = s.group[:0], 0
+	s.group = s.group[:0]
 	for len(s.group) == 0 && s.heap.Len() > 0 && s.err == nil {
 		s.nextGroup()
 	}
@@ -57,11 +53,15 @@ func (s *SeriesSet) Next() bool {
 	return len(s.group) > 0
 }
 
-// At returns the current series: its labels and its chunks as the store
-// sent them. Both are valid until Close.
-func (s *SeriesSet) At() (labels.Labels, []storepb.AggrChunk) {
-	cur := s.group[s.pos]
-	return cur.lset, cur.chunks
+// At returns the current label set and the chunks of each copy of its
+// series, as the stores sent them. They are valid until Close; the outer
+// slice only until the next call of Next.
+func (s *SeriesSet) At() (labels.Labels, [][]storepb.AggrChunk) {
+	s.copies = s.copies[:0]
+	for _, g := range s.group {
+		s.copies = append(s.copies, g.chunks)
+	}
+	return s.group[0].lset, s.copies
 }
 
 // Err returns the error that ended the iteration: a failed store with
@@ -107,10 +107,15 @@ func (s *SeriesSet) nextGroup() {
 	}
 	for _, c := range s.taken {
 		s.group = append(s.group, *c.at())
-	}
-	for _, c := range s.taken {
-		if s.advance(c) {
-			heap.Push(&s.heap, c)
+		for {
+			if !s.advance(c) {
+				break
+			}
+			if !labels.Equal(c.at().lset, lset) {
+				heap.Push(&s.heap, c)
+				break
+			}
+			s.group = append(s.group, *c.at())
 		}
 	}
 	s.group = dropIdenticalChunks(s.group)
@@ -127,9 +132,9 @@ func (s *SeriesSet) advance(c *cursor) bool {
 	switch {
 	case s.parent.Err() != nil:
 		// The request itself ended: no partial answer makes sense.
-		s.err = fmt.Errorf("series: %w", context.Cause(s.parent))
+		s.err = fmt.Errorf("store %s: %w", st.client, context.Cause(s.parent))
 	case st.err == nil:
-	case s.partial:
+	case s.partial && !IsLimit(st.err):
 		s.warnings = append(s.warnings, st.err)
 	default:
 		s.err = st.err

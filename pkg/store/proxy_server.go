@@ -10,7 +10,11 @@ import (
 	"github.com/thanos-io/thanos/pkg/info/infopb"
 	"github.com/thanos-io/thanos/pkg/store/labelpb"
 	"github.com/thanos-io/thanos/pkg/store/storepb"
+
+	"github.com/tandem-metrics/tandem/pkg/discovery"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 )
 
@@ -19,28 +23,46 @@ import (
 type ProxyServer struct {
 	proxy   *Proxy
 	clients func() []Client
+	limits  ServerLimits
+}
+
+// ServerLimits bound what one Series call to a ProxyServer may read from
+// the stores below; zero means no bound.
+type ServerLimits struct {
+	MaxSeries, MaxSamples int64
 }
 
 // NewProxyServer returns the Store and Info API server of proxy, whose
 // stores clients returns.
-func NewProxyServer(proxy *Proxy) *ProxyServer {
-	return &ProxyServer{proxy: proxy, clients: proxy.clients}
+func NewProxyServer(proxy *Proxy, limits ServerLimits) *ProxyServer {
+	return &ProxyServer{proxy: proxy, clients: proxy.clients, limits: limits}
 }
 
-// Series implements storepb.StoreServer. The copies of one series from
-// several stores go out as one series holding all their chunks.
+// maxResponseBatch bounds the series of one response frame, whatever the
+// request asks; maxResponseBytes bounds its chunk bytes, well below gRPC's
+// default 4 MiB message limit.
+const (
+	maxResponseBatch = 1024
+	maxResponseBytes = 1 << 20
+)
+
+// Series implements storepb.StoreServer. Each copy of a series the stores
+// hold goes out as a series of its own: joined, two replicas' chunks would
+// read as one replica to the querier above, which could no longer fill one
+// replica's gaps from the other. Series are sent as they arrive, in frames
+// of at most the requested batch size.
 func (s *ProxyServer) Series(req *storepb.SeriesRequest, srv storepb.Store_SeriesServer) error {
-	set := s.proxy.Series(srv.Context(), req, nil)
+	limiter := NewLimiter(s.limits.MaxSeries, s.limits.MaxSamples)
+	set := s.proxy.Series(srv.Context(), req, SeriesOptions{Limiter: limiter})
 	defer set.Close()
 
-	batchSize := max(int(req.ResponseBatchSize), 1)
+	batchSize := int(min(max(req.ResponseBatchSize, 1), maxResponseBatch))
 	var (
 		batch []*storepb.Series
-		cur   *storepb.Series
-		lset  labels.Labels
+		bytes int
 	)
-	flush := func(force bool) error {
-		if len(batch) == 0 || (!force && len(batch) < batchSize) {
+	flush := func() error {
+		if len(batch) == 0 {
 			return nil
 		}
 		var resp *storepb.SeriesResponse
@@ -49,31 +71,32 @@ func (s *ProxyServer) Series(req *storepb.SeriesRequest, srv storepb.Store_Serie
 		} else {
 			resp = storepb.NewBatchResponse(batch)
 		}
-		batch = nil
+		batch, bytes = batch[:0:0], 0
 		return srv.Send(resp)
 	}
 	for set.Next() {
-		l, chunks := set.At()
-		if cur != nil && labels.Equal(l, lset) {
-			cur.Chunks = append(cur.Chunks, chunks...)
-			continue
-		}
-		if cur != nil {
-			batch = append(batch, cur)
-			if err := flush(false); err != nil {
-				return err
+		lset, copies := set.At()
+		zl := labelpb.ZLabelsFromPromLabels(lset)
+		for _, chunks := range copies {
+			for _, c := range chunks {
+				bytes += chunkSize(c)
+			}
+			batch = append(batch, &storepb.Series{Labels: zl, Chunks: chunks})
+			if len(batch) >= batchSize || bytes >= maxResponseBytes {
+				if err := flush(); err != nil {
+					return err
+				}
 			}
 		}
-		lset = l
-		cur = &storepb.Series{Labels: labelpb.ZLabelsFromPromLabels(l), Chunks: slices.Clip(chunks)}
 	}
 	if err := set.Err(); err != nil {
-		return status.Error(codes.Aborted, err.Error())
+		code := codes.Aborted
+		if IsLimit(err) {
+			code = codes.ResourceExhausted
+		}
+		return status.Error(code, err.Error())
 	}
-	if cur != nil {
-		batch = append(batch, cur)
-	}
-	if err := flush(true); err != nil {
+	if err := flush(); err != nil {
 		return err
 	}
 	for _, w := range set.Warnings() {
@@ -103,8 +126,12 @@ func (s *ProxyServer) LabelValues(ctx context.Context, req *storepb.LabelValuesR
 }
 
 // Info implements infopb.InfoServer: the union of the stores' label sets and
-// time ranges, as a Thanos querier announces itself.
-func (s *ProxyServer) Info(context.Context, *infopb.InfoRequest) (*infopb.InfoResponse, error) {
+// time ranges, as a Thanos querier announces itself. A header tells a querier
+// above that Series keeps replicas' copies apart.
+func (s *ProxyServer) Info(ctx context.Context, _ *infopb.InfoRequest) (*infopb.InfoResponse, error) {
+	// Outside a gRPC call (a test calling Info directly) there is no
+	// header to set; the answer is the same.
+	_ = grpc.SetHeader(ctx, metadata.Pairs(discovery.CopiesHeader, discovery.CopiesSeparate))
 	var (
 		lsets      []labels.Labels
 		mint, maxt int64 = math.MaxInt64, math.MinInt64

@@ -29,7 +29,7 @@ func TestProxyServerStacks(t *testing.T) {
 			ExternalLabels: labels.FromStrings("cluster", "eu", "replica", r), WithoutReplicaLabels: i == 0,
 		}).Client(t))
 	}
-	server := store.NewProxyServer(store.NewProxy(clients(lower...), store.ProxyOptions{}))
+	server := store.NewProxyServer(store.NewProxy(clients(lower...), store.ProxyOptions{}), store.ServerLimits{})
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -54,7 +54,12 @@ func TestProxyServerStacks(t *testing.T) {
 		without []string
 		want    []string
 	}{
-		{name: "dedup", without: []string{"replica"}, want: []string{`{__name__="up", cluster="eu", job="x"}`, `{__name__="up", cluster="eu", job="y"}`}},
+		// Each replica's copy stays a series of its own, for the merge
+		// above: joined, they would read as one replica.
+		{name: "dedup", without: []string{"replica"}, want: []string{
+			`{__name__="up", cluster="eu", job="x"}`, `{__name__="up", cluster="eu", job="x"}`,
+			`{__name__="up", cluster="eu", job="y"}`, `{__name__="up", cluster="eu", job="y"}`,
+		}},
 		{name: "no dedup", want: []string{
 			`{__name__="up", cluster="eu", job="x", replica="a"}`, `{__name__="up", cluster="eu", job="x", replica="b"}`,
 			`{__name__="up", cluster="eu", job="y", replica="a"}`, `{__name__="up", cluster="eu", job="y", replica="b"}`,
@@ -63,7 +68,7 @@ func TestProxyServerStacks(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			req := seriesRequest(t, 0, 10_000_000, metricUp)
 			req.WithoutReplicaLabels = tc.without
-			set := upper.Series(context.Background(), req, nil)
+			set := upper.Series(context.Background(), req, store.SeriesOptions{})
 			defer set.Close()
 			got := collect(t, set)
 			if err := set.Err(); err != nil {
@@ -72,10 +77,11 @@ func TestProxyServerStacks(t *testing.T) {
 			if !slices.Equal(names(got), tc.want) {
 				t.Fatalf("series:\n got %q\nwant %q", names(got), tc.want)
 			}
-			// Joined replicas carry both replicas' samples (200), otherwise 100.
-			for _, c := range got {
-				if want := 100 * (1 + len(tc.without)); len(c.samples) != want {
-					t.Errorf("%s: %d samples, want %d", c.lset, len(c.samples), want)
+			// Every copy is one replica's: 100 samples, replica b's a
+			// second later than a's.
+			for i, c := range got {
+				if len(c.samples) != 100 || c.samples[0].T != int64(i%2)*1000 {
+					t.Errorf("%s, copy %d: %d samples from %d, want 100 from %d", c.lset, i%2, len(c.samples), c.samples[0].T, (i%2)*1000)
 				}
 			}
 		})

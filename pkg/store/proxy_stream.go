@@ -42,6 +42,7 @@ type storeStream struct {
 	replicaLabels   []string
 	responseTimeout time.Duration
 	partial         bool
+	limiter         *Limiter
 
 	out chan []storeSeries
 
@@ -52,6 +53,13 @@ type storeStream struct {
 
 func (s *storeStream) run(ctx context.Context) {
 	defer close(s.out)
+	defer func() {
+		// A store's answer must not be able to take the process down:
+		// a panic fails this store's call only.
+		if r := recover(); r != nil {
+			s.err = fmt.Errorf("store %s: reading its answer failed: %v", s.client, r)
+		}
+	}()
 	if err := s.stream(ctx); err != nil {
 		s.err = fmt.Errorf("store %s: %w", s.client, err)
 	}
@@ -82,12 +90,33 @@ func (s *storeStream) stream(parent context.Context) error {
 		buffered []storeSeries // only when stripping replica labels here
 	)
 	add := func(complete []storeSeries, series *storepb.Series) ([]storeSeries, error) {
+		var samples int64
 		for i := range series.Chunks {
 			if err := chunks.check(&series.Chunks[i]); err != nil {
 				return nil, fmt.Errorf("series %s: %w", series.PromLabels(), err)
 			}
+			samples += chunkSamples(series.Chunks[i])
+		}
+		if err := s.limiter.addSamples(samples); err != nil {
+			return nil, err
 		}
 		return join.add(complete, series)
+	}
+	emit := func(complete []storeSeries) error {
+		if len(complete) == 0 {
+			return nil
+		}
+		if err := s.limiter.addSeries(int64(len(complete))); err != nil {
+			return err
+		}
+		if s.stripLabels {
+			buffered = append(buffered, complete...)
+			return nil
+		}
+		if !s.send(ctx, complete) {
+			return callError(ctx, ctx.Err())
+		}
+		return nil
 	}
 	for {
 		if silence != nil {
@@ -124,26 +153,16 @@ func (s *storeStream) stream(parent context.Context) error {
 		case *storepb.SeriesResponse_Hints:
 			// Opaque to us: Thanos stores use them for their own statistics.
 		}
-		if len(complete) == 0 {
-			continue
-		}
-		if s.stripLabels {
-			buffered = append(buffered, complete...)
-			continue
-		}
-		if !s.send(ctx, complete) {
-			return callError(ctx, ctx.Err())
+		if err := emit(complete); err != nil {
+			return err
 		}
 	}
-	last := join.flush()
-
+	if err := emit(join.flush(nil)); err != nil {
+		return err
+	}
 	if !s.stripLabels {
-		if len(last) > 0 && !s.send(ctx, last) {
-			return callError(ctx, ctx.Err())
-		}
 		return nil
 	}
-	buffered = append(buffered, last...)
 	s.strip(buffered)
 	for len(buffered) > 0 {
 		n := min(len(buffered), responseBatchSize)
@@ -179,45 +198,11 @@ func (s *storeStream) send(ctx context.Context, series []storeSeries) bool {
 }
 
 // callError turns the error of a store call into its reason: the response
-// timeout when that is what ended the call, the gRPC error otherwise.
+// timeout or the request's approaching deadline when that is what ended the
+// call, the gRPC error otherwise.
 func callError(ctx context.Context, err error) error {
-	if cause := context.Cause(ctx); errors.Is(cause, errStoreSilent) {
+	if cause := context.Cause(ctx); errors.Is(cause, errStoreSilent) || errors.Is(cause, errStoresTooLate) {
 		return cause
 	}
 	return err
-}
-
-// seriesJoiner joins consecutive frames of one store with equal labels into
-// one series; it holds back the last series until it knows no more frames
-// follow for it. It also holds the store to the order it promises: the
-// merge of sorted streams and the replica merge after it would silently
-// give wrong answers on an unsorted one.
-type seriesJoiner struct {
-	pending    storeSeries
-	hasPending bool
-}
-
-func (j *seriesJoiner) add(complete []storeSeries, s *storepb.Series) ([]storeSeries, error) {
-	lset := s.PromLabels()
-	if j.hasPending {
-		switch c := labels.Compare(lset, j.pending.lset); {
-		case c == 0:
-			j.pending.chunks = append(j.pending.chunks, s.Chunks...)
-			return complete, nil
-		case c < 0:
-			return complete, fmt.Errorf("series out of order: %s after %s", lset, j.pending.lset)
-		}
-		complete = append(complete, j.pending)
-	}
-	j.pending = storeSeries{lset: lset, chunks: s.Chunks}
-	j.hasPending = true
-	return complete, nil
-}
-
-func (j *seriesJoiner) flush() []storeSeries {
-	if !j.hasPending {
-		return nil
-	}
-	j.hasPending = false
-	return []storeSeries{j.pending}
 }

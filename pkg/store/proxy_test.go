@@ -29,20 +29,22 @@ func collect(t *testing.T, set *store.SeriesSet) []collected {
 	t.Helper()
 	var out []collected
 	for set.Next() {
-		lset, chunks := set.At()
-		c := collected{lset: lset.String()}
-		for _, ch := range chunks {
-			chk, err := store.DecodeChunk(ch.Raw)
-			if err != nil {
-				t.Fatalf("decode chunk of %s: %v", lset, err)
+		lset, copies := set.At()
+		for _, chunks := range copies {
+			c := collected{lset: lset.String()}
+			for _, ch := range chunks {
+				chk, err := store.DecodeChunk(ch.Raw)
+				if err != nil {
+					t.Fatalf("decode chunk of %s: %v", lset, err)
+				}
+				it := chk.Iterator(nil)
+				for it.Next() == chunkenc.ValFloat {
+					ts, v := it.At()
+					c.samples = append(c.samples, storetest.Sample{T: ts, V: v})
+				}
 			}
-			it := chk.Iterator(nil)
-			for it.Next() == chunkenc.ValFloat {
-				ts, v := it.At()
-				c.samples = append(c.samples, storetest.Sample{T: ts, V: v})
-			}
+			out = append(out, c)
 		}
-		out = append(out, c)
 	}
 	return out
 }
@@ -90,7 +92,7 @@ func TestProxySeriesMergesSortedStreams(t *testing.T) {
 		stores = append(stores, srv.Client(t))
 	}
 	p := store.NewProxy(clients(stores...), store.ProxyOptions{})
-	set := p.Series(context.Background(), seriesRequest(t, 0, 10_000_000, metricUp), nil)
+	set := p.Series(context.Background(), seriesRequest(t, 0, 10_000_000, metricUp), store.SeriesOptions{})
 	defer set.Close()
 	got := collect(t, set)
 	if err := set.Err(); err != nil {
@@ -162,7 +164,7 @@ func TestProxyReplicaLabels(t *testing.T) {
 			p := store.NewProxy(clients(stores...), store.ProxyOptions{})
 			req := seriesRequest(t, 0, 1_000_000, metricUp)
 			req.WithoutReplicaLabels = tc.replicaLabels
-			set := p.Series(context.Background(), req, nil)
+			set := p.Series(context.Background(), req, store.SeriesOptions{})
 			defer set.Close()
 			got := names(collect(t, set))
 			if err := set.Err(); err != nil {
@@ -184,7 +186,7 @@ func TestProxyDropsIdenticalChunks(t *testing.T) {
 	opts := storetest.Options{ExternalLabels: labels.FromStrings("cluster", "eu")}
 	a, b := storetest.Start(t, db, opts), storetest.Start(t, db, opts)
 	p := store.NewProxy(clients(a.Client(t), b.Client(t)), store.ProxyOptions{})
-	set := p.Series(context.Background(), seriesRequest(t, 0, 10_000_000, metricUp), nil)
+	set := p.Series(context.Background(), seriesRequest(t, 0, 10_000_000, metricUp), store.SeriesOptions{})
 	defer set.Close()
 	got := collect(t, set)
 	if err := set.Err(); err != nil {
@@ -259,7 +261,7 @@ func TestProxySelectsStores(t *testing.T) {
 			for i := range calls {
 				calls[i].Store(0)
 			}
-			set := p.Series(context.Background(), seriesRequest(t, tc.mint, tc.maxt, append(tc.matchers, metricUp)...), tc.storeMatchers)
+			set := p.Series(context.Background(), seriesRequest(t, tc.mint, tc.maxt, append(tc.matchers, metricUp)...), store.SeriesOptions{StoreMatchers: tc.storeMatchers})
 			for set.Next() {
 			}
 			set.Close()
@@ -286,7 +288,7 @@ func TestProxyFailingStore(t *testing.T) {
 	p := store.NewProxy(clients(live.Client(t), storetest.Dial(t, dead.Addr(), deadOpts), warned.Client(t)), store.ProxyOptions{})
 
 	t.Run("partial response", func(t *testing.T) {
-		set := p.Series(context.Background(), seriesRequest(t, 0, 1_000_000, metricUp), nil)
+		set := p.Series(context.Background(), seriesRequest(t, 0, 1_000_000, metricUp), store.SeriesOptions{})
 		defer set.Close()
 		got := collect(t, set)
 		if err := set.Err(); err != nil {
@@ -303,7 +305,7 @@ func TestProxyFailingStore(t *testing.T) {
 	t.Run("strict", func(t *testing.T) {
 		req := seriesRequest(t, 0, 1_000_000, metricUp)
 		req.PartialResponseDisabled = true
-		set := p.Series(context.Background(), req, nil)
+		set := p.Series(context.Background(), req, store.SeriesOptions{})
 		defer set.Close()
 		collect(t, set)
 		if err := set.Err(); err == nil || (!strings.Contains(err.Error(), dead.Addr()) && !strings.Contains(err.Error(), "disk on fire")) {
@@ -337,7 +339,7 @@ func TestProxyResponseTimeout(t *testing.T) {
 	srv, _, sawCancel := blockingStore(t)
 	p := store.NewProxy(clients(srv.Client(t)), store.ProxyOptions{ResponseTimeout: 200 * time.Millisecond})
 
-	set := p.Series(context.Background(), seriesRequest(t, 0, 1000, metricUp), nil)
+	set := p.Series(context.Background(), seriesRequest(t, 0, 1000, metricUp), store.SeriesOptions{})
 	defer set.Close()
 	collect(t, set)
 	if err := set.Err(); err != nil {
@@ -356,7 +358,7 @@ func TestProxyRequestCancelEndsStoreCalls(t *testing.T) {
 	p := store.NewProxy(clients(srv.Client(t)), store.ProxyOptions{})
 
 	ctx, cancel := context.WithCancel(context.Background())
-	set := p.Series(ctx, seriesRequest(t, 0, 1000, metricUp), nil)
+	set := p.Series(ctx, seriesRequest(t, 0, 1000, metricUp), store.SeriesOptions{})
 	defer set.Close()
 	done := make(chan error, 1)
 	go func() {

@@ -43,14 +43,15 @@ func (s *Store) Series(r *storepb.SeriesRequest, srv storepb.Store_SeriesServer)
 	if err != nil {
 		return err
 	}
-	if !ok || r.MinTime > r.MaxTime {
+	mint := max(r.MinTime, s.target.MinTime())
+	if !ok || mint > r.MaxTime {
 		return nil
 	}
 	q := &prompb.Query{
-		StartTimestampMs: r.MinTime,
+		StartTimestampMs: mint,
 		EndTimestampMs:   r.MaxTime,
 		Matchers:         toPromMatchers(selective(matchers)),
-		Hints:            readHints(r),
+		Hints:            readHints(r, mint),
 	}
 	body, err := s.client.RemoteRead(ctx, q)
 	if err != nil {
@@ -117,8 +118,8 @@ func (s *Store) Series(r *storepb.SeriesRequest, srv storepb.Store_SeriesServer)
 	return out.flush()
 }
 
-func readHints(r *storepb.SeriesRequest) *prompb.ReadHints {
-	h := &prompb.ReadHints{StartMs: r.MinTime, EndMs: r.MaxTime, StepMs: r.Step, RangeMs: r.Range}
+func readHints(r *storepb.SeriesRequest, mint int64) *prompb.ReadHints {
+	h := &prompb.ReadHints{StartMs: mint, EndMs: r.MaxTime, StepMs: r.Step, RangeMs: r.Range}
 	if qh := r.QueryHints; qh != nil {
 		if qh.Func != nil {
 			h.Func = qh.Func.Name
@@ -186,10 +187,11 @@ func (s *Store) LabelNames(ctx context.Context, r *storepb.LabelNamesRequest) (*
 	if err != nil {
 		return nil, err
 	}
-	if !ok {
+	start := max(r.Start, s.target.MinTime())
+	if !ok || start > r.End {
 		return &storepb.LabelNamesResponse{}, nil
 	}
-	names, warnings, err := s.client.LabelNames(ctx, matchers, r.Start, r.End, 0)
+	names, warnings, err := s.client.LabelNames(ctx, matchers, start, r.End, 0)
 	if err != nil {
 		return nil, remoteReadError(ctx, err)
 	}
@@ -215,12 +217,13 @@ func (s *Store) LabelValues(ctx context.Context, r *storepb.LabelValuesRequest) 
 	if err != nil {
 		return nil, err
 	}
-	if !ok {
+	start := max(r.Start, s.target.MinTime())
+	if !ok || start > r.End {
 		return &storepb.LabelValuesResponse{}, nil
 	}
 	if v := external.Get(r.Label); v != "" {
 		// The value is known; it applies only if some series match.
-		names, warnings, err := s.client.LabelNames(ctx, matchers, r.Start, r.End, 1)
+		names, warnings, err := s.client.LabelNames(ctx, matchers, start, r.End, 1)
 		if err != nil {
 			return nil, remoteReadError(ctx, err)
 		}
@@ -229,7 +232,7 @@ func (s *Store) LabelValues(ctx context.Context, r *storepb.LabelValuesRequest) 
 		}
 		return &storepb.LabelValuesResponse{Values: []string{v}, Warnings: warnings}, nil
 	}
-	values, warnings, err := s.client.LabelValues(ctx, r.Label, matchers, r.Start, r.End, r.Limit)
+	values, warnings, err := s.client.LabelValues(ctx, r.Label, matchers, start, r.End, r.Limit)
 	if err != nil {
 		return nil, remoteReadError(ctx, err)
 	}

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"slices"
 	"sort"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -100,6 +101,12 @@ func setup(t *testing.T) *env {
 // setupWith serves a Prometheus holding the given OpenMetrics history.
 func setupWith(t *testing.T, om string) *env {
 	t.Helper()
+	return setupFloor(t, om, nil)
+}
+
+// setupFloor is setupWith with a --min-time floor.
+func setupFloor(t *testing.T, om string, minTime func(time.Time) int64) *env {
+	t.Helper()
 	dataDir := t.TempDir()
 	promtest.CreateBlocks(t, dataDir, om)
 	prom := promtest.Start(t, promtest.Config{DataDir: dataDir, ExternalLabels: external})
@@ -107,7 +114,7 @@ func setupWith(t *testing.T, om string) *env {
 	u, _ := url.Parse(prom.URL())
 	client := promstore.NewClient(u, &http.Client{Transport: promstore.Transport()})
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	target := promstore.NewTarget(client, logger, math.MinInt64, 500*time.Millisecond)
+	target := promstore.NewTarget(client, logger, minTime, 500*time.Millisecond)
 	srv := grpc.NewServer()
 	storepb.RegisterStoreServer(srv, promstore.NewStore(client, target, logger, promstore.NewMetrics(nil)))
 	infopb.RegisterInfoServer(srv, target)
@@ -524,5 +531,53 @@ func TestSeriesBatchesStayUnderMessageLimit(t *testing.T) {
 	// plus at most one series.
 	if largest > 1<<20+1<<18 {
 		t.Errorf("%d batches, the largest %d bytes: want batches cut at about 1 MiB", messages, largest)
+	}
+}
+
+// TestMinTime checks that --min-time is enforced, not only announced: no
+// call reads data before it, and a floor relative to now is read anew for
+// each call.
+func TestMinTime(t *testing.T) {
+	var floor atomic.Int64
+	floor.Store(base + samples/2*step) // an hour in, where a chunk starts
+	e := setupFloor(t, openMetrics(), func(time.Time) int64 { return floor.Load() })
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	end := base + samples*step
+
+	got, _, _ := series(ctx, t, e.client, &storepb.SeriesRequest{MinTime: base, MaxTime: end, Matchers: []storepb.LabelMatcher{eq("__name__", "gauge")}})
+	if len(got) != 3 {
+		t.Fatalf("%d series, want 3", len(got))
+	}
+	for _, s := range got {
+		if len(s.samples) != samples/2 || s.samples[0].T < floor.Load() {
+			t.Errorf("%s: %d samples from %d, want %d from the floor %d", s.labels, len(s.samples), s.samples[0].T, samples/2, floor.Load())
+		}
+	}
+	info, err := e.info.Info(ctx, &infopb.InfoRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Store.MinTime != floor.Load() {
+		t.Errorf("info min time %d, want the floor %d", info.Store.MinTime, floor.Load())
+	}
+
+	// The clock moves past all the data.
+	floor.Store(end + step)
+	got, _, _ = series(ctx, t, e.client, &storepb.SeriesRequest{MinTime: base, MaxTime: end, Matchers: []storepb.LabelMatcher{eq("__name__", "gauge")}})
+	names, err := e.client.LabelNames(ctx, &storepb.LabelNamesRequest{Start: base, End: end})
+	if err != nil {
+		t.Fatal(err)
+	}
+	values, err := e.client.LabelValues(ctx, &storepb.LabelValuesRequest{Label: "instance", Start: base, End: end})
+	if err != nil {
+		t.Fatal(err)
+	}
+	replica, err := e.client.LabelValues(ctx, &storepb.LabelValuesRequest{Label: "replica", Start: base, End: end})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 0 || len(names.Names) != 0 || len(values.Values) != 0 || len(replica.Values) != 0 {
+		t.Errorf("after the floor passed the data: %d series, names %v, instances %v, replicas %v; want none", len(got), names.Names, values.Values, replica.Values)
 	}
 }

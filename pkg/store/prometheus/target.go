@@ -20,7 +20,7 @@ import (
 type Target struct {
 	client  *Client
 	logger  *slog.Logger
-	minTime int64 // the --min-time floor, in ms
+	minTime func(now time.Time) int64 // the --min-time floor, in ms; nil if none
 	maxAge  time.Duration
 
 	mu       sync.Mutex
@@ -33,8 +33,10 @@ type Target struct {
 
 // NewTarget returns a Target for the Prometheus behind client. Answers older
 // than maxAge are refreshed when asked for, so that a stopped Prometheus is
-// noticed at the next Info call rather than at the next poll.
-func NewTarget(client *Client, logger *slog.Logger, minTime int64, maxAge time.Duration) *Target {
+// noticed at the next Info call rather than at the next poll. minTime, if
+// not nil, is the oldest time served (--min-time) as of now: a relative
+// floor moves with the clock.
+func NewTarget(client *Client, logger *slog.Logger, minTime func(now time.Time) int64, maxAge time.Duration) *Target {
 	return &Target{client: client, logger: logger, minTime: minTime, maxAge: maxAge}
 }
 
@@ -141,13 +143,21 @@ func (t *Target) WaitReady(ctx context.Context, timeout time.Duration) error {
 	}
 }
 
+// MinTime is the oldest time the sidecar serves now (--min-time), in ms.
+func (t *Target) MinTime() int64 {
+	if t.minTime == nil {
+		return math.MinInt64
+	}
+	return t.minTime(time.Now())
+}
+
 // Info implements the thanos.info.Info service.
 func (t *Target) Info(ctx context.Context, _ *infopb.InfoRequest) (*infopb.InfoResponse, error) {
 	external, lowest, err := t.current(ctx)
 	if err != nil {
 		return nil, status.Error(codes.Unavailable, err.Error())
 	}
-	mint := max(lowest, t.minTime)
+	mint := max(lowest, t.MinTime())
 	if now := time.Now().UnixMilli(); mint > now {
 		// An empty TSDB reports "no data" as the largest time; data may
 		// arrive any moment, and the querier must ask for it then.

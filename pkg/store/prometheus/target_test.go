@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"math"
 	"net/http"
 	"net/url"
 	"testing"
@@ -23,7 +22,7 @@ func TestTargetIgnoresCallerCancellation(t *testing.T) {
 	client := promstore.NewClient(u, &http.Client{Transport: promstore.Transport()})
 	// Never checked yet, and an hour before a check is stale: the first
 	// call asks Prometheus, and a failure it recorded would stick.
-	target := promstore.NewTarget(client, slog.New(slog.NewTextHandler(io.Discard, nil)), math.MinInt64, time.Hour)
+	target := promstore.NewTarget(client, slog.New(slog.NewTextHandler(io.Discard, nil)), nil, time.Hour)
 
 	cancelled, cancel := context.WithCancel(context.Background())
 	cancel()

@@ -1,0 +1,51 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"sync/atomic"
+)
+
+// Limiter counts the series and samples one request reads from the stores,
+// over all its Series calls and stores, as they arrive: a store cannot send
+// more than the bound before the request fails. A nil Limiter counts
+// nothing. It is safe for concurrent use.
+type Limiter struct {
+	maxSeries, maxSamples int64
+	series, samples       atomic.Int64
+}
+
+// NewLimiter returns a Limiter for one request; zero bounds mean no bound.
+func NewLimiter(maxSeries, maxSamples int64) *Limiter {
+	return &Limiter{maxSeries: maxSeries, maxSamples: maxSamples}
+}
+
+// LimitError is a request reading more than a Limiter allows. It fails the
+// request even with partial response enabled: the answer would silently
+// lack data that every store has.
+type LimitError struct{ msg string }
+
+func (e *LimitError) Error() string { return e.msg }
+
+// IsLimit reports whether err is, or wraps, a LimitError.
+func IsLimit(err error) bool { return errors.As(err, new(*LimitError)) }
+
+func (l *Limiter) addSeries(n int64) error {
+	if l == nil || l.maxSeries <= 0 {
+		return nil
+	}
+	if l.series.Add(n) > l.maxSeries {
+		return &LimitError{fmt.Sprintf("the query reads more than %d series from the stores (--store.limits.request-series); select fewer series", l.maxSeries)}
+	}
+	return nil
+}
+
+func (l *Limiter) addSamples(n int64) error {
+	if l == nil || l.maxSamples <= 0 {
+		return nil
+	}
+	if l.samples.Add(n) > l.maxSamples {
+		return &LimitError{fmt.Sprintf("the query reads more than %d samples from the stores (--store.limits.request-samples); select fewer series or a shorter range", l.maxSamples)}
+	}
+	return nil
+}
