@@ -24,8 +24,7 @@ FUZZ_TARGETS := ./pkg/api:FuzzAPIParams ./pkg/store:FuzzProxyServerSeries ./pkg/
 all: build
 
 build:
-	$(GO) build $(GOFLAGS_T) -ldflags "$(LDFLAGS)" -o bin/query ./cmd/query
-	$(GO) build $(GOFLAGS_T) -ldflags "$(LDFLAGS)" -o bin/sidecar ./cmd/sidecar
+	$(GO) build $(GOFLAGS_T) -ldflags "$(LDFLAGS)" -o bin/tandem ./cmd/tandem
 	$(GO) build $(GOFLAGS_T) -o bin/demo ./cmd/demo
 
 # Two Prometheus replicas with generated history, their sidecars and a query,

@@ -173,66 +173,59 @@ func TestGrafanaDatasource(t *testing.T) {
 	}
 }
 
-// The flags deploy/ passes to our binaries are flags they define: read from
-// their kingpin definitions, so a renamed flag fails here, not in a cluster.
+// The flags deploy/ passes to tandem's subcommands are flags they define:
+// read from `tandem <subcommand> --help`, so a renamed flag fails here, not
+// in a cluster.
 func TestFlagsExistInBinaries(t *testing.T) {
 	b := loadBase(t)
-	used := map[string][]string{} // binary -> flags
+	used := map[string][]string{} // subcommand -> flags
 	for _, o := range append(b.all("StatefulSet"), b.all("Deployment")...) {
 		var w workload
 		o.decode(t, &w)
 		for _, c := range w.Spec.Template.Spec.Containers {
-			if len(c.Command) == 0 || !strings.HasPrefix(c.Command[0], "/bin/") || c.Image != "tandem:latest" {
+			if c.Image != "tandem:latest" || len(c.Args) == 0 {
 				continue
 			}
-			bin := strings.TrimPrefix(c.Command[0], "/bin/")
-			for _, a := range c.Args {
+			for _, a := range c.Args[1:] {
 				name, _, _ := strings.Cut(strings.TrimPrefix(a, "--"), "=")
-				used[bin] = append(used[bin], name)
+				used[c.Args[0]] = append(used[c.Args[0]], name)
 			}
 		}
 	}
 	if len(used["sidecar"]) == 0 || len(used["query"]) == 0 {
 		t.Fatalf("found no flags for sidecar or query: %v", used)
 	}
-	for bin, flags := range used {
-		defined, ok := definedFlags(t, filepath.Join("..", "cmd", bin))
-		if !ok {
-			// cmd/query is being written; until it exists, hold deploy/ to the
-			// Thanos Query flags it promises to accept.
-			defined = map[string]bool{"endpoint": true, "query.replica-label": true, "http-address": true, "grpc-address": true}
-			t.Logf("cmd/%s not found; checking against Thanos's flag names", bin)
-		}
+	for sub, flags := range used {
+		defined := definedFlags(t, sub)
 		for _, f := range flags {
 			if !defined[f] {
-				t.Errorf("deploy/ passes --%s to %s, which does not define it", f, bin)
+				t.Errorf("deploy/ passes --%s to tandem %s, which does not define it", f, sub)
 			}
 		}
 	}
 }
 
-var kingpinFlag = regexp.MustCompile(`\.Flag\("([^"]+)"`)
+var helpFlag = regexp.MustCompile(`(?m)^\s+(?:-\w, )?--(?:\[no-\])?([a-z0-9._-]+)`)
 
-func definedFlags(t *testing.T, dir string) (map[string]bool, bool) {
+// definedFlags are the flags `tandem sub --help` lists.
+func definedFlags(t *testing.T, sub string) map[string]bool {
 	t.Helper()
-	files, _ := filepath.Glob(filepath.Join(dir, "*.go"))
-	if len(files) == 0 {
-		return nil, false
+	bin, err := filepath.Abs(filepath.Join("..", "bin", "tandem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(bin, sub, "--help").CombinedOutput()
+	if err != nil {
+		t.Fatalf("tandem %s --help (run `make build`): %v\n%s", sub, err, out)
 	}
 	defined := map[string]bool{}
-	for _, f := range files {
-		if strings.HasSuffix(f, "_test.go") {
-			continue
-		}
-		src, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, m := range kingpinFlag.FindAllSubmatch(src, -1) {
-			defined[string(m[1])] = true
-		}
+	for _, m := range helpFlag.FindAllStringSubmatch(string(out), -1) {
+		defined[m[1]] = true
 	}
-	return defined, len(defined) > 0
+	if !defined["grpc-address"] {
+		t.Fatalf("tandem %s --help lists no --grpc-address:\n%s", sub, out)
+	}
+	return defined
 }
 
 // The overlay moves everything to its own namespace and name suffix, gives

@@ -112,8 +112,8 @@ func TestPrometheusStatefulSet(t *testing.T) {
 	}
 
 	sc := containerNamed(t, ps, "sidecar")
-	if len(sc.Command) == 0 || sc.Command[0] != "/bin/sidecar" {
-		t.Errorf("sidecar command = %v, want /bin/sidecar", sc.Command)
+	if len(sc.Command) != 0 || len(sc.Args) == 0 || sc.Args[0] != "sidecar" {
+		t.Errorf("sidecar command %v, args %v: want the image's entrypoint and the first argument sidecar", sc.Command, sc.Args)
 	}
 	if u, _ := sc.flag("prometheus.url"); u != "http://localhost:9090" {
 		t.Errorf("--prometheus.url = %q", u)
@@ -243,8 +243,8 @@ func TestHeadlessServiceAndQuery(t *testing.T) {
 		t.Errorf("query replicas = %v, want 2", query.Spec.Replicas)
 	}
 	q := containerNamed(t, query.Spec.Template.Spec, "query")
-	if len(q.Command) == 0 || q.Command[0] != "/bin/query" {
-		t.Errorf("query command = %v, want /bin/query", q.Command)
+	if len(q.Command) != 0 || len(q.Args) == 0 || q.Args[0] != "query" {
+		t.Errorf("query command %v, args %v: want the image's entrypoint and the first argument query", q.Command, q.Args)
 	}
 	if ep, _ := q.flag("endpoint"); ep != dnssrvEndpoint(sts.Spec.ServiceName, b.namespace) {
 		t.Errorf("--endpoint = %q, want %q", ep, dnssrvEndpoint(sts.Spec.ServiceName, b.namespace))

@@ -150,8 +150,8 @@ func TestBadSecurityFlagsStopStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
-		name, binary, flag string
-		args               []string
+		name, command, flag string
+		args                []string
 	}{
 		{"missing server certificate", "query", "--grpc-server-tls-cert", []string{"--grpc-server-tls-cert=/nonexistent.pem", "--grpc-server-tls-key=/nonexistent.key"}},
 		{"bad web config", "query", "--http.config", []string{"--http.config=" + badWeb}},
@@ -159,7 +159,7 @@ func TestBadSecurityFlagsStopStart(t *testing.T) {
 		{"sidecar bad web config", "sidecar", "--http.config", []string{"--http.config=" + badWeb, "--prometheus.url=http://127.0.0.1:1"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := e2etest.Start(t, tc.binary, append([]string{"--http-address=127.0.0.1:0", "--grpc-address=127.0.0.1:0"}, tc.args...)...)
+			p := e2etest.Start(t, "tandem", append([]string{tc.command, "--http-address=127.0.0.1:0", "--grpc-address=127.0.0.1:0"}, tc.args...)...)
 			p.WaitExit(t, 30*time.Second, tc.flag)
 		})
 	}

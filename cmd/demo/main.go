@@ -42,7 +42,7 @@ func main() {
 
 func registerFlags(app *kingpin.Application) *demo.Config {
 	cfg := &demo.Config{}
-	app.Flag("bin-dir", "Directory holding prometheus, promtool, sidecar and query (make tools build).").
+	app.Flag("bin-dir", "Directory holding prometheus, promtool and tandem (make tools build).").
 		Default("bin").StringVar(&cfg.BinDir)
 	app.Flag("work-dir", "Directory for configs, TSDB data and logs; the replicas' data is regenerated on every run.").
 		Default(".demo").StringVar(&cfg.WorkDir)

@@ -32,18 +32,17 @@ type stack struct {
 
 // binaries are the paths of the programs the benchmark runs.
 type binaries struct {
-	Prometheus, Promtool, Sidecar, Query, Thanos string
+	Prometheus, Promtool, Tandem, Thanos string
 }
 
 func findBinaries(dir string, thanos bool) (binaries, error) {
 	b := binaries{
 		Prometheus: filepath.Join(dir, "prometheus"),
 		Promtool:   filepath.Join(dir, "promtool"),
-		Sidecar:    filepath.Join(dir, "sidecar"),
-		Query:      filepath.Join(dir, "query"),
+		Tandem:     filepath.Join(dir, "tandem"),
 		Thanos:     filepath.Join(dir, "thanos"),
 	}
-	need := []string{b.Prometheus, b.Promtool, b.Sidecar, b.Query}
+	need := []string{b.Prometheus, b.Promtool, b.Tandem}
 	if thanos {
 		need = append(need, b.Thanos)
 	}
@@ -109,7 +108,7 @@ func (s *stack) startSidecar(ctx context.Context, r int) error {
 		return err
 	}
 	name := "sidecar-" + replicaNames[r]
-	p, err := startProcess(name, s.bins.Sidecar, filepath.Join(s.workDir, name+".log"),
+	p, err := startProcess(name, s.bins.Tandem, filepath.Join(s.workDir, name+".log"), "sidecar",
 		"--prometheus.url="+s.promURL(r),
 		"--grpc-address="+addrs[0],
 		"--http-address="+addrs[1],
@@ -136,7 +135,7 @@ func (s *stack) startTandem(ctx context.Context, compression string) error {
 	if err != nil {
 		return err
 	}
-	p, err := startProcess("query", s.bins.Query, filepath.Join(s.workDir, "query.log"),
+	p, err := startProcess("query", s.bins.Tandem, filepath.Join(s.workDir, "query.log"), "query",
 		"--grpc-address="+addrs[0],
 		"--http-address="+addrs[1],
 		"--endpoint="+s.sidecars[0].GRPC,

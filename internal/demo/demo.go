@@ -17,7 +17,7 @@ import (
 
 // Config is what the demo runs and where.
 type Config struct {
-	// BinDir holds prometheus, promtool, sidecar and query.
+	// BinDir holds prometheus, promtool and tandem.
 	BinDir string
 	// WorkDir keeps configs, TSDB data and logs. The replicas' data is
 	// regenerated on every run.
@@ -53,7 +53,7 @@ type component struct {
 // anything fails to start or stops on its own. Ports are checked before
 // anything is written or started.
 func Run(ctx context.Context, cfg Config, out io.Writer) error {
-	bins, err := findBinaries(cfg.BinDir, "prometheus", "promtool", "sidecar", "query")
+	bins, err := findBinaries(cfg.BinDir, "prometheus", "promtool", "tandem")
 	if err != nil {
 		return err
 	}
@@ -89,7 +89,8 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 		}})
 	}
 	for r, name := range replicaNames {
-		sidecars = append(sidecars, component{name: "sidecar-" + name, bin: bins["sidecar"], ready: answersOK("http://" + cfg.SidecarHTTP[r] + "/-/ready"), args: []string{
+		sidecars = append(sidecars, component{name: "sidecar-" + name, bin: bins["tandem"], ready: answersOK("http://" + cfg.SidecarHTTP[r] + "/-/ready"), args: []string{
+			"sidecar",
 			"--prometheus.url=http://" + cfg.Prometheus[r],
 			"--grpc-address=" + cfg.SidecarGRPC[r],
 			"--http-address=" + cfg.SidecarHTTP[r],
@@ -98,7 +99,8 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 			"--http-grace-period=5s",
 		}})
 	}
-	query := component{name: "query", bin: bins["query"], ready: storesHealthy("http://"+cfg.QueryHTTP, len(replicaNames)), args: []string{
+	query := component{name: "query", bin: bins["tandem"], ready: storesHealthy("http://"+cfg.QueryHTTP, len(replicaNames)), args: []string{
+		"query",
 		"--http-address=" + cfg.QueryHTTP,
 		"--grpc-address=" + cfg.QueryGRPC,
 		"--endpoint=" + cfg.SidecarGRPC[0],

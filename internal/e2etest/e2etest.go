@@ -23,6 +23,7 @@ import (
 // Process is a binary running for the length of a test.
 type Process struct {
 	t       testing.TB
+	binary  string
 	name    string
 	args    []string
 	logFile string
@@ -32,11 +33,15 @@ type Process struct {
 	GRPC, HTTP string
 }
 
-// Start runs bin/<name> (see `make build` and `make tools`) with args and
-// stops it when the test ends.
-func Start(t testing.TB, name string, args ...string) *Process {
+// Start runs bin/<binary> (see `make build` and `make tools`) with args
+// and stops it when the test ends.
+func Start(t testing.TB, binary string, args ...string) *Process {
 	t.Helper()
-	p := &Process{t: t, name: name, args: args, logFile: filepath.Join(t.TempDir(), name+".log")}
+	name := binary
+	if len(args) > 0 && (binary == "tandem" || binary == "thanos") {
+		name += " " + args[0] // the subcommand
+	}
+	p := &Process{t: t, binary: binary, name: name, args: args, logFile: filepath.Join(t.TempDir(), binary+".log")}
 	p.Start()
 	t.Cleanup(p.Stop)
 	return p
@@ -49,7 +54,7 @@ func (p *Process) Start() {
 	if err != nil {
 		p.t.Fatal(err)
 	}
-	cmd := exec.Command(promtest.Binary(p.t, p.name), p.args...)
+	cmd := exec.Command(promtest.Binary(p.t, p.binary), p.args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		logf.Close()
@@ -139,13 +144,13 @@ func (p *Process) WaitReady(url string, timeout time.Duration) {
 	}
 }
 
-// Sidecar runs bin/sidecar for the Prometheus at promURL and waits until it
-// is ready.
+// Sidecar runs `bin/tandem sidecar` for the Prometheus at promURL and
+// waits until it is ready.
 func Sidecar(t testing.TB, promURL string, args ...string) *Process {
 	t.Helper()
 	addrs := promtest.FreeAddrs(t, 2)
 	grpcAddr, httpAddr := addrs[0], addrs[1]
-	p := Start(t, "sidecar", append([]string{"--prometheus.url=" + promURL,
+	p := Start(t, "tandem", append([]string{"sidecar", "--prometheus.url=" + promURL,
 		"--grpc-address=" + grpcAddr, "--http-address=" + httpAddr, "--log.level=debug"}, args...)...)
 	p.GRPC, p.HTTP = grpcAddr, httpAddr
 	p.WaitReady("http://"+httpAddr+"/-/ready", time.Minute)
@@ -245,7 +250,7 @@ func Vector(t testing.TB, r APIResponse) []VectorSample {
 // Value returns a vector sample's value as a string, as the API writes it.
 func (s VectorSample) String() string { return fmt.Sprint(s.Metric, s.Value[1]) }
 
-// Query runs bin/query over the given Store API endpoints and waits until
+// Query runs `bin/tandem query` over the given Store API endpoints and waits until
 // it is ready and every endpoint has answered Info healthily.
 func Query(t testing.TB, endpoints []string, args ...string) *Process {
 	t.Helper()
@@ -255,17 +260,17 @@ func Query(t testing.TB, endpoints []string, args ...string) *Process {
 	return p
 }
 
-// StartQuery runs bin/query over the given Store API endpoints without
+// StartQuery runs `bin/tandem query` over the given Store API endpoints without
 // waiting for anything.
 func StartQuery(t testing.TB, endpoints []string, args ...string) *Process {
 	t.Helper()
 	addrs := promtest.FreeAddrs(t, 2)
 	grpcAddr, httpAddr := addrs[0], addrs[1]
-	all := []string{"--grpc-address=" + grpcAddr, "--http-address=" + httpAddr, "--log.level=debug"}
+	all := []string{"query", "--grpc-address=" + grpcAddr, "--http-address=" + httpAddr, "--log.level=debug"}
 	for _, e := range endpoints {
 		all = append(all, "--endpoint="+e)
 	}
-	p := Start(t, "query", append(all, args...)...)
+	p := Start(t, "tandem", append(all, args...)...)
 	p.GRPC, p.HTTP = grpcAddr, httpAddr
 	return p
 }

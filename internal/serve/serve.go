@@ -29,8 +29,14 @@ type Config struct {
 	WebConfigFile string
 }
 
+// FlagClause is where flags are declared: a kingpin application or one of
+// its commands.
+type FlagClause interface {
+	Flag(name, help string) *kingpin.FlagClause
+}
+
 // AddFlags declares the flags on app.
-func AddFlags(app *kingpin.Application) *Config {
+func AddFlags(app FlagClause) *Config {
 	c := &Config{}
 	app.Flag("grpc-server-tls-cert", "TLS certificate for the gRPC server; empty serves plaintext.").
 		Default("").StringVar(&c.GRPCTLS.CertFile)

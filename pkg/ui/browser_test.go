@@ -187,7 +187,7 @@ func TestBrowser(t *testing.T) {
 	for _, e := range endpoints {
 		prefixArgs = append(prefixArgs, "--endpoint="+e)
 	}
-	pq := e2etest.Start(t, "query", prefixArgs...)
+	pq := e2etest.Start(t, "tandem", append([]string{"query"}, prefixArgs...)...)
 	pq.WaitReady("http://"+prefixHTTP+"/tandem/-/ready", time.Minute)
 	waitStores(t, "http://"+prefixHTTP+"/tandem/api/v1/stores", len(endpoints), time.Minute)
 

@@ -74,7 +74,7 @@ func benchData(n, samples int) string {
 func startSidecar(b *testing.B, promURL string) (*exec.Cmd, storepb.StoreClient) {
 	addrs := promtest.FreeAddrs(b, 2)
 	grpcAddr, httpAddr := addrs[0], addrs[1]
-	cmd := exec.Command(promtest.Binary(b, "sidecar"), "--prometheus.url="+promURL,
+	cmd := exec.Command(promtest.Binary(b, "tandem"), "sidecar", "--prometheus.url="+promURL,
 		"--grpc-address="+grpcAddr, "--http-address="+httpAddr, "--log.level=warn")
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {

@@ -1,29 +1,21 @@
-// Command query evaluates PromQL over the Store API servers it discovers,
-// merging the replicas of HA pairs, and answers the Prometheus HTTP API. It
-// also serves the Store API itself, so queriers stack.
 package main
 
 import (
-	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
-	"github.com/prometheus/common/promslog"
-	promslogflag "github.com/prometheus/common/promslog/flag"
 
-	"github.com/prometheus/common/version"
-	"github.com/tandem-metrics/tandem/internal/serve"
 	"github.com/tandem-metrics/tandem/pkg/store"
 )
 
-// config is every flag, parsed.
-type config struct {
-	httpAddr        string
-	grpcAddr        string
+// queryCmd is `tandem query`: it evaluates PromQL over the Store API servers
+// it discovers, merging the replicas of HA pairs, and answers the
+// Prometheus HTTP API. It also serves the Store API itself, so queriers
+// stack.
+type queryCmd struct {
+	server          *serverFlags
 	endpoints       []string
 	sdFiles         []string
 	sdInterval      time.Duration
@@ -43,48 +35,15 @@ type config struct {
 	requestSamples  int
 	routePrefix     string
 	externalPrefix  string
-	grpcGrace       time.Duration
-	httpGrace       time.Duration
-	log             promslog.Config
-	server          *serve.Config
 	clientTLS       store.ClientTLS
 	grpcCompression string
 }
 
-func main() {
-	app := kingpin.New(filepath.Base(os.Args[0]), "Evaluates PromQL over Store API servers, merging HA replicas, and answers the Prometheus HTTP API.")
-	app.Version(version.Print("query"))
-	app.HelpFlag.Short('h')
-	cfg := registerFlags(app)
-
-	if _, err := app.Parse(os.Args[1:]); err != nil {
-		fmt.Fprintf(os.Stderr, "query: %v\n", err)
-		os.Exit(2)
-	}
-	if err := cfg.validate(); err != nil {
-		fmt.Fprintf(os.Stderr, "query: %v\n", err)
-		os.Exit(2)
-	}
-	logger := promslog.New(&cfg.log)
-	srv, err := newServer(cfg, flagValues(app), logger)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "query: %v\n", err)
-		os.Exit(2)
-	}
-	if err := srv.run(context.Background()); err != nil {
-		logger.Error("Query stopped", "err", err)
-		os.Exit(1)
-	}
-}
-
-// registerFlags declares the flags with Thanos's names and defaults, so a
+// registerQuery declares the flags with Thanos's names and defaults, so a
 // manifest written for a Thanos querier runs unchanged.
-func registerFlags(app *kingpin.Application) *config {
-	cfg := &config{}
-	app.Flag("http-address", "Listen host:port for the HTTP API, /metrics and health.").
-		Default("0.0.0.0:10902").StringVar(&cfg.httpAddr)
-	app.Flag("grpc-address", "Listen host:port for the Store API this querier serves.").
-		Default("0.0.0.0:10901").StringVar(&cfg.grpcAddr)
+func registerQuery(app *kingpin.CmdClause) *queryCmd {
+	cfg := &queryCmd{}
+	cfg.server = registerServerFlags(app, "Listen host:port for the Store API this querier serves.")
 	app.Flag("endpoint", "Address of a Store API server: host:port, or dns+/dnssrv+/dnssrvnoa+ name (repeated).").
 		PlaceHolder("<endpoint>").StringsVar(&cfg.endpoints)
 	// Removed from Thanos, still in published manifests.
@@ -127,10 +86,6 @@ func registerFlags(app *kingpin.Application) *config {
 		Default("").StringVar(&cfg.routePrefix)
 	app.Flag("web.external-prefix", "Static prefix of all HTML links and redirects, for serving behind a reverse proxy.").
 		Default("").StringVar(&cfg.externalPrefix)
-	app.Flag("grpc-grace-period", "Time to let in-flight gRPC calls finish at shutdown.").
-		Default("2m").DurationVar(&cfg.grpcGrace)
-	app.Flag("http-grace-period", "Time to let in-flight HTTP requests finish at shutdown.").
-		Default("2m").DurationVar(&cfg.httpGrace)
 	app.Flag("grpc-client-tls-secure", "Use TLS when talking to the Store API endpoints.").
 		Default("false").BoolVar(&cfg.clientTLS.Secure)
 	app.Flag("grpc-client-tls-skip-verify", "Do not verify the endpoints' certificates.").
@@ -145,13 +100,11 @@ func registerFlags(app *kingpin.Application) *config {
 		Default("").StringVar(&cfg.clientTLS.ServerName)
 	app.Flag("grpc-compression", "Compression of the gRPC calls to the Store API endpoints, requests and answers: snappy or none.").
 		Default("none").EnumVar(&cfg.grpcCompression, "none", store.SnappyCompression)
-	cfg.server = serve.AddFlags(app)
-	promslogflag.AddFlags(app, &cfg.log)
 	return cfg
 }
 
 // validate checks what kingpin cannot, naming the flag.
-func (c *config) validate() error {
+func (c *queryCmd) validate() error {
 	switch {
 	case c.timeout <= 0:
 		return fmt.Errorf("--query.timeout: must be positive, got %s", c.timeout)
@@ -185,19 +138,10 @@ func (c *config) validate() error {
 }
 
 // prefix is the path every HTTP endpoint is served under.
-func (c *config) prefix() string {
+func (c *queryCmd) prefix() string {
 	p := c.routePrefix
 	if p == "" {
 		p = c.externalPrefix
 	}
 	return strings.TrimRight(p, "/")
-}
-
-// flagValues is what /api/v1/status/flags shows: every flag's value.
-func flagValues(app *kingpin.Application) map[string]string {
-	out := map[string]string{}
-	for _, f := range app.Model().Flags {
-		out[f.Name] = f.Value.String()
-	}
-	return out
 }

@@ -10,13 +10,13 @@ import (
 // TestPprof checks that the profiles are served next to the API and the UI,
 // whatever the route prefix.
 func TestPprof(t *testing.T) {
-	srv := startServer(t, "--http-address=127.0.0.1:0", "--grpc-address=127.0.0.1:0", "--web.route-prefix=/tandem")
+	srv := startServer(t, "query", "--http-address=127.0.0.1:0", "--grpc-address=127.0.0.1:0", "--web.route-prefix=/tandem")
 	base := "http://" + srv.httpLis.Addr().String()
 	for _, tc := range []struct{ path, want string }{
 		{"/debug/pprof/", "Types of profiles available"},
 		{"/debug/pprof/heap?debug=1", "heap profile:"},
 		{"/debug/pprof/goroutine?debug=1", "goroutine profile:"},
-		{"/debug/pprof/cmdline", "query"},
+		{"/debug/pprof/cmdline", "tandem"},
 	} {
 		resp, err := http.Get(base + tc.path)
 		if err != nil {

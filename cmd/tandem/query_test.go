@@ -4,43 +4,42 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
 	"testing"
 	"time"
 
-	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/thanos-io/thanos/pkg/store/storepb"
 
 	"github.com/tandem-metrics/tandem/pkg/store/storetest"
 )
 
-func parse(t *testing.T, args ...string) (*config, error) {
+// parseQuery parses `tandem query args...` and checks the flags.
+func parseQuery(t *testing.T, args ...string) (*queryCmd, error) {
 	t.Helper()
-	app := kingpin.New("query", "")
-	app.Terminate(nil)
-	cfg := registerFlags(app)
-	if _, err := app.Parse(args); err != nil {
+	a := newApp("tandem")
+	a.Terminate(nil)
+	if _, err := a.Parse(append([]string{"query"}, args...)); err != nil {
 		return nil, err
 	}
-	return cfg, cfg.validate()
+	q := a.commands["query"].(*queryCmd)
+	return q, q.validate()
 }
 
 func TestFlags(t *testing.T) {
-	cfg, err := parse(t)
+	cfg, err := parseQuery(t)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.httpAddr != "0.0.0.0:10902" || cfg.grpcAddr != "0.0.0.0:10901" || cfg.timeout != 2*time.Minute ||
+	if cfg.server.httpAddr != "0.0.0.0:10902" || cfg.server.grpcAddr != "0.0.0.0:10901" || cfg.timeout != 2*time.Minute ||
 		cfg.maxConcurrent != 20 || cfg.lookbackDelta != 5*time.Minute || cfg.maxSamples != 50_000_000 ||
 		!cfg.partialResponse || cfg.responseTimeout != 0 {
 		t.Errorf("defaults differ from Thanos's: %+v", cfg)
 	}
 
-	cfg, err = parse(t, "--endpoint=a:1", "--store=b:2", "--endpoint=dns+c:3", "--query.replica-label=replica",
+	cfg, err = parseQuery(t, "--endpoint=a:1", "--store=b:2", "--endpoint=dns+c:3", "--query.replica-label=replica",
 		"--query.replica-label=prometheus_replica", "--no-query.partial-response", "--web.external-prefix=/q")
 	if err != nil {
 		t.Fatal(err)
@@ -60,7 +59,7 @@ func TestFlags(t *testing.T) {
 		{"--store.sd-dns-resolver=bind"},
 		{"--no-such-flag"},
 	} {
-		if _, err := parse(t, bad...); err == nil {
+		if _, err := parseQuery(t, bad...); err == nil {
 			t.Errorf("%q: accepted, want an error", bad)
 		}
 	}
@@ -82,7 +81,7 @@ func TestQueryEndToEnd(t *testing.T) {
 	for _, a := range addrs {
 		args = append(args, "--endpoint="+a)
 	}
-	srv := startServer(t, args...)
+	srv := startServer(t, append([]string{"query"}, args...)...)
 	base := "http://" + srv.httpLis.Addr().String() + "/tandem"
 
 	get := func(path string) (int, []byte) {
@@ -167,25 +166,27 @@ func sampleValue(body []byte) string {
 	return v
 }
 
-// startServer runs the wired query process with args until the test ends.
-func startServer(t *testing.T, args ...string) *server {
+// startServer runs `tandem args...` until the test ends.
+func startServer(t *testing.T, args ...string) *daemon {
 	t.Helper()
-	cfg, err := parse(t, args...)
+	a := newApp("tandem")
+	a.Terminate(nil)
+	name, err := a.Parse(append(args, "--log.level=error"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := newServer(cfg, map[string]string{}, slog.New(slog.DiscardHandler))
+	d, logger, err := a.build(name)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- srv.run(ctx) }()
+	go func() { done <- d.run(ctx, logger) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("run: %v", err)
 		}
 	})
-	return srv
+	return d
 }

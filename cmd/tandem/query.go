@@ -2,15 +2,9 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"log/slog"
-	"net"
 	"net/http"
 	"time"
 
-	"github.com/oklog/run"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/prometheus/promql"
 	"github.com/prometheus/prometheus/storage"
 	"github.com/thanos-io/thanos/pkg/info/infopb"
@@ -30,28 +24,14 @@ import (
 // hostile store, and failing that call keeps the process's memory bounded.
 const maxMessageSize = 64 << 20
 
-// server is the wired query process, listening but not yet serving.
-type server struct {
-	cfg       *config
-	logger    *slog.Logger
-	endpoints *discovery.Set
-	engine    *promql.Engine
-	grpc      *grpc.Server
-	http      *http.Server
-	grpcLis   net.Listener
-	httpLis   net.Listener
-}
-
-// newServer builds the components and opens the listeners.
-func newServer(cfg *config, flags map[string]string, logger *slog.Logger) (*server, error) {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-
-	grpcOpts, err := cfg.server.GRPCServerOptions()
-	if err != nil {
+// build checks the flags, builds the components and opens the listeners.
+func (cfg *queryCmd) build(env environment) (*daemon, error) {
+	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	if err := cfg.server.ValidateHTTP(); err != nil {
+	logger, reg := env.logger, env.reg
+	grpcOpts, err := cfg.server.GRPCServerOptions()
+	if err != nil {
 		return nil, err
 	}
 	clientCreds, err := cfg.clientTLS.Credentials()
@@ -112,7 +92,7 @@ func newServer(cfg *config, flags map[string]string, logger *slog.Logger) (*serv
 		MaxConcurrent: cfg.maxConcurrent,
 		Ready:         endpoints.Ready,
 		RoutePrefix:   cfg.prefix(),
-		Flags:         flags,
+		Flags:         env.flags,
 		Gatherer:      reg,
 		Registerer:    reg,
 		Logger:        logger.With("component", "api"),
@@ -132,61 +112,30 @@ func newServer(cfg *config, flags map[string]string, logger *slog.Logger) (*serv
 	storepb.RegisterStoreServer(grpcSrv, proxyServer)
 	infopb.RegisterInfoServer(grpcSrv, proxyServer)
 
-	s := &server{
-		cfg:       cfg,
-		logger:    logger,
-		endpoints: endpoints,
-		engine:    engine,
-		grpc:      grpcSrv,
-		http:      &http.Server{Handler: mux, ReadHeaderTimeout: 30 * time.Second},
+	grpcLis, httpLis, err := cfg.server.listen()
+	if err != nil {
+		return nil, err
 	}
-	if s.grpcLis, err = net.Listen("tcp", cfg.grpcAddr); err != nil {
-		return nil, fmt.Errorf("--grpc-address: %w", err)
-	}
-	if s.httpLis, err = net.Listen("tcp", cfg.httpAddr); err != nil {
-		_ = s.grpcLis.Close()
-		return nil, fmt.Errorf("--http-address: %w", err)
-	}
-	return s, nil
-}
-
-// run serves until ctx ends, a signal arrives or a component fails.
-func (s *server) run(ctx context.Context) error {
-	var g run.Group
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	logger, cfg := s.logger, s.cfg
-	g.Add(serve.SignalActor(ctx, logger))
-
-	// Both servers stop accepting at once and drain side by side; the
-	// engine and discovery, whose end closes the stores' connections that
-	// the calls in flight still read from, stop only once both have drained.
-	var draining serve.Draining
-	serveGRPC, stopGRPC := draining.GRPC(s.grpc, s.grpcLis, cfg.grpcGrace)
-	g.Add(func() error {
-		logger.Info("Serving Store API", "address", s.grpcLis.Addr().String())
-		return serveGRPC()
-	}, stopGRPC)
-	serveHTTP, stopHTTP := draining.HTTP(s.http, func() error { return cfg.server.ServeHTTP(s.http, s.httpLis, logger) }, cfg.httpGrace)
-	g.Add(func() error {
-		logger.Info("Serving HTTP API", "address", s.httpLis.Addr().String(), "prefix", cfg.prefix())
-		return serveHTTP()
-	}, stopHTTP)
-
-	g.Add(func() error {
-		<-ctx.Done()
-		return nil
-	}, func(error) {
-		cancel()
-		draining.Wait()
-		if err := s.engine.Close(); err != nil {
-			logger.Warn("Closing the query engine", "err", err)
-		}
-	})
-
-	discoveryCtx, stopDiscovery := context.WithCancel(context.WithoutCancel(ctx))
-	g.Add(func() error { return s.endpoints.Run(discoveryCtx) }, func(error) { stopDiscovery() })
-	return g.Run()
+	return &daemon{
+		flags:   cfg.server,
+		grpc:    grpcSrv,
+		http:    &http.Server{Handler: mux, ReadHeaderTimeout: 30 * time.Second},
+		grpcLis: grpcLis,
+		httpLis: httpLis,
+		// The engine and discovery, whose end closes the stores'
+		// connections that the calls in flight still read from, stop only
+		// once both servers have drained.
+		background: []func(context.Context) error{
+			endpoints.Run,
+			func(ctx context.Context) error {
+				<-ctx.Done()
+				if err := engine.Close(); err != nil {
+					logger.Warn("Closing the query engine", "err", err)
+				}
+				return nil
+			},
+		},
+	}, nil
 }
 
 // compressionOptions are the call options of --grpc-compression. The

@@ -55,7 +55,7 @@ func (c *callCompression) seen() []string {
 // TestGRPCCompression runs the query with --grpc-compression over a real
 // store and checks what the store received, and that the answer decodes.
 func TestGRPCCompression(t *testing.T) {
-	if _, err := parse(t, "--grpc-compression=gzip"); err == nil {
+	if _, err := parseQuery(t, "--grpc-compression=gzip"); err == nil {
 		t.Error("--grpc-compression=gzip accepted, want an error")
 	}
 	for _, tc := range []struct {
@@ -88,7 +88,7 @@ func TestGRPCCompression(t *testing.T) {
 			if tc.flag != "" {
 				args = append(args, "--grpc-compression="+tc.flag)
 			}
-			q := startServer(t, args...)
+			q := startServer(t, append([]string{"query"}, args...)...)
 
 			u := "http://" + q.httpLis.Addr().String() + "/api/v1/query?" + url.Values{"query": {"sum(up)"}, "time": {"1800"}}.Encode()
 			deadline := time.Now().Add(20 * time.Second)

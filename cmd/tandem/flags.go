@@ -1,0 +1,65 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/prometheus/common/promslog"
+	promslogflag "github.com/prometheus/common/promslog/flag"
+
+	"github.com/tandem-metrics/tandem/internal/serve"
+)
+
+// globalFlags are the application's own flags, which Thanos also declares
+// before the subcommand and accepts anywhere on the command line.
+type globalFlags struct {
+	log promslog.Config
+}
+
+func registerGlobalFlags(app *kingpin.Application) *globalFlags {
+	g := &globalFlags{}
+	promslogflag.AddFlags(app, &g.log)
+	return g
+}
+
+// serverFlags are the flags of the two servers every subcommand runs, with
+// Thanos's names and defaults: listen addresses, grace periods, TLS and
+// the HTTP web config.
+type serverFlags struct {
+	grpcAddr, httpAddr   string
+	grpcGrace, httpGrace time.Duration
+	*serve.Config
+}
+
+func registerServerFlags(cmd *kingpin.CmdClause, grpcHelp string) *serverFlags {
+	f := &serverFlags{}
+	cmd.Flag("grpc-address", grpcHelp).
+		Default("0.0.0.0:10901").StringVar(&f.grpcAddr)
+	cmd.Flag("http-address", "Listen host:port for HTTP endpoints.").
+		Default("0.0.0.0:10902").StringVar(&f.httpAddr)
+	cmd.Flag("grpc-grace-period", "Time to let in-flight gRPC calls finish at shutdown.").
+		Default("2m").DurationVar(&f.grpcGrace)
+	cmd.Flag("http-grace-period", "Time to let in-flight HTTP requests finish at shutdown.").
+		Default("2m").DurationVar(&f.httpGrace)
+	f.Config = serve.AddFlags(cmd)
+	return f
+}
+
+// listen checks the servers' flags and opens both listeners. Addresses take
+// every form Thanos's manifests use: ":10901", "0.0.0.0:10901", and an IPv4
+// or IPv6 address in brackets such as "[$(POD_IP)]:10901".
+func (f *serverFlags) listen() (grpcLis, httpLis net.Listener, err error) {
+	if err := f.ValidateHTTP(); err != nil {
+		return nil, nil, err
+	}
+	if grpcLis, err = net.Listen("tcp", f.grpcAddr); err != nil {
+		return nil, nil, fmt.Errorf("--grpc-address: %w", err)
+	}
+	if httpLis, err = net.Listen("tcp", f.httpAddr); err != nil {
+		_ = grpcLis.Close()
+		return nil, nil, fmt.Errorf("--http-address: %w", err)
+	}
+	return grpcLis, httpLis, nil
+}

@@ -1,0 +1,124 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/thanos-io/thanos/pkg/info/infopb"
+	"github.com/thanos-io/thanos/pkg/store/storepb"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/tandem-metrics/tandem/internal/serve"
+	"github.com/tandem-metrics/tandem/pkg/reloader"
+	_ "github.com/tandem-metrics/tandem/pkg/store" // the gogo-safe gRPC codec
+	promstore "github.com/tandem-metrics/tandem/pkg/store/prometheus"
+)
+
+// sidecarCmd is `tandem sidecar`: it serves one Prometheus replica's data over
+// the Thanos Store API, with the replica's external labels attached.
+type sidecarCmd struct {
+	server            *serverFlags
+	promURL           *url.URL
+	readyTimeout      time.Duration
+	getConfigInterval time.Duration
+	minTime           timeOrDuration
+	reloader          reloader.Options
+}
+
+func registerSidecar(cmd *kingpin.CmdClause) *sidecarCmd {
+	s := &sidecarCmd{}
+	s.server = registerServerFlags(cmd, "Listen host:port for the gRPC Store API.")
+	cmd.Flag("prometheus.url", "URL of the Prometheus this sidecar serves.").
+		Default("http://localhost:9090").URLVar(&s.promURL)
+	cmd.Flag("prometheus.ready_timeout", "How long to wait at start for Prometheus to be usable before giving up.").
+		Default("10m").DurationVar(&s.readyTimeout)
+	cmd.Flag("prometheus.get_config_interval", "How often to re-read Prometheus's external labels and lowest timestamp.").
+		Default("30s").DurationVar(&s.getConfigInterval)
+	cmd.Flag("min-time", "Serve only data from this time on: RFC3339 or a duration relative to now (e.g. -2h). The later of this and Prometheus's oldest sample is advertised.").
+		Default("0000-01-01T00:00:00Z").SetValue(&s.minTime)
+	// Accepted so that manifests written for Thanos's sidecar run unchanged;
+	// this sidecar does not upload blocks.
+	cmd.Flag("tsdb.path", "Accepted for compatibility; unused.").Hidden().String()
+	cmd.Flag("reloader.config-file", "Config file watched by the reloader.").
+		Default("").StringVar(&s.reloader.ConfigFile)
+	cmd.Flag("reloader.config-envsubst-file", "Output file for the environment-variable-substituted config file; empty means Prometheus reads --reloader.config-file itself.").
+		Default("").StringVar(&s.reloader.ConfigEnvsubstFile)
+	cmd.Flag("reloader.rule-dir", "Rule directories for the reloader to refresh (repeated field).").
+		StringsVar(&s.reloader.RuleDirs)
+	cmd.Flag("reloader.watch-interval", "Controls how often the reloader re-reads config and rules; 0 renders the config once at start.").
+		Default("3m").DurationVar(&s.reloader.WatchInterval)
+	cmd.Flag("reloader.retry-interval", "Controls how often the reloader retries a config reload in case of error.").
+		Default("5s").DurationVar(&s.reloader.RetryInterval)
+	cmd.Flag("reloader.method", "Method used to reload the configuration; only http is supported.").
+		Default("http").Enum("http")
+	return s
+}
+
+func (s *sidecarCmd) build(env environment) (*daemon, error) {
+	logger := env.logger
+	client := promstore.NewClient(s.promURL, &http.Client{Transport: promstore.Transport()})
+	target := promstore.NewTarget(client, logger, s.minTime.millis, 2*time.Second)
+	store := promstore.NewStore(client, target, logger, promstore.NewMetrics(env.reg))
+
+	s.reloader.PrometheusURL = s.promURL
+	rl, err := reloader.New(s.reloader, logger.With("component", "reloader"), env.reg)
+	if err != nil {
+		return nil, fmt.Errorf("--reloader.*: %w", err)
+	}
+
+	grpcOpts, err := s.server.GRPCServerOptions()
+	if err != nil {
+		return nil, err
+	}
+	grpcLis, httpLis, err := s.server.listen()
+	if err != nil {
+		return nil, err
+	}
+
+	srv := grpc.NewServer(append(grpcOpts, grpc.MaxSendMsgSize(promstore.DefaultMaxFrameSize))...)
+	storepb.RegisterStoreServer(srv, store)
+	infopb.RegisterInfoServer(srv, target)
+	healthpb.RegisterHealthServer(srv, health.NewServer())
+
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(env.reg, promhttp.HandlerOpts{Registry: env.reg}))
+	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintln(w, "OK")
+	})
+	mux.HandleFunc("/-/ready", func(w http.ResponseWriter, r *http.Request) {
+		if err := target.Ready(r.Context()); err != nil {
+			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "OK")
+	})
+	serve.Pprof(mux)
+
+	logger.Info("Serving Prometheus", "prometheus", s.promURL.String())
+	return &daemon{
+		flags:   s.server,
+		grpc:    srv,
+		http:    &http.Server{Handler: mux, ReadHeaderTimeout: 30 * time.Second},
+		grpcLis: grpcLis,
+		httpLis: httpLis,
+		background: []func(context.Context) error{
+			func(ctx context.Context) error {
+				if err := target.WaitReady(ctx, s.readyTimeout); err != nil {
+					if ctx.Err() != nil {
+						return nil
+					}
+					return fmt.Errorf("--prometheus.ready_timeout: %w", err)
+				}
+				return target.Run(ctx, s.getConfigInterval)
+			},
+			rl.Run,
+		},
+	}, nil
+}
