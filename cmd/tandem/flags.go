@@ -8,6 +8,8 @@ import (
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/common/promslog"
 	promslogflag "github.com/prometheus/common/promslog/flag"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/keepalive"
 
 	"github.com/tandem-metrics/tandem/internal/serve"
 )
@@ -15,12 +17,14 @@ import (
 // globalFlags are the application's own flags, which Thanos also declares
 // before the subcommand and accepts anywhere on the command line.
 type globalFlags struct {
-	log promslog.Config
+	log     promslog.Config
+	tracing *pathOrContent
 }
 
 func registerGlobalFlags(app *kingpin.Application) *globalFlags {
 	g := &globalFlags{}
 	promslogflag.AddFlags(app, &g.log)
+	g.tracing = registerPathOrContent(app, "tracing.config", "YAML with the tracing config, in Thanos's format (type: OTLP or JAEGER).", true)
 	return g
 }
 
@@ -30,6 +34,7 @@ func registerGlobalFlags(app *kingpin.Application) *globalFlags {
 type serverFlags struct {
 	grpcAddr, httpAddr   string
 	grpcGrace, httpGrace time.Duration
+	maxConnectionAge     time.Duration
 	*serve.Config
 }
 
@@ -44,6 +49,12 @@ func registerServerFlags(cmd *kingpin.CmdClause, grpcHelp string) *serverFlags {
 	cmd.Flag("http-grace-period", "Time to let in-flight HTTP requests finish at shutdown.").
 		Default("2m").DurationVar(&f.httpGrace)
 	f.Config = serve.AddFlags(cmd)
+	cmd.Flag("grpc-server-tls-ciphers", "TLS cipher suites of the gRPC server, by Go's names (repeatable, or comma-separated); empty: Go's defaults.").
+		StringsVar(&f.GRPCTLS.CipherSuites)
+	cmd.Flag("grpc-server-tls-curves", "TLS curves of the gRPC server: CurveP256, CurveP384, CurveP521, X25519, ... (repeatable, or comma-separated); empty: Go's defaults.").
+		StringsVar(&f.GRPCTLS.Curves)
+	cmd.Flag("grpc-server-max-connection-age", "How long a client's gRPC connection lives before the server asks it to reconnect (and redo the TLS handshake).").
+		Default("60m").DurationVar(&f.maxConnectionAge)
 	return f
 }
 
@@ -62,4 +73,13 @@ func (f *serverFlags) listen() (grpcLis, httpLis net.Listener, err error) {
 		return nil, nil, fmt.Errorf("--http-address: %w", err)
 	}
 	return grpcLis, httpLis, nil
+}
+
+// grpcServerOptions are the gRPC server's TLS and connection options.
+func (f *serverFlags) grpcServerOptions() ([]grpc.ServerOption, error) {
+	opts, err := f.GRPCServerOptions()
+	if err != nil {
+		return nil, err
+	}
+	return append(opts, grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionAge: f.maxConnectionAge})), nil
 }

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/client_golang/prometheus"
@@ -71,7 +72,7 @@ func execute(ctx context.Context, args []string, stderr io.Writer) int {
 	}
 	d, logger, err := a.build(name)
 	if err != nil {
-		fmt.Fprintf(stderr, "tandem %s: %v\n", name, err)
+		fmt.Fprintf(stderr, "tandem %s: %s\n", name, oneLine(err))
 		return 2
 	}
 	if err := d.run(ctx, logger); err != nil {
@@ -103,4 +104,14 @@ func (a *app) flagValues(name string) map[string]string {
 		}
 	}
 	return out
+}
+
+// oneLine is err's message on one line: YAML decoders, for one, list their
+// complaints on lines of their own.
+func oneLine(err error) string {
+	lines := strings.Split(strings.TrimSpace(err.Error()), "\n")
+	for i := range lines {
+		lines[i] = strings.TrimSpace(lines[i])
+	}
+	return strings.Join(lines, " ")
 }

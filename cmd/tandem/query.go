@@ -30,7 +30,7 @@ func (cfg *queryCmd) build(env environment) (*daemon, error) {
 		return nil, err
 	}
 	logger, reg := env.logger, env.reg
-	grpcOpts, err := cfg.server.GRPCServerOptions()
+	grpcOpts, err := cfg.server.grpcServerOptions()
 	if err != nil {
 		return nil, err
 	}

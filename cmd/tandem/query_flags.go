@@ -37,6 +37,8 @@ type queryCmd struct {
 	externalPrefix  string
 	clientTLS       store.ClientTLS
 	grpcCompression string
+	endpointGroups  []string
+	engine          string
 }
 
 // registerQuery declares the flags with Thanos's names and defaults, so a
@@ -49,6 +51,12 @@ func registerQuery(app *kingpin.CmdClause) *queryCmd {
 	// Removed from Thanos, still in published manifests.
 	app.Flag("store", "Deprecated alias of --endpoint (repeated).").
 		Hidden().StringsVar(&cfg.endpoints)
+	// Thanos adds a rules API server as one more endpoint; its Store API is
+	// queried like any other.
+	app.Flag("rule", "Deprecated alias of --endpoint for rules API servers (repeated).").
+		Hidden().StringsVar(&cfg.endpoints)
+	app.Flag("endpoint-group", "DNS name of a group of equivalent Store API servers to query one of, round-robin; not supported yet, so refused (repeated).").
+		PlaceHolder("<endpoint-group>").StringsVar(&cfg.endpointGroups)
 	app.Flag("store.sd-files", "Path to file SD files with endpoints; globs allowed (repeated).").
 		PlaceHolder("<path>").StringsVar(&cfg.sdFiles)
 	app.Flag("store.sd-interval", "Refresh interval to re-read file SD files.").
@@ -100,12 +108,39 @@ func registerQuery(app *kingpin.CmdClause) *queryCmd {
 		Default("").StringVar(&cfg.clientTLS.ServerName)
 	app.Flag("grpc-compression", "Compression of the gRPC calls to the Store API endpoints, requests and answers: snappy or none.").
 		Default("none").EnumVar(&cfg.grpcCompression, "none", store.SnappyCompression)
+	app.Flag("grpc-client-tls-min-version", "Lowest TLS version spoken with the endpoints: 1.0, 1.1, 1.2 or 1.3.").
+		Default("1.3").EnumVar(&cfg.clientTLS.MinVersion, "1.0", "1.1", "1.2", "1.3")
+	app.Flag("query.promql-engine", "PromQL engine: prometheus (Thanos's engine, thanos, is not supported yet).").
+		Default("prometheus").EnumVar(&cfg.engine, "prometheus", "thanos")
+	cfg.acceptThanosOnlyFlags(app)
 	return cfg
+}
+
+// acceptThanosOnlyFlags declares Thanos's query flags that change nothing
+// here, so that its manifests run unchanged. None of them loses data or
+// weakens security when it has no effect.
+func (cfg *queryCmd) acceptThanosOnlyFlags(app *kingpin.CmdClause) {
+	// Links from alerts to this query; the query has no alerts of its own.
+	app.Flag("alert.query-url", "The external URL of this query, for alerts' links; accepted for Thanos's manifests.").String()
+	// Every store here serves raw data, which answers correctly at every
+	// resolution; with a Thanos store gateway it is only slower.
+	app.Flag("query.auto-downsampling", "Accepted for Thanos's manifests; every query reads raw data.").Default("false").Bool()
+	// The UI's links are relative, so it works under any prefix a reverse
+	// proxy strips, whatever it sends.
+	app.Flag("web.prefix-header", "Accepted for Thanos's manifests; the UI's links are relative, so it works under any prefix.").String()
+	app.Flag("web.disable-cors", "Accepted for Thanos's manifests.").Default("false").Bool()
+	for _, q := range []string{"request-duration-seconds", "request-samples", "request-series-seconds"} {
+		app.Flag("query.telemetry."+q+"-quantiles", "Accepted for Thanos's manifests: buckets of a Thanos histogram this query does not export (repeated).").Float64List()
+	}
 }
 
 // validate checks what kingpin cannot, naming the flag.
 func (c *queryCmd) validate() error {
 	switch {
+	case len(c.endpointGroups) > 0:
+		return fmt.Errorf("--endpoint-group %s: querying one server of a group round-robin is not supported yet; list each server with --endpoint (a group's servers hold the same data, so --endpoint=dns+ over them would read it twice)", c.endpointGroups[0])
+	case c.engine != "prometheus":
+		return fmt.Errorf("--query.promql-engine=%s: not supported yet; use prometheus", c.engine)
 	case c.timeout <= 0:
 		return fmt.Errorf("--query.timeout: must be positive, got %s", c.timeout)
 	case c.maxConcurrent <= 0:

@@ -28,8 +28,20 @@ type sidecarCmd struct {
 	promURL           *url.URL
 	readyTimeout      time.Duration
 	getConfigInterval time.Duration
+	getConfigTimeout  time.Duration
+	httpClient        *pathOrContent
 	minTime           timeOrDuration
 	reloader          reloader.Options
+	// shipping holds the flags of uploading blocks to object storage,
+	// which the sidecar does not do yet: given, they stop the start.
+	shipping []shippingFlag
+}
+
+// shippingFlag is one flag of uploading blocks and whether it asks for
+// anything: an empty object store config, as in Thanos, uploads nothing.
+type shippingFlag struct {
+	name  string
+	given func() bool
 }
 
 func registerSidecar(cmd *kingpin.CmdClause) *sidecarCmd {
@@ -41,11 +53,17 @@ func registerSidecar(cmd *kingpin.CmdClause) *sidecarCmd {
 		Default("10m").DurationVar(&s.readyTimeout)
 	cmd.Flag("prometheus.get_config_interval", "How often to re-read Prometheus's external labels and lowest timestamp.").
 		Default("30s").DurationVar(&s.getConfigInterval)
+	cmd.Flag("prometheus.get_config_timeout", "Timeout of each read of Prometheus's config, lowest timestamp and readiness.").
+		Default("30s").DurationVar(&s.getConfigTimeout)
+	s.httpClient = registerPathOrContent(cmd, "prometheus.http-client",
+		"YAML with the HTTP client config towards Prometheus, in Thanos's format: tls_config, basic_auth, bearer_token(_file), proxy_url, transport_config.", false)
 	cmd.Flag("min-time", "Serve only data from this time on: RFC3339 or a duration relative to now (e.g. -2h). The later of this and Prometheus's oldest sample is advertised.").
 		Default("0000-01-01T00:00:00Z").SetValue(&s.minTime)
-	// Accepted so that manifests written for Thanos's sidecar run unchanged;
-	// this sidecar does not upload blocks.
-	cmd.Flag("tsdb.path", "Accepted for compatibility; unused.").Hidden().String()
+	// Thanos's sidecar reads blocks from here to upload them; this one
+	// reads everything through remote read.
+	cmd.Flag("tsdb.path", "Data directory of Prometheus's TSDB; accepted for Thanos's manifests, unused until blocks are uploaded.").
+		Default("./data").String()
+	s.registerShippingFlags(cmd)
 	cmd.Flag("reloader.config-file", "Config file watched by the reloader.").
 		Default("").StringVar(&s.reloader.ConfigFile)
 	cmd.Flag("reloader.config-envsubst-file", "Output file for the environment-variable-substituted config file; empty means Prometheus reads --reloader.config-file itself.").
@@ -58,12 +76,59 @@ func registerSidecar(cmd *kingpin.CmdClause) *sidecarCmd {
 		Default("5s").DurationVar(&s.reloader.RetryInterval)
 	cmd.Flag("reloader.method", "Method used to reload the configuration; only http is supported.").
 		Default("http").Enum("http")
+	cmd.Flag("reloader.process-name", "Accepted for Thanos's manifests; used only by the signal method, which is not supported.").
+		Default("prometheus").String()
 	return s
 }
 
+// registerShippingFlags declares Thanos's flags for uploading blocks, so
+// that their use is refused with a reason rather than as unknown flags.
+func (s *sidecarCmd) registerShippingFlags(cmd *kingpin.CmdClause) {
+	for _, f := range []struct{ name, help, def string }{
+		{"objstore.config", "Object store config YAML (Thanos's format); blocks are not uploaded yet, so it is refused.", ""},
+		{"objstore.config-file", "Path to the object store config; refused, as --objstore.config.", ""},
+		{"shipper.upload-compacted", "Refused: blocks are not uploaded yet.", "false"},
+		{"shipper.ignore-unequal-block-size", "Refused: blocks are not uploaded yet.", "false"},
+		{"shipper.allow-out-of-order-uploads", "Refused: blocks are not uploaded yet.", "false"},
+		{"shipper.skip-corrupted-blocks", "Refused: blocks are not uploaded yet.", "false"},
+		{"shipper.meta-file-name", "Refused: blocks are not uploaded yet.", "thanos.shipper.json"},
+		{"shipper.upload-concurrency", "Refused: blocks are not uploaded yet.", "0"},
+		{"hash-func", "Refused: blocks are not uploaded yet.", ""},
+	} {
+		fc := cmd.Flag(f.name, f.help).Default(f.def)
+		given := func() bool { return false }
+		if f.def == "false" {
+			v := fc.Bool()
+			given = func() bool { return *v }
+		} else {
+			set, v := new(bool), new(string)
+			fc.IsSetByUser(set).StringVar(v)
+			given = func() bool { return *set && *v != "" }
+		}
+		s.shipping = append(s.shipping, shippingFlag{f.name, given})
+	}
+}
+
+// refuseShipping fails for the first shipping flag given.
+func (s *sidecarCmd) refuseShipping() error {
+	for _, f := range s.shipping {
+		if f.given() {
+			return fmt.Errorf("--%s: uploading blocks to object storage is not supported yet", f.name)
+		}
+	}
+	return nil
+}
+
 func (s *sidecarCmd) build(env environment) (*daemon, error) {
+	if err := s.refuseShipping(); err != nil {
+		return nil, err
+	}
 	logger := env.logger
-	client := promstore.NewClient(s.promURL, &http.Client{Transport: promstore.Transport()})
+	httpClient, err := s.prometheusClient()
+	if err != nil {
+		return nil, err
+	}
+	client := promstore.NewClient(s.promURL, httpClient)
 	target := promstore.NewTarget(client, logger, s.minTime.millis, 2*time.Second)
 	store := promstore.NewStore(client, target, logger, promstore.NewMetrics(env.reg))
 
@@ -73,7 +138,7 @@ func (s *sidecarCmd) build(env environment) (*daemon, error) {
 		return nil, fmt.Errorf("--reloader.*: %w", err)
 	}
 
-	grpcOpts, err := s.server.GRPCServerOptions()
+	grpcOpts, err := s.server.grpcServerOptions()
 	if err != nil {
 		return nil, err
 	}
@@ -121,4 +186,22 @@ func (s *sidecarCmd) build(env environment) (*daemon, error) {
 			rl.Run,
 		},
 	}, nil
+}
+
+// prometheusClient is the HTTP client towards Prometheus, from
+// --prometheus.http-client(-file) and --prometheus.get_config_timeout.
+func (s *sidecarCmd) prometheusClient() (*http.Client, error) {
+	b, err := s.httpClient.read()
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := promstore.ParseHTTPClientConfig(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", s.httpClient.flag(), err)
+	}
+	hc, err := cfg.Client()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", s.httpClient.flag(), err)
+	}
+	return promstore.WithConfigTimeout(hc, s.getConfigTimeout), nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -20,12 +21,28 @@ type ServerTLS struct {
 	// (mutual TLS).
 	ClientCAFile string
 	MinVersion   string
+	// CipherSuites and Curves are Go's names (tls.CipherSuiteName, e.g.
+	// TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256; CurveP256, X25519); empty
+	// means Go's defaults. An element may hold several, comma-separated, as
+	// the Prometheus Operator writes them.
+	CipherSuites []string
+	Curves       []string
 }
 
 // Credentials returns the server's transport credentials: plaintext when no
 // certificate is configured. The certificate and key are re-read when their
 // files change, so a rotated certificate needs no restart.
 func (c ServerTLS) Credentials() (credentials.TransportCredentials, error) {
+	// Checked even without TLS, so that a misspelt name is never a surprise
+	// once a certificate is added.
+	ciphers, err := cipherSuites(c.CipherSuites)
+	if err != nil {
+		return nil, fmt.Errorf("--grpc-server-tls-ciphers: %w", err)
+	}
+	curves, err := curveIDs(c.Curves)
+	if err != nil {
+		return nil, fmt.Errorf("--grpc-server-tls-curves: %w", err)
+	}
 	if c.CertFile == "" && c.KeyFile == "" {
 		if c.ClientCAFile != "" {
 			return nil, errors.New("--grpc-server-tls-client-ca needs --grpc-server-tls-cert and --grpc-server-tls-key")
@@ -44,7 +61,9 @@ func (c ServerTLS) Credentials() (credentials.TransportCredentials, error) {
 		return nil, fmt.Errorf("--grpc-server-tls-cert/--grpc-server-tls-key: %w", err)
 	}
 	cfg := &tls.Config{
-		MinVersion: minVersion,
+		MinVersion:       minVersion,
+		CipherSuites:     ciphers,
+		CurvePreferences: curves,
 		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 			return kp.get()
 		},
@@ -68,6 +87,7 @@ type ClientTLS struct {
 	CertFile, KeyFile string
 	CAFile            string
 	ServerName        string
+	MinVersion        string
 }
 
 // Credentials returns the client's transport credentials: plaintext unless
@@ -79,7 +99,11 @@ func (c ClientTLS) Credentials() (credentials.TransportCredentials, error) {
 		}
 		return insecure.NewCredentials(), nil
 	}
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: c.ServerName, InsecureSkipVerify: c.SkipVerify}
+	minVersion, err := tlsVersion(c.MinVersion)
+	if err != nil {
+		return nil, fmt.Errorf("--grpc-client-tls-min-version: %w", err)
+	}
+	cfg := &tls.Config{MinVersion: minVersion, ServerName: c.ServerName, InsecureSkipVerify: c.SkipVerify}
 	if c.CAFile != "" {
 		pool, err := certPool(c.CAFile)
 		if err != nil {
@@ -100,6 +124,54 @@ func (c ClientTLS) Credentials() (credentials.TransportCredentials, error) {
 		}
 	}
 	return credentials.NewTLS(cfg), nil
+}
+
+// splitNames splits comma-separated elements and drops empty ones.
+func splitNames(in []string) []string {
+	var out []string
+	for _, s := range in {
+		for n := range strings.SplitSeq(s, ",") {
+			if n = strings.TrimSpace(n); n != "" {
+				out = append(out, n)
+			}
+		}
+	}
+	return out
+}
+
+// cipherSuites maps names to the IDs of the suites Go considers secure.
+// TLS 1.3's suites are not configurable in Go: they are always on.
+func cipherSuites(names []string) ([]uint16, error) {
+	known := map[string]uint16{}
+	for _, cs := range tls.CipherSuites() {
+		known[cs.Name] = cs.ID
+	}
+	var ids []uint16
+	for _, n := range splitNames(names) {
+		id, ok := known[n]
+		if !ok {
+			return nil, fmt.Errorf("unknown or insecure cipher suite %q", n)
+		}
+		ids = append(ids, id)
+	}
+	return ids, nil
+}
+
+func curveIDs(names []string) ([]tls.CurveID, error) {
+	known := map[string]tls.CurveID{
+		"CurveP256": tls.CurveP256, "CurveP384": tls.CurveP384, "CurveP521": tls.CurveP521,
+		"X25519": tls.X25519, "X25519MLKEM768": tls.X25519MLKEM768,
+		"SecP256r1MLKEM768": tls.SecP256r1MLKEM768, "SecP384r1MLKEM1024": tls.SecP384r1MLKEM1024,
+	}
+	var ids []tls.CurveID
+	for _, n := range splitNames(names) {
+		id, ok := known[n]
+		if !ok {
+			return nil, fmt.Errorf("unknown curve %q (want CurveP256, CurveP384, CurveP521, X25519, X25519MLKEM768, SecP256r1MLKEM768 or SecP384r1MLKEM1024)", n)
+		}
+		ids = append(ids, id)
+	}
+	return ids, nil
 }
 
 func tlsVersion(v string) (uint16, error) {

@@ -2,7 +2,10 @@ package store_test
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"net"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -101,6 +104,58 @@ func TestTLSFlagErrors(t *testing.T) {
 			err := tc.err()
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("got %v, want error containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestServerCiphersAndCurves checks that --grpc-server-tls-ciphers and
+// --grpc-server-tls-curves are what the server negotiates: a client that
+// offers only others is refused.
+func TestServerCiphersAndCurves(t *testing.T) {
+	ca := certtest.NewCA(t, "tandem")
+	cert := ca.Server("sidecar")
+	creds, err := store.ServerTLS{
+		CertFile: cert.CertFile, KeyFile: cert.KeyFile, MinVersion: "1.2",
+		// As the Prometheus Operator writes them: one flag, comma-separated.
+		CipherSuites: []string{"TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256"},
+		Curves:       []string{"CurveP384"},
+	}.Credentials()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer(grpc.Creds(creds))
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(lis) }()
+	defer srv.Stop()
+	pool := x509.NewCertPool()
+	pem, err := os.ReadFile(ca.CertFile)
+	if err != nil || !pool.AppendCertsFromPEM(pem) {
+		t.Fatalf("read CA: %v", err)
+	}
+
+	for _, tc := range []struct {
+		name   string
+		cfg    tls.Config
+		wantOK bool
+	}{
+		{"allowed cipher", tls.Config{MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256}, CurvePreferences: []tls.CurveID{tls.CurveP384}}, true},
+		{"other cipher", tls.Config{MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384}, CurvePreferences: []tls.CurveID{tls.CurveP384}}, false},
+		{"allowed curve", tls.Config{CurvePreferences: []tls.CurveID{tls.CurveP384}}, true},
+		{"other curve", tls.Config{CurvePreferences: []tls.CurveID{tls.X25519}}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := tc.cfg.Clone()
+			cfg.RootCAs, cfg.ServerName, cfg.NextProtos = pool, "localhost", []string{"h2"}
+			conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 10 * time.Second}, "tcp", lis.Addr().String(), cfg)
+			if err == nil {
+				conn.Close()
+			}
+			if (err == nil) != tc.wantOK {
+				t.Fatalf("handshake error %v, want success %v", err, tc.wantOK)
 			}
 		})
 	}
