@@ -17,6 +17,10 @@ func TestSidecarHTTP(t *testing.T) {
 		{"/-/healthy", ""},
 		{"/-/ready", ""},
 		{"/metrics", "tandem_sidecar_remote_read_bytes_total"},
+		// Thanos's names, which its alerts and dashboards read.
+		{"/metrics", "thanos_sidecar_prometheus_up 1"},
+		{"/metrics", `grpc_server_started_total{grpc_method="Series",grpc_service="thanos.Store",grpc_type="server_stream"} 0`},
+		{"/metrics", `reloader_reloads_total 0`},
 		{"/debug/pprof/heap?debug=1", "heap profile:"},
 		{"/debug/pprof/goroutine?debug=1", "goroutine profile:"},
 	} {

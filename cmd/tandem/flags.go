@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
+	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/promslog"
 	promslogflag "github.com/prometheus/common/promslog/flag"
 	"google.golang.org/grpc"
@@ -75,11 +77,30 @@ func (f *serverFlags) listen() (grpcLis, httpLis net.Listener, err error) {
 	return grpcLis, httpLis, nil
 }
 
-// grpcServerOptions are the gRPC server's TLS and connection options.
-func (f *serverFlags) grpcServerOptions() ([]grpc.ServerOption, error) {
-	opts, err := f.GRPCServerOptions()
+// grpcServer builds the gRPC server from the flags, with opts, and calls
+// register to add its services. Its calls are counted and timed under
+// Thanos's names (grpc_server_started_total, grpc_server_handled_total,
+// grpc_server_handling_seconds, by grpc_service, grpc_method and
+// grpc_code), which Thanos's alerts and dashboards read.
+func (f *serverFlags) grpcServer(reg prometheus.Registerer, register func(*grpc.Server), opts ...grpc.ServerOption) (*grpc.Server, error) {
+	tlsOpts, err := f.GRPCServerOptions()
 	if err != nil {
 		return nil, err
 	}
-	return append(opts, grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionAge: f.maxConnectionAge})), nil
+	metrics := grpcprom.NewServerMetrics(grpcprom.WithServerHandlingTimeHistogram(grpcprom.WithHistogramBuckets(grpcBuckets)))
+	if err := reg.Register(metrics); err != nil {
+		return nil, fmt.Errorf("register gRPC server metrics: %w", err)
+	}
+	opts = append(append(tlsOpts, opts...),
+		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionAge: f.maxConnectionAge}),
+		grpc.ChainUnaryInterceptor(metrics.UnaryServerInterceptor()),
+		grpc.ChainStreamInterceptor(metrics.StreamServerInterceptor()),
+	)
+	srv := grpc.NewServer(opts...)
+	register(srv)
+	metrics.InitializeMetrics(srv)
+	return srv, nil
 }
+
+// grpcBuckets are the latency buckets Thanos gives its gRPC histograms.
+var grpcBuckets = []float64{0.001, 0.01, 0.1, 0.3, 0.6, 1, 3, 6, 9, 20, 30, 60, 90, 120, 240, 360, 720}

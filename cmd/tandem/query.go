@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"time"
 
+	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
 	"github.com/prometheus/prometheus/promql"
 	"github.com/prometheus/prometheus/storage"
 	"github.com/thanos-io/thanos/pkg/info/infopb"
@@ -30,15 +32,17 @@ func (cfg *queryCmd) build(env environment) (*daemon, error) {
 		return nil, err
 	}
 	logger, reg := env.logger, env.reg
-	grpcOpts, err := cfg.server.grpcServerOptions()
-	if err != nil {
-		return nil, err
-	}
 	clientCreds, err := cfg.clientTLS.Credentials()
 	if err != nil {
 		return nil, err
 	}
 
+	// The calls to the stores, counted and timed under Thanos's names
+	// (grpc_client_started_total, grpc_client_handled_total, ...).
+	clientMetrics := grpcprom.NewClientMetrics(grpcprom.WithClientHandlingTimeHistogram(grpcprom.WithHistogramBuckets(grpcBuckets)))
+	if err := reg.Register(clientMetrics); err != nil {
+		return nil, fmt.Errorf("register gRPC client metrics: %w", err)
+	}
 	endpoints, err := discovery.NewSet(discovery.Options{
 		Endpoints:        cfg.endpoints,
 		FileSDFiles:      cfg.sdFiles,
@@ -53,6 +57,8 @@ func (cfg *queryCmd) build(env environment) (*daemon, error) {
 			grpc.WithTransportCredentials(clientCreds),
 			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMessageSize)),
 			grpc.WithDefaultCallOptions(compressionOptions(cfg.grpcCompression)...),
+			grpc.WithChainUnaryInterceptor(clientMetrics.UnaryClientInterceptor()),
+			grpc.WithChainStreamInterceptor(clientMetrics.StreamClientInterceptor()),
 		},
 	}, logger.With("component", "discovery"), reg)
 	if err != nil {
@@ -107,10 +113,14 @@ func (cfg *queryCmd) build(env environment) (*daemon, error) {
 	mux.Handle("/", ui.Handler(cfg.prefix(), cfg.externalPrefix))
 	serve.Pprof(mux)
 
-	grpcSrv := grpc.NewServer(append(grpcOpts, grpc.MaxSendMsgSize(maxMessageSize))...)
 	proxyServer := store.NewProxyServer(proxy, store.ServerLimits{MaxSeries: int64(cfg.maxSeries), MaxSamples: int64(cfg.requestSamples)})
-	storepb.RegisterStoreServer(grpcSrv, proxyServer)
-	infopb.RegisterInfoServer(grpcSrv, proxyServer)
+	grpcSrv, err := cfg.server.grpcServer(reg, func(srv *grpc.Server) {
+		storepb.RegisterStoreServer(srv, proxyServer)
+		infopb.RegisterInfoServer(srv, proxyServer)
+	}, grpc.MaxSendMsgSize(maxMessageSize))
+	if err != nil {
+		return nil, err
+	}
 
 	grpcLis, httpLis, err := cfg.server.listen()
 	if err != nil {

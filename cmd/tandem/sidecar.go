@@ -138,19 +138,19 @@ func (s *sidecarCmd) build(env environment) (*daemon, error) {
 		return nil, fmt.Errorf("--reloader.*: %w", err)
 	}
 
-	grpcOpts, err := s.server.grpcServerOptions()
+	srv, err := s.server.grpcServer(env.reg, func(srv *grpc.Server) {
+		storepb.RegisterStoreServer(srv, store)
+		infopb.RegisterInfoServer(srv, target)
+		healthpb.RegisterHealthServer(srv, health.NewServer())
+	}, grpc.MaxSendMsgSize(promstore.DefaultMaxFrameSize))
 	if err != nil {
 		return nil, err
 	}
+	promstore.RegisterUp(env.reg, target)
 	grpcLis, httpLis, err := s.server.listen()
 	if err != nil {
 		return nil, err
 	}
-
-	srv := grpc.NewServer(append(grpcOpts, grpc.MaxSendMsgSize(promstore.DefaultMaxFrameSize))...)
-	storepb.RegisterStoreServer(srv, store)
-	infopb.RegisterInfoServer(srv, target)
-	healthpb.RegisterHealthServer(srv, health.NewServer())
 
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(env.reg, promhttp.HandlerOpts{Registry: env.reg}))

@@ -74,6 +74,7 @@ func New(opts Options) *API {
 	a := &API{opts: opts, startTime: opts.Now(), metrics: newMetrics(opts.Registerer)}
 	if opts.MaxConcurrent > 0 {
 		a.gate = make(chan struct{}, opts.MaxConcurrent)
+		a.metrics.registerGate(opts.Registerer, a.gate)
 	}
 	return a
 }

@@ -218,7 +218,7 @@ func TestAPIRoutePrefixHealthReadyMetrics(t *testing.T) {
 	if a := s.get(t, "/api/v1/query", url.Values{"query": {"1"}}); a.code != 200 {
 		t.Errorf("query under prefix: %d", a.code)
 	}
-	if a := s.get(t, "/metrics", nil); !strings.Contains(string(a.Data), `tandem_http_requests_total{code="200",handler="/api/v1/query"} 1`) {
+	if a := s.get(t, "/metrics", nil); !strings.Contains(string(a.Data), `http_requests_total{code="200",handler="query",method="get"} 1`) {
 		t.Errorf("metrics do not count the query:\n%s", a.Data)
 	}
 }

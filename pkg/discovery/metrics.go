@@ -27,11 +27,11 @@ func newMetrics() *metrics {
 			NativeHistogramMaxBucketNumber: 100,
 		}),
 		dnsLookups: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "tandem_endpoint_dns_lookups_total",
+			Name: "thanos_query_store_apis_dns_lookups_total",
 			Help: "DNS lookups of dns+, dnssrv+ and dnssrvnoa+ endpoint addresses.",
 		}),
 		dnsLookupErrors: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "tandem_endpoint_dns_lookup_errors_total",
+			Name: "thanos_query_store_apis_dns_failures_total",
 			Help: "DNS lookups of endpoint addresses that failed; the last good answer was kept.",
 		}),
 		fileSDReadErrors: prometheus.NewCounter(prometheus.CounterOpts{

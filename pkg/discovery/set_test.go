@@ -178,14 +178,14 @@ func TestSetFollowsDNSSRV(t *testing.T) {
 	waitForStores(t, set, within, pods[0])
 
 	t.Log("DNS fails: the last good answer stays")
-	errorsBefore := metricValue(t, reg, "tandem_endpoint_dns_lookup_errors_total")
+	errorsBefore := metricValue(t, reg, "thanos_query_store_apis_dns_failures_total")
 	zone.SetServfail(true)
 	wait.Until(t, 3*opts.DNSInterval+slack, "endpoint set", func() error {
 		if got, want := storeAddrs(set), serverAddrs(pods[0]); !slices.Equal(got, want) {
 			t.Fatalf("healthy stores changed to %q during SERVFAIL, want %q", got, want)
 		}
 		// Two failed rounds, so the first one's outcome has been applied.
-		if n := metricValue(t, reg, "tandem_endpoint_dns_lookup_errors_total") - errorsBefore; n < 2 {
+		if n := metricValue(t, reg, "thanos_query_store_apis_dns_failures_total") - errorsBefore; n < 2 {
 			return fmt.Errorf("%v failed lookups so far", n)
 		}
 		return nil

@@ -27,43 +27,43 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	f := promauto.With(reg)
 	return &metrics{
 		reloads: f.NewCounter(prometheus.CounterOpts{
-			Name: "tandem_reloader_reloads_total",
+			Name: "reloader_reloads_total",
 			Help: "Reload requests sent to Prometheus.",
 		}),
 		reloadFailures: f.NewCounter(prometheus.CounterOpts{
-			Name: "tandem_reloader_reloads_failed_total",
+			Name: "reloader_reloads_failed_total",
 			Help: "Reload requests that failed: Prometheus unreachable, or it rejected the config or rules.",
 		}),
 		lastReloadSuccess: f.NewGauge(prometheus.GaugeOpts{
-			Name: "tandem_reloader_last_reload_successful",
+			Name: "reloader_last_reload_successful",
 			Help: "Whether the last reload request succeeded (1) or failed (0).",
 		}),
 		lastReloadSuccessTime: f.NewGauge(prometheus.GaugeOpts{
-			Name: "tandem_reloader_last_reload_success_timestamp_seconds",
+			Name: "reloader_last_reload_success_timestamp_seconds",
 			Help: "Unix time of the last successful reload.",
 		}),
 		configHash: f.NewGauge(prometheus.GaugeOpts{
-			Name: "tandem_reloader_config_hash",
+			Name: "reloader_config_hash",
 			Help: "Hash of the config (after environment substitution) that Prometheus last accepted; compare it across replicas.",
 		}),
 		applies: f.NewCounter(prometheus.CounterOpts{
-			Name: "tandem_reloader_config_apply_operations_total",
+			Name: "reloader_config_apply_operations_total",
 			Help: "Times the config and rule directories were read and compared with the last applied state.",
 		}),
 		applyFailures: f.NewCounter(prometheus.CounterOpts{
-			Name: "tandem_reloader_config_apply_operations_failed_total",
+			Name: "reloader_config_apply_operations_failed_total",
 			Help: "Apply operations that failed before a reload could be sent: unreadable file, bad gzip, unset environment variable, write error.",
 		}),
 		watches: f.NewGauge(prometheus.GaugeOpts{
-			Name: "tandem_reloader_watches",
+			Name: "reloader_watches",
 			Help: "Directories watched for changes.",
 		}),
 		watchEvents: f.NewCounter(prometheus.CounterOpts{
-			Name: "tandem_reloader_watch_events_total",
+			Name: "reloader_watch_events_total",
 			Help: "File-system events received from the watched directories.",
 		}),
 		watchErrors: f.NewCounter(prometheus.CounterOpts{
-			Name: "tandem_reloader_watch_errors_total",
+			Name: "reloader_watch_errors_total",
 			Help: "Errors received from the file-system watcher.",
 		}),
 	}

@@ -139,13 +139,13 @@ func TestServerCiphersAndCurves(t *testing.T) {
 
 	for _, tc := range []struct {
 		name   string
-		cfg    tls.Config
+		cfg    *tls.Config
 		wantOK bool
 	}{
-		{"allowed cipher", tls.Config{MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256}, CurvePreferences: []tls.CurveID{tls.CurveP384}}, true},
-		{"other cipher", tls.Config{MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384}, CurvePreferences: []tls.CurveID{tls.CurveP384}}, false},
-		{"allowed curve", tls.Config{CurvePreferences: []tls.CurveID{tls.CurveP384}}, true},
-		{"other curve", tls.Config{CurvePreferences: []tls.CurveID{tls.X25519}}, false},
+		{"allowed cipher", &tls.Config{MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256}, CurvePreferences: []tls.CurveID{tls.CurveP384}}, true},
+		{"other cipher", &tls.Config{MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384}, CurvePreferences: []tls.CurveID{tls.CurveP384}}, false},
+		{"allowed curve", &tls.Config{CurvePreferences: []tls.CurveID{tls.CurveP384}}, true},
+		{"other curve", &tls.Config{CurvePreferences: []tls.CurveID{tls.X25519}}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := tc.cfg.Clone()

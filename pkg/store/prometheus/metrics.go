@@ -1,6 +1,9 @@
 package prometheus
 
 import (
+	"context"
+	"time"
+
 	promclient "github.com/prometheus/client_golang/prometheus"
 )
 
@@ -21,4 +24,22 @@ func NewMetrics(reg promclient.Registerer) *Metrics {
 		reg.MustRegister(m.frameBytes)
 	}
 	return m
+}
+
+// RegisterUp exports thanos_sidecar_prometheus_up, which Thanos's
+// ThanosSidecarNoConnectionToStartedPrometheus alert reads: 1 while the
+// sidecar can serve its Prometheus (it answers and has external labels),
+// read at each scrape.
+func RegisterUp(reg promclient.Registerer, target *Target) {
+	reg.MustRegister(promclient.NewGaugeFunc(promclient.GaugeOpts{
+		Name: "thanos_sidecar_prometheus_up",
+		Help: "1 if the sidecar can serve its Prometheus: it answers and has external labels; 0 otherwise.",
+	}, func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if target.Ready(ctx) != nil {
+			return 0
+		}
+		return 1
+	}))
 }
