@@ -5,11 +5,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"time"
 
 	"github.com/oklog/run"
 	"google.golang.org/grpc"
 
 	"github.com/tandem-metrics/tandem/internal/serve"
+	"github.com/tandem-metrics/tandem/internal/tracing"
 )
 
 // daemon is a built subcommand: its gRPC and HTTP servers with their
@@ -24,6 +26,8 @@ type daemon struct {
 	// servers have drained: the calls in flight still use what it keeps
 	// (Prometheus's external labels, the stores' connections).
 	background []func(ctx context.Context) error
+	// tracer is flushed once everything has stopped.
+	tracer *tracing.Provider
 }
 
 // run serves until ctx ends, a signal arrives or a component fails, as one
@@ -55,7 +59,15 @@ func (d *daemon) run(ctx context.Context, logger *slog.Logger) error {
 			stopBackground()
 		})
 	}
-	return g.Run()
+	err := g.Run()
+	if d.tracer != nil {
+		flushCtx, cancelFlush := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancelFlush()
+		if ferr := d.tracer.Shutdown(flushCtx); ferr != nil {
+			logger.Warn("Flushing traces", "err", ferr)
+		}
+	}
+	return err
 }
 
 // close releases the listeners of a daemon that never ran.

@@ -7,13 +7,13 @@ import (
 
 	"github.com/alecthomas/kingpin/v2"
 	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/promslog"
 	promslogflag "github.com/prometheus/common/promslog/flag"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/keepalive"
 
 	"github.com/tandem-metrics/tandem/internal/serve"
+	"github.com/tandem-metrics/tandem/internal/tracing"
 )
 
 // globalFlags are the application's own flags, which Thanos also declares
@@ -82,7 +82,8 @@ func (f *serverFlags) listen() (grpcLis, httpLis net.Listener, err error) {
 // Thanos's names (grpc_server_started_total, grpc_server_handled_total,
 // grpc_server_handling_seconds, by grpc_service, grpc_method and
 // grpc_code), which Thanos's alerts and dashboards read.
-func (f *serverFlags) grpcServer(reg prometheus.Registerer, register func(*grpc.Server), opts ...grpc.ServerOption) (*grpc.Server, error) {
+func (f *serverFlags) grpcServer(env environment, register func(*grpc.Server), opts ...grpc.ServerOption) (*grpc.Server, error) {
+	reg := env.reg
 	tlsOpts, err := f.GRPCServerOptions()
 	if err != nil {
 		return nil, err
@@ -96,6 +97,7 @@ func (f *serverFlags) grpcServer(reg prometheus.Registerer, register func(*grpc.
 		grpc.ChainUnaryInterceptor(metrics.UnaryServerInterceptor()),
 		grpc.ChainStreamInterceptor(metrics.StreamServerInterceptor()),
 	)
+	opts = append(opts, tracing.ServerOptions(env.tracer)...)
 	srv := grpc.NewServer(opts...)
 	register(srv)
 	metrics.InitializeMetrics(srv)

@@ -18,6 +18,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/common/promslog"
 	"github.com/prometheus/common/version"
+	"go.opentelemetry.io/otel"
+
+	"github.com/tandem-metrics/tandem/internal/tracing"
 )
 
 // subcommand is one component: its flags, declared on its kingpin
@@ -32,6 +35,7 @@ type subcommand interface {
 type environment struct {
 	logger *slog.Logger
 	reg    *prometheus.Registry
+	tracer *tracing.Provider
 	// flags is every flag of the command line with its value, for
 	// /api/v1/status/flags.
 	flags map[string]string
@@ -87,8 +91,24 @@ func (a *app) build(name string) (*daemon, *slog.Logger, error) {
 	logger := promslog.New(&a.global.log)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	d, err := a.commands[name].build(environment{logger: logger, reg: reg, flags: a.flagValues(name)})
-	return d, logger, err
+	tracingConfig, err := a.global.tracing.read()
+	if err != nil {
+		return nil, nil, err
+	}
+	tracer, err := tracing.New(context.Background(), tracingConfig, "tandem-"+name)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", a.global.tracing.flag(), err)
+	}
+	// Prometheus's PromQL engine traces its evaluation through the global
+	// provider only.
+	otel.SetTracerProvider(tracer)
+	d, err := a.commands[name].build(environment{logger: logger, reg: reg, tracer: tracer, flags: a.flagValues(name)})
+	if err != nil {
+		_ = tracer.Shutdown(context.Background())
+		return nil, nil, err
+	}
+	d.tracer = tracer
+	return d, logger, nil
 }
 
 // flagValues is every flag of the application and of command name, with

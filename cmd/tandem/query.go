@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/tandem-metrics/tandem/internal/serve"
+	"github.com/tandem-metrics/tandem/internal/tracing"
 	"github.com/tandem-metrics/tandem/pkg/api"
 	"github.com/tandem-metrics/tandem/pkg/discovery"
 	"github.com/tandem-metrics/tandem/pkg/query"
@@ -53,13 +54,13 @@ func (cfg *queryCmd) build(env environment) (*daemon, error) {
 		InfoTimeout:      cfg.infoTimeout,
 		UnhealthyTimeout: cfg.unhealthy,
 		CloseGrace:       cfg.timeout,
-		DialOptions: []grpc.DialOption{
+		DialOptions: append([]grpc.DialOption{
 			grpc.WithTransportCredentials(clientCreds),
 			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMessageSize)),
 			grpc.WithDefaultCallOptions(compressionOptions(cfg.grpcCompression)...),
 			grpc.WithChainUnaryInterceptor(clientMetrics.UnaryClientInterceptor()),
 			grpc.WithChainStreamInterceptor(clientMetrics.StreamClientInterceptor()),
-		},
+		}, tracing.DialOptions(env.tracer)...),
 	}, logger.With("component", "discovery"), reg)
 	if err != nil {
 		return nil, err
@@ -114,7 +115,7 @@ func (cfg *queryCmd) build(env environment) (*daemon, error) {
 	serve.Pprof(mux)
 
 	proxyServer := store.NewProxyServer(proxy, store.ServerLimits{MaxSeries: int64(cfg.maxSeries), MaxSamples: int64(cfg.requestSamples)})
-	grpcSrv, err := cfg.server.grpcServer(reg, func(srv *grpc.Server) {
+	grpcSrv, err := cfg.server.grpcServer(env, func(srv *grpc.Server) {
 		storepb.RegisterStoreServer(srv, proxyServer)
 		infopb.RegisterInfoServer(srv, proxyServer)
 	}, grpc.MaxSendMsgSize(maxMessageSize))
@@ -129,7 +130,7 @@ func (cfg *queryCmd) build(env environment) (*daemon, error) {
 	return &daemon{
 		flags:   cfg.server,
 		grpc:    grpcSrv,
-		http:    &http.Server{Handler: mux, ReadHeaderTimeout: 30 * time.Second},
+		http:    &http.Server{Handler: tracing.Handler(env.tracer, mux), ReadHeaderTimeout: 30 * time.Second},
 		grpcLis: grpcLis,
 		httpLis: httpLis,
 		// The engine and discovery, whose end closes the stores'

@@ -16,6 +16,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/tandem-metrics/tandem/internal/serve"
+	"github.com/tandem-metrics/tandem/internal/tracing"
 	"github.com/tandem-metrics/tandem/pkg/reloader"
 	_ "github.com/tandem-metrics/tandem/pkg/store" // the gogo-safe gRPC codec
 	promstore "github.com/tandem-metrics/tandem/pkg/store/prometheus"
@@ -128,6 +129,9 @@ func (s *sidecarCmd) build(env environment) (*daemon, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Remote reads and label calls become spans of the Store API call
+	// that made them, and Prometheus continues the trace.
+	httpClient.Transport = tracing.Transport(env.tracer, httpClient.Transport)
 	client := promstore.NewClient(s.promURL, httpClient)
 	target := promstore.NewTarget(client, logger, s.minTime.millis, 2*time.Second)
 	store := promstore.NewStore(client, target, logger, promstore.NewMetrics(env.reg))
@@ -138,7 +142,7 @@ func (s *sidecarCmd) build(env environment) (*daemon, error) {
 		return nil, fmt.Errorf("--reloader.*: %w", err)
 	}
 
-	srv, err := s.server.grpcServer(env.reg, func(srv *grpc.Server) {
+	srv, err := s.server.grpcServer(env, func(srv *grpc.Server) {
 		storepb.RegisterStoreServer(srv, store)
 		infopb.RegisterInfoServer(srv, target)
 		healthpb.RegisterHealthServer(srv, health.NewServer())
@@ -170,7 +174,7 @@ func (s *sidecarCmd) build(env environment) (*daemon, error) {
 	return &daemon{
 		flags:   s.server,
 		grpc:    srv,
-		http:    &http.Server{Handler: mux, ReadHeaderTimeout: 30 * time.Second},
+		http:    &http.Server{Handler: tracing.Handler(env.tracer, mux), ReadHeaderTimeout: 30 * time.Second},
 		grpcLis: grpcLis,
 		httpLis: httpLis,
 		background: []func(context.Context) error{
