@@ -75,7 +75,9 @@ func checkTrace(spans []tracingtest.Span) []string {
 		what string
 		ok   func(s tracingtest.Span) bool
 	}{
-		{"PromQL evaluation", func(s tracingtest.Span) bool { return s.Service == "tandem-query" && strings.HasPrefix(s.Name, "promql") }},
+		{"PromQL evaluation", func(s tracingtest.Span) bool {
+			return s.Service == "tandem-query" && strings.HasPrefix(s.Name, "promql")
+		}},
 		{"the query's Series call with what it read", func(s tracingtest.Span) bool {
 			n, _ := strconv.Atoi(s.Attributes["tandem.store.series"])
 			return s.Service == "tandem-query" && s.Name == "thanos.Store/Series" && n == targets && s.Attributes["tandem.store.chunks"] != "0" && s.Attributes["server.address"] == "127.0.0.1"
