@@ -173,6 +173,12 @@ func TestDemo(t *testing.T) {
 		}))
 	}
 
+	// Ready means the live data answers: what the demo suggests works at
+	// once.
+	if up := e2etest.Vector(t, e2etest.API(ctx, t, base, "/api/v1/query", url.Values{"query": {"count(up)"}})); len(up) == 0 {
+		t.Errorf("count(up) is empty right after the demo said it was ready")
+	}
+
 	// 3 instances x 3 codes; every series once per replica without dedup.
 	const series = 9
 	merged := query("demo_http_requests_total", end, true)

@@ -99,7 +99,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 			"--http-grace-period=5s",
 		}})
 	}
-	query := component{name: "query", bin: bins["tandem"], ready: storesHealthy("http://"+cfg.QueryHTTP, len(replicaNames)), args: []string{
+	query := component{name: "query", bin: bins["tandem"], ready: all(storesHealthy("http://"+cfg.QueryHTTP, len(replicaNames)), answersData("http://"+cfg.QueryHTTP, "count(up)")), args: []string{
 		"query",
 		"--http-address=" + cfg.QueryHTTP,
 		"--grpc-address=" + cfg.QueryGRPC,
@@ -110,7 +110,8 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 		"--http-grace-period=5s",
 	}}
 	// Each stage needs the one before it: a sidecar reads its Prometheus's
-	// config at start, and the query is ready once it sees both sidecars.
+	// config at start, and the query is ready once it sees both sidecars
+	// and the replicas' first live scrapes answer through it.
 	return supervise(ctx, cfg, h, [][]component{proms, sidecars, {query}}, logDir, out)
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"time"
 )
 
@@ -82,6 +83,48 @@ func storesHealthy(queryURL string, n int) check {
 		}
 		if healthy < n {
 			return fmt.Errorf("%d of %d stores healthy", healthy, n)
+		}
+		return nil
+	}
+}
+
+// all is ready when every check is, in order.
+func all(checks ...check) check {
+	return func(ctx context.Context, client *http.Client) error {
+		for _, c := range checks {
+			if err := c(ctx, client); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+// answersData is ready when the query's answer to expr now is a non-empty
+// vector: the live scrapes have reached it, so what the demo prints to try
+// answers at once.
+func answersData(queryURL, expr string) check {
+	return func(ctx context.Context, client *http.Client) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, queryURL+"/api/v1/query?"+url.Values{"query": {expr}}.Encode(), nil)
+		if err != nil {
+			return err
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		var body struct {
+			Status string `json:"status"`
+			Data   struct {
+				Result []json.RawMessage `json:"result"`
+			} `json:"data"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+			return fmt.Errorf("%s: %w", expr, err)
+		}
+		if body.Status != "success" || len(body.Data.Result) == 0 {
+			return fmt.Errorf("%s: no live data yet", expr)
 		}
 		return nil
 	}
