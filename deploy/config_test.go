@@ -177,9 +177,9 @@ func TestGrafanaDatasource(t *testing.T) {
 // read from `tandem <subcommand> --help`, so a renamed flag fails here, not
 // in a cluster.
 func TestFlagsExistInBinaries(t *testing.T) {
-	b := loadBase(t)
+	b, op := loadBase(t), loadDir(t, "operator")
 	used := map[string][]string{} // subcommand -> flags
-	for _, o := range append(b.all("StatefulSet"), b.all("Deployment")...) {
+	for _, o := range append(append(b.all("StatefulSet"), b.all("Deployment")...), op.all("Deployment")...) {
 		var w workload
 		o.decode(t, &w)
 		for _, c := range w.Spec.Template.Spec.Containers {

@@ -200,15 +200,18 @@ type base struct {
 	objects   []object
 }
 
-func loadBase(t *testing.T) base {
+func loadBase(t *testing.T) base { return loadDir(t, "base") }
+
+// loadDir reads the objects the kustomization in dir lists.
+func loadDir(t *testing.T, dir string) base {
 	t.Helper()
-	k := readKustomization(t, "base")
+	k := readKustomization(t, dir)
 	if k.Namespace == "" {
-		t.Fatal("base/kustomization.yaml sets no namespace")
+		t.Fatalf("%s/kustomization.yaml sets no namespace", dir)
 	}
 	b := base{namespace: k.Namespace}
 	for _, r := range k.Resources {
-		b.objects = append(b.objects, decodeFile(t, filepath.Join("base", r))...)
+		b.objects = append(b.objects, decodeFile(t, filepath.Join(dir, r))...)
 	}
 	return b
 }
