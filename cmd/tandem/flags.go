@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"net"
+	"net/http"
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
@@ -60,21 +62,32 @@ func registerServerFlags(cmd *kingpin.CmdClause, grpcHelp string) *serverFlags {
 	return f
 }
 
-// listen checks the servers' flags and opens both listeners. Addresses take
-// every form Thanos's manifests use: ":10901", "0.0.0.0:10901", and an IPv4
-// or IPv6 address in brackets such as "[$(POD_IP)]:10901".
-func (f *serverFlags) listen() (grpcLis, httpLis net.Listener, err error) {
+// newDaemon checks the servers' flags, opens both listeners and returns
+// the daemon serving grpcSrv and, traced, handler, with background running
+// beside them. Addresses take every form Thanos's manifests use: ":10901",
+// "0.0.0.0:10901", and an IPv4 or IPv6 address in brackets such as
+// "[$(POD_IP)]:10901".
+func (f *serverFlags) newDaemon(env environment, grpcSrv *grpc.Server, handler http.Handler, background ...func(context.Context) error) (*daemon, error) {
 	if err := f.ValidateHTTP(); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	if grpcLis, err = net.Listen("tcp", f.grpcAddr); err != nil {
-		return nil, nil, fmt.Errorf("--grpc-address: %w", err)
+	grpcLis, err := net.Listen("tcp", f.grpcAddr)
+	if err != nil {
+		return nil, fmt.Errorf("--grpc-address: %w", err)
 	}
-	if httpLis, err = net.Listen("tcp", f.httpAddr); err != nil {
+	httpLis, err := net.Listen("tcp", f.httpAddr)
+	if err != nil {
 		_ = grpcLis.Close()
-		return nil, nil, fmt.Errorf("--http-address: %w", err)
+		return nil, fmt.Errorf("--http-address: %w", err)
 	}
-	return grpcLis, httpLis, nil
+	return &daemon{
+		flags:      f,
+		grpc:       grpcSrv,
+		http:       &http.Server{Handler: tracing.Handler(env.tracer, handler), ReadHeaderTimeout: 30 * time.Second},
+		grpcLis:    grpcLis,
+		httpLis:    httpLis,
+		background: background,
+	}, nil
 }
 
 // grpcServer builds the gRPC server from the flags, with opts, and calls

@@ -123,30 +123,16 @@ func (cfg *queryCmd) build(env environment) (*daemon, error) {
 		return nil, err
 	}
 
-	grpcLis, httpLis, err := cfg.server.listen()
-	if err != nil {
-		return nil, err
-	}
-	return &daemon{
-		flags:   cfg.server,
-		grpc:    grpcSrv,
-		http:    &http.Server{Handler: tracing.Handler(env.tracer, mux), ReadHeaderTimeout: 30 * time.Second},
-		grpcLis: grpcLis,
-		httpLis: httpLis,
-		// The engine and discovery, whose end closes the stores'
-		// connections that the calls in flight still read from, stop only
-		// once both servers have drained.
-		background: []func(context.Context) error{
-			endpoints.Run,
-			func(ctx context.Context) error {
-				<-ctx.Done()
-				if err := engine.Close(); err != nil {
-					logger.Warn("Closing the query engine", "err", err)
-				}
-				return nil
-			},
-		},
-	}, nil
+	// The engine and discovery, whose end closes the stores' connections
+	// that the calls in flight still read from, stop only once both servers
+	// have drained.
+	return cfg.server.newDaemon(env, grpcSrv, mux, endpoints.Run, func(ctx context.Context) error {
+		<-ctx.Done()
+		if err := engine.Close(); err != nil {
+			logger.Warn("Closing the query engine", "err", err)
+		}
+		return nil
+	})
 }
 
 // compressionOptions are the call options of --grpc-compression. The

@@ -151,10 +151,6 @@ func (s *sidecarCmd) build(env environment) (*daemon, error) {
 		return nil, err
 	}
 	promstore.RegisterUp(env.reg, target)
-	grpcLis, httpLis, err := s.server.listen()
-	if err != nil {
-		return nil, err
-	}
 
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(env.reg, promhttp.HandlerOpts{Registry: env.reg}))
@@ -171,25 +167,16 @@ func (s *sidecarCmd) build(env environment) (*daemon, error) {
 	serve.Pprof(mux)
 
 	logger.Info("Serving Prometheus", "prometheus", s.promURL.String())
-	return &daemon{
-		flags:   s.server,
-		grpc:    srv,
-		http:    &http.Server{Handler: tracing.Handler(env.tracer, mux), ReadHeaderTimeout: 30 * time.Second},
-		grpcLis: grpcLis,
-		httpLis: httpLis,
-		background: []func(context.Context) error{
-			func(ctx context.Context) error {
-				if err := target.WaitReady(ctx, s.readyTimeout); err != nil {
-					if ctx.Err() != nil {
-						return nil
-					}
-					return fmt.Errorf("--prometheus.ready_timeout: %w", err)
-				}
-				return target.Run(ctx, s.getConfigInterval)
-			},
-			rl.Run,
-		},
-	}, nil
+	waitThenRefresh := func(ctx context.Context) error {
+		if err := target.WaitReady(ctx, s.readyTimeout); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("--prometheus.ready_timeout: %w", err)
+		}
+		return target.Run(ctx, s.getConfigInterval)
+	}
+	return s.server.newDaemon(env, srv, mux, waitThenRefresh, rl.Run)
 }
 
 // prometheusClient is the HTTP client towards Prometheus, from
