@@ -28,9 +28,6 @@ func registerPathOrContent(cmd serve.FlagClause, name, help string, envsubst boo
 	return p
 }
 
-// set reports whether either flag was given.
-func (p *pathOrContent) set() bool { return p.content != "" || p.path != "" }
-
 // flag names the flag that was given, for errors.
 func (p *pathOrContent) flag() string {
 	if p.path != "" {

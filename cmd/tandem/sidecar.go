@@ -97,7 +97,7 @@ func (s *sidecarCmd) registerShippingFlags(cmd *kingpin.CmdClause) {
 		{"hash-func", "Refused: blocks are not uploaded yet.", ""},
 	} {
 		fc := cmd.Flag(f.name, f.help).Default(f.def)
-		given := func() bool { return false }
+		var given func() bool
 		if f.def == "false" {
 			v := fc.Bool()
 			given = func() bool { return *v }

@@ -53,24 +53,12 @@ func answersOK(url string) check {
 // without error.
 func storesHealthy(queryURL string, n int) check {
 	return func(ctx context.Context, client *http.Client) error {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, queryURL+"/api/v1/stores", nil)
-		if err != nil {
-			return err
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("/api/v1/stores: %s", resp.Status)
-		}
 		var body struct {
 			Data map[string][]struct {
 				LastError *string `json:"lastError"`
 			} `json:"data"`
 		}
-		if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		if err := getJSON(ctx, client, queryURL+"/api/v1/stores", &body); err != nil {
 			return fmt.Errorf("/api/v1/stores: %w", err)
 		}
 		healthy := 0
@@ -105,27 +93,34 @@ func all(checks ...check) check {
 // answers at once.
 func answersData(queryURL, expr string) check {
 	return func(ctx context.Context, client *http.Client) error {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, queryURL+"/api/v1/query?"+url.Values{"query": {expr}}.Encode(), nil)
-		if err != nil {
-			return err
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
 		var body struct {
-			Status string `json:"status"`
-			Data   struct {
+			Data struct {
 				Result []json.RawMessage `json:"result"`
 			} `json:"data"`
 		}
-		if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		if err := getJSON(ctx, client, queryURL+"/api/v1/query?"+url.Values{"query": {expr}}.Encode(), &body); err != nil {
 			return fmt.Errorf("%s: %w", expr, err)
 		}
-		if body.Status != "success" || len(body.Data.Result) == 0 {
+		if len(body.Data.Result) == 0 {
 			return fmt.Errorf("%s: no live data yet", expr)
 		}
 		return nil
 	}
+}
+
+// getJSON decodes the JSON answer of a GET that answers 200 into v.
+func getJSON(ctx context.Context, client *http.Client, u string, v any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s", resp.Status)
+	}
+	return json.NewDecoder(resp.Body).Decode(v)
 }
