@@ -158,7 +158,7 @@ func (m *measurer) sidecar(ctx context.Context) ([]SidecarResult, error) {
 				}
 				last = call
 			}
-			rss, err := m.stack.sidecars[0].peakRSS()
+			rss, err := m.stack.sidecars[0].PeakRSS()
 			if err != nil {
 				return nil, err
 			}
@@ -220,7 +220,7 @@ func (m *measurer) query(ctx context.Context, comp string, shape Shape, w Window
 		return QueryResult{}, err
 	}
 	defer s.stopTandem()
-	startRSS, err := s.query.peakRSS()
+	startRSS, err := s.query.PeakRSS()
 	if err != nil {
 		return QueryResult{}, err
 	}
@@ -241,7 +241,7 @@ func (m *measurer) query(ctx context.Context, comp string, shape Shape, w Window
 		QueryStartRSS: startRSS,
 	}
 	r.Ratio = r.Tandem.Median / r.Prometheus.Median
-	if r.QueryPeakRSS, err = s.query.peakRSS(); err != nil {
+	if r.QueryPeakRSS, err = s.query.PeakRSS(); err != nil {
 		return r, err
 	}
 	if r.SidecarPeakRSS, err = peakRSSes(s.sidecars); err != nil {

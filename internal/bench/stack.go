@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tandem-metrics/tandem/internal/supervise"
 )
 
 const (
@@ -60,7 +62,7 @@ func findBinaries(dir string, thanos bool) (binaries, error) {
 func (s *stack) startPrometheus(ctx context.Context, dataDirs [2]string) error {
 	// Both addresses at once: neither server listens yet when the second
 	// is picked.
-	addrs, err := freeAddrs(len(replicaNames))
+	addrs, err := supervise.FreeAddrs(len(replicaNames))
 	if err != nil {
 		return err
 	}
@@ -103,7 +105,7 @@ func (s *stack) promURL(r int) string { return "http://" + s.proms[r].HTTP }
 
 // startSidecar starts replica r's sidecar and waits until it serves.
 func (s *stack) startSidecar(ctx context.Context, r int) error {
-	addrs, err := freeAddrs(2)
+	addrs, err := supervise.FreeAddrs(2)
 	if err != nil {
 		return err
 	}
@@ -131,7 +133,7 @@ func (s *stack) startTandem(ctx context.Context, compression string) error {
 			return err
 		}
 	}
-	addrs, err := freeAddrs(2)
+	addrs, err := supervise.FreeAddrs(2)
 	if err != nil {
 		return err
 	}
@@ -158,8 +160,8 @@ func waitQuery(ctx context.Context, p *process, n int) error {
 		return err
 	}
 	return poll(ctx, readyTimeout, func() (bool, error) {
-		if p.exited() {
-			return false, fmt.Errorf("%s exited:\n%s", p.name, tail(p.logPath, 20))
+		if p.Exited() {
+			return false, fmt.Errorf("%s exited:\n%s", p.Name(), p.Tail(20))
 		}
 		return healthyStores("http://"+p.HTTP) >= n, nil
 	})
@@ -194,7 +196,7 @@ func healthyStores(base string) int {
 // stopTandem stops the query and the sidecars.
 func (s *stack) stopTandem() {
 	if s.query != nil {
-		s.query.stop(stopGrace)
+		_ = s.query.Stop(stopGrace)
 		s.query = nil
 	}
 	s.stopSidecars()
@@ -203,7 +205,7 @@ func (s *stack) stopTandem() {
 func (s *stack) stopSidecars() {
 	for r, p := range s.sidecars {
 		if p != nil {
-			p.stop(stopGrace)
+			_ = p.Stop(stopGrace)
 			s.sidecars[r] = nil
 		}
 	}
@@ -214,7 +216,7 @@ func (s *stack) stop() {
 	s.stopTandem()
 	for r, p := range s.proms {
 		if p != nil {
-			p.stop(stopGrace)
+			_ = p.Stop(stopGrace)
 			s.proms[r] = nil
 		}
 	}

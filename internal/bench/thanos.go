@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/tandem-metrics/tandem/internal/supervise"
 )
 
 // ThanosResult is one query answered by what Tandem replaces: Thanos's
@@ -33,7 +35,7 @@ type thanosStack struct {
 func (t *thanosStack) stop() {
 	for _, p := range append(t.sidecars[:], t.query) {
 		if p != nil {
-			p.stop(stopGrace)
+			_ = p.Stop(stopGrace)
 		}
 	}
 }
@@ -48,7 +50,7 @@ func (s *stack) startThanos(ctx context.Context) (_ *thanosStack, err error) {
 		}
 	}()
 	for r, name := range replicaNames {
-		addrs, err := freeAddrs(2)
+		addrs, err := supervise.FreeAddrs(2)
 		if err != nil {
 			return nil, err
 		}
@@ -73,7 +75,7 @@ func (s *stack) startThanos(ctx context.Context) (_ *thanosStack, err error) {
 			return nil, err
 		}
 	}
-	addrs, err := freeAddrs(2)
+	addrs, err := supervise.FreeAddrs(2)
 	if err != nil {
 		return nil, err
 	}
@@ -137,7 +139,7 @@ func (m *measurer) thanosQuery(ctx context.Context, shape Shape, w Window) (Than
 		Prometheus:   summarise(prom),
 	}
 	r.Ratio = r.Thanos.Median / r.Prometheus.Median
-	if r.QueryPeakRSS, err = t.query.peakRSS(); err != nil {
+	if r.QueryPeakRSS, err = t.query.PeakRSS(); err != nil {
 		return r, err
 	}
 	if r.SidecarPeakRSS, err = peakRSSes(t.sidecars); err != nil {

@@ -8,11 +8,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/prometheus/common/model"
+
+	"github.com/tandem-metrics/tandem/internal/supervise"
 )
 
 // Config is what the demo runs and where.
@@ -112,17 +115,17 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 	// Each stage needs the one before it: a sidecar reads its Prometheus's
 	// config at start, and the query is ready once it sees both sidecars
 	// and the replicas' first live scrapes answer through it.
-	return supervise(ctx, cfg, h, [][]component{proms, sidecars, {query}}, logDir, out)
+	return runStages(ctx, cfg, h, [][]component{proms, sidecars, {query}}, logDir, out)
 }
 
-// supervise starts the stages in order, each once the one before is ready,
+// runStages starts the stages in order, each once the one before is ready,
 // reports when all are, and stops every component, in reverse order, when
 // ctx ends or one of them exits.
-func supervise(ctx context.Context, cfg Config, h History, stages [][]component, logDir string, out io.Writer) (err error) {
-	var children []*child
+func runStages(ctx context.Context, cfg Config, h History, stages [][]component, logDir string, out io.Writer) (err error) {
+	var children []*supervise.Process
 	defer func() {
 		for i := len(children) - 1; i >= 0; i-- {
-			if stopErr := children[i].stop(cfg.StopTimeout); stopErr != nil {
+			if stopErr := children[i].Stop(cfg.StopTimeout); stopErr != nil {
 				err = errors.Join(err, stopErr)
 			}
 		}
@@ -134,22 +137,26 @@ func supervise(ctx context.Context, cfg Config, h History, stages [][]component,
 	for _, stage := range stages {
 		n += len(stage)
 	}
-	exited := make(chan *child, n)
+	exited := make(chan *supervise.Process, n)
 	readyCtx, cancel := context.WithTimeout(ctx, cfg.ReadyTimeout)
 	defer cancel()
 	for _, stage := range stages {
 		for _, c := range stage {
 			logPath := filepath.Join(logDir, c.name+".log")
-			ch, err := startChild(c.name, c.bin, c.args, logPath)
+			// Each run's logs start afresh, as its data does.
+			if err := os.Remove(logPath); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
+			ch, err := supervise.Start(supervise.Options{Name: c.name, Path: c.bin, Args: c.args, Log: logPath, Group: true})
 			if err != nil {
 				return err
 			}
 			children = append(children, ch)
 			go func() {
-				<-ch.done
+				<-ch.Done()
 				exited <- ch
 			}()
-			fmt.Fprintf(out, "Started %-14s (pid %d), log %s\n", ch.name, ch.pid(), logPath)
+			fmt.Fprintf(out, "Started %-14s (pid %d), log %s\n", ch.Name(), ch.Pid(), logPath)
 		}
 		for _, c := range stage {
 			ready := make(chan error, 1)
@@ -163,7 +170,7 @@ func supervise(ctx context.Context, cfg Config, h History, stages [][]component,
 					return fmt.Errorf("%s not ready within %v: %w; logs are in %s", c.name, cfg.ReadyTimeout, err, logDir)
 				}
 			case ch := <-exited:
-				return ch.exitError()
+				return ch.ExitError()
 			}
 		}
 	}
@@ -174,6 +181,6 @@ func supervise(ctx context.Context, cfg Config, h History, stages [][]component,
 		fmt.Fprintln(out, "Stopping...")
 		return nil
 	case ch := <-exited:
-		return ch.exitError()
+		return ch.ExitError()
 	}
 }

@@ -9,29 +9,28 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/tandem-metrics/tandem/internal/promtest"
+	"github.com/tandem-metrics/tandem/internal/supervise"
 )
 
 // Process is a binary running for the length of a test.
 type Process struct {
-	t       testing.TB
-	binary  string
-	name    string
-	args    []string
-	logFile string
-	cmd     *exec.Cmd
-	done    chan struct{}
+	t    testing.TB
+	name string
+	opts supervise.Options
+	proc *supervise.Process
 	// GRPC and HTTP are the loopback addresses it listens on.
 	GRPC, HTTP string
 }
+
+// stopGrace is how long a stopped process may take to exit before it is
+// killed.
+const stopGrace = 30 * time.Second
 
 // Start runs bin/<binary> (see `make build` and `make tools`) with args
 // and stops it when the test ends.
@@ -41,69 +40,44 @@ func Start(t testing.TB, binary string, args ...string) *Process {
 	if len(args) > 0 && (binary == "tandem" || binary == "thanos") {
 		name += " " + args[0] // the subcommand
 	}
-	p := &Process{t: t, binary: binary, name: name, args: args, logFile: filepath.Join(t.TempDir(), binary+".log")}
+	p := &Process{t: t, name: name, opts: supervise.Options{
+		Name: name,
+		Path: promtest.Binary(t, binary),
+		Args: args,
+		Log:  filepath.Join(t.TempDir(), binary+".log"),
+	}}
 	p.Start()
 	t.Cleanup(p.Stop)
 	return p
 }
 
-// Start (re)starts a stopped process with the same arguments.
+// Start (re)starts a stopped process with the same arguments; its log goes
+// on in the same file.
 func (p *Process) Start() {
 	p.t.Helper()
-	logf, err := os.OpenFile(p.logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	proc, err := supervise.Start(p.opts)
 	if err != nil {
 		p.t.Fatal(err)
 	}
-	cmd := exec.Command(promtest.Binary(p.t, p.binary), p.args...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		p.t.Fatalf("start %s: %v", p.name, err)
-	}
-	done := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		logf.Close()
-		close(done)
-	}()
-	p.cmd, p.done = cmd, done
+	p.proc = proc
 }
 
 // Stop sends SIGTERM and waits for the process to exit.
 func (p *Process) Stop() {
-	if p.cmd == nil {
-		return
+	if err := p.proc.Stop(stopGrace); err != nil {
+		p.t.Error(err)
 	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(30 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
-	p.cmd = nil
 }
 
 // Exited reports whether the process has ended.
-func (p *Process) Exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
+func (p *Process) Exited() bool { return p.proc.Exited() }
 
 // WaitExit waits for the process to end by itself and fails the test
 // unless it exits non-zero with a log that mentions want.
 func (p *Process) WaitExit(t testing.TB, timeout time.Duration, want string) {
 	t.Helper()
-	select {
-	case <-p.done:
-	case <-time.After(timeout):
-		t.Fatalf("%s still running after %v, want it to stop at start", p.name, timeout)
-	}
-	if code := p.cmd.ProcessState.ExitCode(); code == 0 {
+	p.waitExit(t, timeout)
+	if code := p.proc.ExitCode(); code == 0 {
 		t.Errorf("%s exited 0, want an error", p.name)
 	}
 	if log := p.Log(); !strings.Contains(log, want) {
@@ -113,34 +87,38 @@ func (p *Process) WaitExit(t testing.TB, timeout time.Duration, want string) {
 	}
 }
 
+// WaitExitOK waits for the process to end by itself, e.g. after a signal
+// the test sent, and fails the test unless it exits 0.
+func (p *Process) WaitExitOK(t testing.TB, timeout time.Duration) {
+	t.Helper()
+	p.waitExit(t, timeout)
+	if code := p.proc.ExitCode(); code != 0 {
+		t.Errorf("%s exited %d, want 0:\n%s", p.name, code, p.Log())
+	}
+}
+
+func (p *Process) waitExit(t testing.TB, timeout time.Duration) {
+	t.Helper()
+	select {
+	case <-p.proc.Done():
+	case <-time.After(timeout):
+		t.Fatalf("%s still running after %v", p.name, timeout)
+	}
+}
+
 // Pid is the running process's id.
-func (p *Process) Pid() int { return p.cmd.Process.Pid }
+func (p *Process) Pid() int { return p.proc.Pid() }
 
 // Log is what the process has written so far.
-func (p *Process) Log() string {
-	b, _ := os.ReadFile(p.logFile)
-	return string(b)
-}
+func (p *Process) Log() string { return p.proc.Log() }
 
 // WaitReady polls url until it answers 200 or the deadline passes.
 func (p *Process) WaitReady(url string, timeout time.Duration) {
 	p.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		resp, err := http.Get(url)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		if p.Exited() {
-			p.t.Fatalf("%s exited:\n%s", p.name, p.Log())
-		}
-		if time.Now().After(deadline) {
-			p.t.Fatalf("%s not ready at %s after %v (last: %v)\n%s", p.name, url, timeout, err, p.Log())
-		}
-		time.Sleep(50 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := p.proc.WaitReady(ctx, url); err != nil {
+		p.t.Fatalf("%v\n%s", err, p.Log())
 	}
 }
 
@@ -331,18 +309,4 @@ func (p *Process) Stores() []StoreStatus {
 		out = append(out, group...)
 	}
 	return out
-}
-
-// WaitExitOK waits for the process to end by itself, e.g. after a signal
-// the test sent, and fails the test unless it exits 0.
-func (p *Process) WaitExitOK(t testing.TB, timeout time.Duration) {
-	t.Helper()
-	select {
-	case <-p.done:
-	case <-time.After(timeout):
-		t.Fatalf("%s still running after %v", p.name, timeout)
-	}
-	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
-		t.Errorf("%s exited %d, want 0:\n%s", p.name, code, p.Log())
-	}
 }

@@ -7,16 +7,15 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tandem-metrics/tandem/internal/supervise"
 )
 
 // RepoRoot returns the directory holding the main module's go.mod.
@@ -84,8 +83,7 @@ type Server struct {
 	cfgFile string
 	addr    string
 	logFile string
-	cmd     *exec.Cmd
-	done    chan struct{}
+	proc    *supervise.Process
 }
 
 // Start runs Prometheus and waits until it is ready. It is stopped when the
@@ -149,24 +147,14 @@ func (s *Server) Start() {
 		"--web.enable-lifecycle",
 		"--log.level=warn",
 	}, s.cfg.Args...)
-	logf, err := os.OpenFile(s.logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	proc, err := supervise.Start(supervise.Options{Name: "prometheus", Path: Binary(s.t, "prometheus"), Args: args, Log: s.logFile})
 	if err != nil {
-		s.t.Fatalf("open prometheus log: %v", err)
+		s.t.Fatal(err)
 	}
-	cmd := exec.Command(Binary(s.t, "prometheus"), args...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		s.t.Fatalf("start prometheus: %v", err)
-	}
-	done := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		logf.Close()
-		close(done)
-	}()
-	s.cmd, s.done = cmd, done
-	if err := waitReady(s.URL(), done, 2*time.Minute); err != nil {
+	s.proc = proc
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := proc.WaitReady(ctx, s.URL()+"/-/ready"); err != nil {
 		s.Stop()
 		s.t.Fatalf("prometheus on %s: %v\n%s", s.addr, err, s.Log())
 	}
@@ -174,47 +162,13 @@ func (s *Server) Start() {
 
 // Stop terminates the server and waits for it to exit.
 func (s *Server) Stop() {
-	if s.cmd == nil {
-		return
+	if err := s.proc.Stop(30 * time.Second); err != nil {
+		s.t.Error(err)
 	}
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.done:
-	case <-time.After(30 * time.Second):
-		_ = s.cmd.Process.Kill()
-		<-s.done
-	}
-	s.cmd = nil
 }
 
 // Log returns what the server has logged so far.
-func (s *Server) Log() string {
-	b, _ := os.ReadFile(s.logFile)
-	return string(b)
-}
-
-func waitReady(url string, exited <-chan struct{}, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url+"/-/ready", nil)
-		if resp, err := http.DefaultClient.Do(req); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		select {
-		case <-exited:
-			return fmt.Errorf("exited before becoming ready")
-		case <-ctx.Done():
-			return fmt.Errorf("not ready after %v", timeout)
-		case <-tick.C:
-		}
-	}
-}
+func (s *Server) Log() string { return s.proc.Log() }
 
 // FreeAddr returns a loopback host:port that was free a moment ago.
 func FreeAddr(t testing.TB) string {
@@ -227,14 +181,9 @@ func FreeAddr(t testing.TB) string {
 // and let go may come back twice.
 func FreeAddrs(t testing.TB, n int) []string {
 	t.Helper()
-	out := make([]string, n)
-	for i := range out {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatalf("listen: %v", err)
-		}
-		defer l.Close()
-		out[i] = l.Addr().String()
+	out, err := supervise.FreeAddrs(n)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return out
 }

@@ -1,0 +1,9 @@
+//go:build !linux
+
+package supervise
+
+import "syscall"
+
+func procAttr(group bool) *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Setpgid: group}
+}
