@@ -11,6 +11,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"time"
+
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/tandem-metrics/tandem/internal/openmetrics"
 )
 
 // Dataset is the history both replicas hold. It is a pure function of its
@@ -172,7 +175,6 @@ func writeFile(path string, write func(io.Writer) error) error {
 // writeOpenMetrics writes replica r's samples in [from, to) (ms since the
 // epoch): each series' samples in time order, series of a family together.
 func (d Dataset) writeOpenMetrics(w io.Writer, r int, from, to int64) error {
-	var buf []byte
 	base := d.Start().UnixMilli()
 	iv := d.Interval.Milliseconds()
 	// samples calls emit for every scrape of series i in [from, to).
@@ -185,55 +187,25 @@ func (d Dataset) writeOpenMetrics(w io.Writer, r int, from, to int64) error {
 			emit(t)
 		}
 	}
-	line := func(name, lbls string, v float64, t int64) error {
-		buf = append(buf[:0], name...)
-		buf = append(buf, lbls...)
-		buf = append(buf, ' ')
-		buf = strconv.AppendFloat(buf, v, 'f', -1, 64)
-		buf = append(buf, ' ')
-		buf = appendSeconds(buf, t)
-		buf = append(buf, '\n')
-		_, err := w.Write(buf)
-		return err
-	}
-
-	var err error
-	if _, err = io.WriteString(w, "# TYPE bench_requests counter\n"); err != nil {
-		return err
-	}
+	om := openmetrics.NewWriter(w)
+	om.Family("bench_requests", "counter")
 	for i := range d.Series {
-		lbls := fmt.Sprintf(`{code="%s",group="%d",instance="%s",job="%s"}`, seriesCode(i), i/groupSize, instance(i/2), job)
+		lset := labels.FromStrings("code", seriesCode(i), "group", strconv.Itoa(i/groupSize), "instance", instance(i/2), "job", job)
 		rate, phi := counterRate(i), float64(i%11)
-		samples(i, func(t int64) {
-			if err == nil {
-				err = line(counterName, lbls, counterValue(rate, phi, t-base), t)
-			}
-		})
-		if err != nil {
-			return err
-		}
+		sw := om.Series(counterName, lset)
+		samples(i, func(t int64) { sw.Sample(t, counterValue(rate, phi, t-base)) })
 	}
 	// Buckets are written as an untyped family: the classic histogram as
 	// PromQL sees it, without the _sum and _count it does not read.
-	if _, err = io.WriteString(w, "# TYPE "+bucketName+" unknown\n"); err != nil {
-		return err
-	}
+	om.Family(bucketName, "unknown")
 	for h := range d.Histograms() {
 		rate, phi := 10*counterRate(h), float64(h%13)
 		for k, le := range les {
-			lbls := fmt.Sprintf(`{instance="%s",job="%s",le="%s"}`, instance(h), job, le)
-			samples(d.Series+h, func(t int64) {
-				if err == nil {
-					err = line(bucketName, lbls, math.Floor(counterValue(rate, phi, t-base)*lesShare[k]), t)
-				}
-			})
-			if err != nil {
-				return err
-			}
+			sw := om.Series(bucketName, labels.FromStrings("instance", instance(h), "job", job, "le", le))
+			samples(d.Series+h, func(t int64) { sw.Sample(t, math.Floor(counterValue(rate, phi, t-base)*lesShare[k])) })
 		}
 	}
-	_, err = io.WriteString(w, "# EOF\n")
-	return err
+	return om.Close()
 }
 
 // seriesCode gives even series code 200 and odd ones an error code.
@@ -245,12 +217,3 @@ func seriesCode(i int) string {
 }
 
 func instance(i int) string { return fmt.Sprintf("host-%05d:9100", i) }
-
-// appendSeconds appends a millisecond timestamp as seconds with three
-// decimals, the form OpenMetrics timestamps take.
-func appendSeconds(b []byte, ms int64) []byte {
-	b = strconv.AppendInt(b, ms/1000, 10)
-	frac := ms % 1000
-	b = append(b, '.', byte('0'+frac/100), byte('0'+frac/10%10), byte('0'+frac%10))
-	return b
-}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"io"
-	"strconv"
 	"testing"
 	"time"
 
@@ -135,22 +134,6 @@ func TestOpenMetrics(t *testing.T) {
 		last := len(s.samples) - 1
 		if below == nil || below.samples[last].v > s.samples[last].v || s.samples[last].v == 0 {
 			t.Errorf("%s: bucket le=10 is not at most le=+Inf (%v)", s.lset, s.samples[last])
-		}
-	}
-}
-
-func TestAppendSeconds(t *testing.T) {
-	for _, tc := range []struct {
-		ms   int64
-		want string
-	}{
-		{0, "0.000"}, {1, "0.001"}, {15_000, "15.000"}, {1_735_689_600_123, "1735689600.123"}, {1_050, "1.050"},
-	} {
-		if got := string(appendSeconds(nil, tc.ms)); got != tc.want {
-			t.Errorf("appendSeconds(%d) = %s, want %s", tc.ms, got, tc.want)
-		}
-		if f, err := strconv.ParseFloat(tc.want, 64); err != nil || int64(f*1000+0.5) != tc.ms {
-			t.Errorf("%s does not read back as %d ms", tc.want, tc.ms)
 		}
 	}
 }

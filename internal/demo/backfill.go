@@ -1,54 +1,31 @@
 package demo
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
+
+	"github.com/prometheus/prometheus/model/labels"
+
+	"github.com/tandem-metrics/tandem/internal/openmetrics"
 )
 
-// writeOpenMetrics writes families as OpenMetrics text that `promtool tsdb
-// create-blocks-from openmetrics` accepts: each family under its # TYPE
-// line, each series' samples in time order, timestamps in seconds, # EOF
-// last.
+// writeOpenMetrics writes families as OpenMetrics text for promtool.
 func writeOpenMetrics(w io.Writer, fams []family) error {
-	bw := bufio.NewWriter(w)
+	om := openmetrics.NewWriter(w)
 	for _, f := range fams {
-		fmt.Fprintf(bw, "# TYPE %s %s\n", f.name, f.typ)
+		om.Family(f.name, f.typ)
 		for _, s := range f.series {
-			lbls := formatLabels(s.labels)
+			sw := om.Series(s.name, labels.FromStrings(s.labels...))
 			for _, smpl := range s.samples {
-				fmt.Fprintf(bw, "%s%s %s %s\n", s.name, lbls,
-					strconv.FormatFloat(smpl.v, 'g', -1, 64),
-					strconv.FormatFloat(float64(smpl.t.UnixMilli())/1000, 'f', 3, 64))
+				sw.Sample(smpl.t.UnixMilli(), smpl.v)
 			}
 		}
 	}
-	bw.WriteString("# EOF\n")
-	return bw.Flush()
-}
-
-// formatLabels renders name/value pairs as {a="b",...}. The values are the
-// generator's own and need no escaping.
-func formatLabels(pairs []string) string {
-	if len(pairs) == 0 {
-		return ""
-	}
-	var b strings.Builder
-	b.WriteByte('{')
-	for i := 0; i+1 < len(pairs); i += 2 {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		fmt.Fprintf(&b, "%s=%q", pairs[i], pairs[i+1])
-	}
-	b.WriteByte('}')
-	return b.String()
+	return om.Close()
 }
 
 // backfill writes replica's history into TSDB blocks under dataDir, going

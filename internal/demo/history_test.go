@@ -62,7 +62,7 @@ func TestReplicasFollowOneTruth(t *testing.T) {
 		other := h.Outages()[1-r]
 		for _, f := range fams {
 			for _, s := range f.series {
-				name := s.name + formatLabels(s.labels)
+				name := s.name + labels.FromStrings(s.labels...).String()
 				if f.typ != "gauge" {
 					merged[name] = append(merged[name], s.samples...)
 				}
@@ -129,7 +129,7 @@ func TestHistogramIsCumulative(t *testing.T) {
 				for b := range le {
 					v := group[b].samples[j].v
 					if v < prev {
-						t.Fatalf("%s at %v: bucket le=%s below the one before", formatLabels(group[b].labels), group[b].samples[j].t, le[b])
+						t.Fatalf("%s at %v: bucket le=%s below the one before", labels.FromStrings(group[b].labels...).String(), group[b].samples[j].t, le[b])
 					}
 					prev = v
 				}

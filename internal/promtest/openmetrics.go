@@ -1,10 +1,11 @@
 package promtest
 
 import (
-	"fmt"
-	"sort"
-	"strconv"
 	"strings"
+
+	"github.com/prometheus/prometheus/model/labels"
+
+	"github.com/tandem-metrics/tandem/internal/openmetrics"
 )
 
 // Sample is one value at a millisecond timestamp.
@@ -28,45 +29,29 @@ type Family struct {
 	Series []Series
 }
 
-// OpenMetrics renders families as OpenMetrics text that promtool accepts:
-// timestamps in seconds, each series' samples in time order, `# EOF` last.
+// OpenMetrics renders families as OpenMetrics text that promtool accepts.
 func OpenMetrics(families ...Family) string {
 	var b strings.Builder
+	w := openmetrics.NewWriter(&b)
 	for _, f := range families {
 		typ := f.Type
 		if typ == "" {
 			typ = "gauge"
 		}
-		fmt.Fprintf(&b, "# TYPE %s %s\n", f.Name, typ)
-		sample := f.Name
+		w.Family(f.Name, typ)
+		metric := f.Name
 		if typ == "counter" {
-			sample += "_total"
+			metric += "_total"
 		}
 		for _, s := range f.Series {
-			lbls := formatLabels(s.Labels)
+			sw := w.Series(metric, labels.FromMap(s.Labels))
 			for _, smpl := range s.Samples {
-				fmt.Fprintf(&b, "%s%s %s %s\n", sample, lbls,
-					strconv.FormatFloat(smpl.V, 'g', -1, 64),
-					strconv.FormatFloat(float64(smpl.T)/1000, 'f', 3, 64))
+				sw.Sample(smpl.T, smpl.V)
 			}
 		}
 	}
-	b.WriteString("# EOF\n")
+	if err := w.Close(); err != nil {
+		panic(err) // a strings.Builder does not fail
+	}
 	return b.String()
-}
-
-func formatLabels(m map[string]string) string {
-	if len(m) == 0 {
-		return ""
-	}
-	names := make([]string, 0, len(m))
-	for n := range m {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	parts := make([]string, len(names))
-	for i, n := range names {
-		parts[i] = n + "=" + strconv.Quote(m[n])
-	}
-	return "{" + strings.Join(parts, ",") + "}"
 }
