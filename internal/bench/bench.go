@@ -7,6 +7,7 @@
 package bench
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -82,7 +83,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (*Results, error) {
 		Started: time.Now().UTC().Truncate(time.Second),
 		Machine: Machine{CPUs: runtime.NumCPU(), GoVersion: runtime.Version(), OS: runtime.GOOS, Arch: runtime.GOARCH},
 	}
-	dirs, info, err := ensureDataset(ctx, cfg.Dataset, bins.Promtool, cfg.CacheDir, out)
+	dirs, info, err := ensureDataset(ctx, cfg.Dataset, cfg.CacheDir, out)
 	if err != nil {
 		return nil, fmt.Errorf("dataset: %w", err)
 	}
@@ -369,4 +370,23 @@ func shortDuration(d time.Duration) string {
 		return fmt.Sprintf("%dh", h)
 	}
 	return fmt.Sprintf("%dm", m)
+}
+
+func writeFile(path string, write func(io.Writer) error) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	bw := bufio.NewWriterSize(f, 1<<20)
+	err = write(bw)
+	if err == nil {
+		err = bw.Flush()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
 }

@@ -18,7 +18,7 @@ const completeMark = "complete"
 
 // ensureDataset returns the TSDB directories of both replicas, generating
 // them under cacheDir unless an earlier run already did.
-func ensureDataset(ctx context.Context, d Dataset, promtool, cacheDir string, out io.Writer) (dirs [2]string, info DatasetInfo, err error) {
+func ensureDataset(ctx context.Context, d Dataset, cacheDir string, out io.Writer) (dirs [2]string, info DatasetInfo, err error) {
 	root := filepath.Join(cacheDir, d.Key())
 	for r, name := range replicaNames {
 		dirs[r] = filepath.Join(root, name)
@@ -33,24 +33,17 @@ func ensureDataset(ctx context.Context, d Dataset, promtool, cacheDir string, ou
 	if err := os.RemoveAll(root); err != nil {
 		return dirs, info, err
 	}
-	tmp := filepath.Join(root, "openmetrics")
-	if err := os.MkdirAll(tmp, 0o755); err != nil {
-		return dirs, info, err
-	}
 	fmt.Fprintf(out, "Generating %s in %s\n", info.describe(), root)
 	start := time.Now()
-	// The replicas are independent: one promtool each.
+	// The replicas are independent: one writer each.
 	g, gctx := errgroup.WithContext(ctx)
 	for r := range replicaNames {
-		g.Go(func() error { return d.generate(gctx, promtool, r, tmp, dirs[r]) })
+		g.Go(func() error { return d.generate(gctx, r, dirs[r]) })
 	}
 	if err := g.Wait(); err != nil {
 		return dirs, info, err
 	}
 	info.GenerateSeconds = time.Since(start).Seconds()
-	if err := os.RemoveAll(tmp); err != nil {
-		return dirs, info, err
-	}
 	if err := os.WriteFile(filepath.Join(root, completeMark), nil, 0o644); err != nil {
 		return dirs, info, err
 	}

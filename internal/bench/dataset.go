@@ -1,19 +1,19 @@
 package bench
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"io"
+	"log/slog"
 	"math"
 	"os"
-	"os/exec"
-	"path/filepath"
+	"slices"
 	"strconv"
 	"time"
 
+	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
-	"github.com/tandem-metrics/tandem/internal/openmetrics"
+	"github.com/prometheus/prometheus/storage"
+	"github.com/prometheus/prometheus/tsdb"
 )
 
 // Dataset is the history both replicas hold. It is a pure function of its
@@ -30,12 +30,13 @@ type Dataset struct {
 
 // formatVersion changes whenever the generated data does, so that cached
 // blocks of an older generator are not reused.
-const formatVersion = 1
+const formatVersion = 2
 
 // Metric names and the selectors the query shapes use.
 const (
 	counterName   = "bench_requests_total"
 	bucketName    = "bench_request_duration_seconds_bucket"
+	nativeName    = "bench_request_duration_native_seconds"
 	job           = "bench"
 	groupSize     = 1000 // series per value of the group label
 	histogramEach = 40   // one histogram per this many counter series
@@ -75,15 +76,23 @@ func (d Dataset) Instances() int { return (d.Series + 1) / 2 }
 // Histograms is how many histograms (label sets without le) there are.
 func (d Dataset) Histograms() int { return max(1, d.Series/histogramEach) }
 
-// HistogramSeries is how many bucket series there are.
-func (d Dataset) HistogramSeries() int { return d.Histograms() * len(les) }
+// HistogramSeries is how many bucket series there are, and one native
+// histogram series per histogram.
+func (d Dataset) HistogramSeries() int { return d.Histograms() * (len(les) + 1) }
 
-// SamplesPerSeries is how many samples each series holds.
+// SamplesPerSeries is how many scrapes each series has, before missed
+// scrapes and outages.
 func (d Dataset) SamplesPerSeries() int { return int(d.Length / d.Interval) }
 
-// Samples is the number of samples one replica holds.
+// Samples is about the number of samples one replica holds: all scrapes but
+// the missed ones and those of its outages.
 func (d Dataset) Samples() int64 {
-	return int64(d.Series+d.HistogramSeries()) * int64(d.SamplesPerSeries())
+	all := int64(d.Series+d.HistogramSeries()) * int64(d.SamplesPerSeries())
+	var down time.Duration
+	for _, o := range d.Outages(0) {
+		down += o.To.Sub(o.From)
+	}
+	return int64(float64(all) * (1 - missRate) * (1 - float64(down)/float64(d.Length)))
 }
 
 // Key names the cache directory of the dataset's blocks.
@@ -103,6 +112,43 @@ func (d Dataset) validate() error {
 	return nil
 }
 
+// How the replicas miss data, as HA pairs in production do: each misses a
+// scrape now and then, each is down for a while, both at once briefly.
+const (
+	missRate = 0.02                   // of scrapes, per replica, independently
+	jitter   = 250 * time.Millisecond // either way of a replica's scrape moment
+	// resetEach of the counter series restart once: their counter drops
+	// to zero.
+	resetEach = 25
+)
+
+// Outage is a time range in which a replica scraped nothing.
+type Outage struct{ From, To time.Time }
+
+func (o Outage) contains(t int64) bool { return t >= o.From.UnixMilli() && t < o.To.UnixMilli() }
+
+// Outages are replica r's: its own (one in the last 6 h, one earlier) and
+// the one both replicas share, placed relative to the end so that the
+// 6 h ranges the queries ask hold some of each.
+func (d Dataset) Outages(r int) []Outage {
+	var out []Outage
+	at := func(before, length time.Duration) {
+		// A shorter history has only the outages that fit in it.
+		if from := d.End().Add(-before); !from.Before(d.Start()) && before >= length {
+			out = append(out, Outage{from, from.Add(length)})
+		}
+	}
+	if r == 0 {
+		at(20*time.Hour, 30*time.Minute)
+		at(5*time.Hour, 40*time.Minute)
+	} else {
+		at(15*time.Hour, 20*time.Minute)
+		at(3*time.Hour, 25*time.Minute)
+	}
+	at(90*time.Minute, 5*time.Minute) // both at once
+	return out
+}
+
 // phase is when, within each interval, replica r scrapes series i: targets
 // are spread over the interval, and the two replicas of a pair scrape the
 // same target at different moments, as real HA pairs do.
@@ -113,6 +159,49 @@ func (d Dataset) phase(r, i int) int64 {
 		p = (p + 7321) % iv
 	}
 	return p
+}
+
+// hash mixes its arguments into 64 well-spread bits (SplitMix64).
+func hash(a, b, c uint64) uint64 {
+	x := a*0x9E3779B97F4A7C15 ^ b*0xBF58476D1CE4E5B9 ^ c*0x94D049BB133111EB
+	x ^= x >> 30
+	x *= 0xBF58476D1CE4E5B9
+	x ^= x >> 27
+	x *= 0x94D049BB133111EB
+	return x ^ x>>31
+}
+
+// scrapes calls emit with the time of every scrape replica r made of series
+// i in [from, to): on its phase, jittered, without the missed ones and those
+// in its outages.
+func (d Dataset) scrapes(r, i int, from, to int64, emit func(t int64)) {
+	base, iv, end := d.Start().UnixMilli(), d.Interval.Milliseconds(), d.End().UnixMilli()
+	outages := d.Outages(r)
+	first := base + d.phase(r, i)
+	k := int64(0)
+	if first < from {
+		k = (from - first + iv - 1) / iv
+	}
+	for ; ; k++ {
+		h := hash(uint64(r), uint64(i), uint64(k))
+		t := first + k*iv + int64(h%uint64(2*jitter.Milliseconds()+1)) - jitter.Milliseconds()
+		if t >= to || t >= end {
+			return
+		}
+		if t < from || float64(h>>32)/float64(1<<32) < missRate || slices.ContainsFunc(outages, func(o Outage) bool { return o.contains(t) }) {
+			continue
+		}
+		emit(t)
+	}
+}
+
+// resetAt is when series i's target restarts, or the start if it never
+// does: both replicas see it.
+func (d Dataset) resetAt(i int) int64 {
+	if i%resetEach != resetEach/2 {
+		return d.Start().UnixMilli()
+	}
+	return d.Start().UnixMilli() + int64(hash(7, uint64(i), 0)%uint64(d.Length.Milliseconds()))
 }
 
 // counterValue is the value at t (ms since start) of a counter whose rate
@@ -128,84 +217,110 @@ func counterValue(rate float64, phi float64, t int64) float64 {
 // and quantiles are not trivial.
 func counterRate(i int) float64 { return 0.5 + float64(i%37)/7 }
 
-// generate writes replica r's blocks into dataDir with promtool, one
-// OpenMetrics file per block so promtool parses each file only twice.
-func (d Dataset) generate(ctx context.Context, promtool string, r int, tmpDir, dataDir string) error {
+// counterAt is counter series i's value at t: counting since its target's
+// last restart.
+func (d Dataset) counterAt(i int, t int64) float64 {
+	since := d.Start().UnixMilli()
+	if reset := d.resetAt(i); t >= reset {
+		since = reset
+	}
+	return counterValue(counterRate(i), float64(i%11), t-since)
+}
+
+// nativeBuckets are the exponential buckets (schema 0) of the native
+// histograms: observations from about 1 ms to 16 s, with the shares of
+// lesShare between them.
+const nativeOffset = -10 // index of the first bucket: (2^-11, 2^-10]
+
+// nativeHistogram is histogram h's native histogram at t: the same
+// observations as the classic one, in exponential buckets.
+func (d Dataset) nativeHistogram(h int, t int64) *histogram.Histogram {
+	total := counterValue(10*counterRate(h), float64(h%13), t-d.Start().UnixMilli())
+	hist := &histogram.Histogram{
+		Schema:        0,
+		Count:         uint64(total),
+		Sum:           total * 0.3,
+		PositiveSpans: []histogram.Span{{Offset: nativeOffset, Length: uint32(len(lesShare))}},
+	}
+	var prevCount, prevCum int64
+	for k, share := range lesShare {
+		cum := int64(math.Floor(total * share))
+		count := cum - prevCum
+		hist.PositiveBuckets = append(hist.PositiveBuckets, count-prevCount)
+		prevCount, prevCum = count, cum
+		if k == len(lesShare)-1 {
+			hist.Count = uint64(cum)
+		}
+	}
+	return hist
+}
+
+// generate writes replica r's history into TSDB blocks under dataDir, one
+// block per blockLength, with Prometheus's own block writer.
+func (d Dataset) generate(ctx context.Context, r int, dataDir string) error {
 	if err := os.MkdirAll(dataDir, 0o755); err != nil {
 		return err
 	}
+	logger := slog.New(slog.DiscardHandler)
 	for from := d.Start(); from.Before(d.End()); from = from.Add(blockLength) {
 		to := min(from.Add(blockLength).UnixMilli(), d.End().UnixMilli())
-		src := filepath.Join(tmpDir, fmt.Sprintf("%s-%d.om", replicaNames[r], from.Unix()))
-		if err := writeFile(src, func(w io.Writer) error {
-			return d.writeOpenMetrics(w, r, from.UnixMilli(), to)
-		}); err != nil {
+		w, err := tsdb.NewBlockWriter(logger, dataDir, blockLength.Milliseconds())
+		if err != nil {
+			return fmt.Errorf("block writer: %w", err)
+		}
+		if err := d.appendBlock(ctx, w.Appender(ctx), r, from.UnixMilli(), to); err != nil {
+			w.Close()
 			return err
 		}
-		cmd := exec.CommandContext(ctx, promtool, "tsdb", "create-blocks-from", "openmetrics",
-			"--max-block-duration="+blockLength.String(), src, dataDir)
-		out, err := cmd.CombinedOutput()
-		_ = os.Remove(src)
-		if err != nil {
-			return fmt.Errorf("promtool tsdb create-blocks-from openmetrics: %w\n%s", err, out)
+		if _, err := w.Flush(ctx); err != nil {
+			w.Close()
+			return fmt.Errorf("write block: %w", err)
+		}
+		if err := w.Close(); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
-func writeFile(path string, write func(io.Writer) error) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
+// appendBlock appends replica r's samples in [from, to) and commits them.
+func (d Dataset) appendBlock(ctx context.Context, app storage.Appender, r int, from, to int64) error {
+	var err error
+	float := func(lset labels.Labels, value func(t int64) float64, i int) {
+		var ref storage.SeriesRef
+		d.scrapes(r, i, from, to, func(t int64) {
+			if err == nil {
+				ref, err = app.Append(ref, lset, t, value(t))
+			}
+		})
 	}
-	bw := bufio.NewWriterSize(f, 1<<20)
-	err = write(bw)
-	if err == nil {
-		err = bw.Flush()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
-}
-
-// writeOpenMetrics writes replica r's samples in [from, to) (ms since the
-// epoch): each series' samples in time order, series of a family together.
-func (d Dataset) writeOpenMetrics(w io.Writer, r int, from, to int64) error {
-	base := d.Start().UnixMilli()
-	iv := d.Interval.Milliseconds()
-	// samples calls emit for every scrape of series i in [from, to).
-	samples := func(i int, emit func(t int64)) {
-		first := base + d.phase(r, i)
-		if first < from {
-			first += (from - first + iv - 1) / iv * iv
-		}
-		for t := first; t < to && t < d.End().UnixMilli(); t += iv {
-			emit(t)
-		}
-	}
-	om := openmetrics.NewWriter(w)
-	om.Family("bench_requests", "counter")
 	for i := range d.Series {
-		lset := labels.FromStrings("code", seriesCode(i), "group", strconv.Itoa(i/groupSize), "instance", instance(i/2), "job", job)
-		rate, phi := counterRate(i), float64(i%11)
-		sw := om.Series(counterName, lset)
-		samples(i, func(t int64) { sw.Sample(t, counterValue(rate, phi, t-base)) })
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		lset := labels.FromStrings("__name__", counterName, "code", seriesCode(i), "group", strconv.Itoa(i/groupSize), "instance", instance(i/2), "job", job)
+		float(lset, func(t int64) float64 { return d.counterAt(i, t) }, i)
 	}
-	// Buckets are written as an untyped family: the classic histogram as
-	// PromQL sees it, without the _sum and _count it does not read.
-	om.Family(bucketName, "unknown")
+	base := d.Start().UnixMilli()
 	for h := range d.Histograms() {
 		rate, phi := 10*counterRate(h), float64(h%13)
 		for k, le := range les {
-			sw := om.Series(bucketName, labels.FromStrings("instance", instance(h), "job", job, "le", le))
-			samples(d.Series+h, func(t int64) { sw.Sample(t, math.Floor(counterValue(rate, phi, t-base)*lesShare[k])) })
+			lset := labels.FromStrings("__name__", bucketName, "instance", instance(h), "job", job, "le", le)
+			float(lset, func(t int64) float64 { return math.Floor(counterValue(rate, phi, t-base) * lesShare[k]) }, d.Series+h)
 		}
+		lset := labels.FromStrings("__name__", nativeName, "instance", instance(h), "job", job)
+		var ref storage.SeriesRef
+		d.scrapes(r, d.Series+h, from, to, func(t int64) {
+			if err == nil {
+				ref, err = app.AppendHistogram(ref, lset, t, d.nativeHistogram(h, t), nil)
+			}
+		})
 	}
-	return om.Close()
+	if err != nil {
+		_ = app.Rollback()
+		return fmt.Errorf("append: %w", err)
+	}
+	return app.Commit()
 }
 
 // seriesCode gives even series code 200 and odd ones an error code.

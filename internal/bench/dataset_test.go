@@ -1,19 +1,69 @@
 package bench
 
 import (
-	"bytes"
-	"errors"
-	"io"
+	"context"
+	"math"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/prometheus/prometheus/model/labels"
-	"github.com/prometheus/prometheus/model/textparse"
+	"github.com/prometheus/prometheus/tsdb"
+	"github.com/prometheus/prometheus/tsdb/chunkenc"
 )
 
-// parsed is one replica's OpenMetrics text as Prometheus's own parser
-// reads it: each series by the string of its labels.
-type parsed map[string]*series
+// readBlocks reads back every series of replica r's generated blocks, as
+// Prometheus will.
+func readBlocks(t *testing.T, d Dataset, r int) map[string]*series {
+	t.Helper()
+	dir := t.TempDir()
+	if err := d.generate(context.Background(), r, dir); err != nil {
+		t.Fatal(err)
+	}
+	// As Prometheus finds them, beside the head's empty write-ahead log.
+	if err := os.Mkdir(filepath.Join(dir, "wal"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	db, err := tsdb.OpenDBReadOnly(dir, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	q, err := db.Querier(math.MinInt64, math.MaxInt64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	out := map[string]*series{}
+	set := q.Select(context.Background(), false, nil, labels.MustNewMatcher(labels.MatchRegexp, "__name__", ".+"))
+	for set.Next() {
+		s := &series{lset: set.At().Labels()}
+		it := set.At().Iterator(nil)
+		for typ := it.Next(); typ != chunkenc.ValNone; typ = it.Next() {
+			switch typ {
+			case chunkenc.ValFloat:
+				ts, v := it.At()
+				s.samples = append(s.samples, sample{t: ts, v: v})
+			case chunkenc.ValHistogram:
+				ts, h := it.AtHistogram(nil)
+				var buckets uint64
+				for bi := h.PositiveBucketIterator(); bi.Next(); {
+					buckets += bi.At().Count
+				}
+				if buckets+h.ZeroCount != h.Count {
+					t.Fatalf("%s at %d: buckets hold %d, count %d", s.lset, ts, buckets, h.Count)
+				}
+				s.samples = append(s.samples, sample{t: ts, v: float64(h.Count)})
+			}
+		}
+		out[s.lset.String()] = s
+	}
+	if err := set.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
 
 type series struct {
 	lset    labels.Labels
@@ -25,88 +75,86 @@ type sample struct {
 	v float64
 }
 
-func parseOpenMetrics(t *testing.T, text []byte) parsed {
-	t.Helper()
-	p := textparse.NewOpenMetricsParser(text, labels.NewSymbolTable())
-	out := parsed{}
-	for {
-		e, err := p.Next()
-		if errors.Is(err, io.EOF) {
-			return out
-		}
-		if err != nil {
-			t.Fatalf("promtool's parser rejects the text: %v", err)
-		}
-		if e != textparse.EntrySeries {
-			continue
-		}
-		_, ts, v := p.Series()
-		if ts == nil {
-			t.Fatal("sample without a timestamp")
-		}
-		var lset labels.Labels
-		p.Labels(&lset)
-		s, ok := out[lset.String()]
-		if !ok {
-			s = &series{lset: lset}
-			out[lset.String()] = s
-		}
-		s.samples = append(s.samples, sample{*ts, v})
+// TestDatasetLikeProduction checks that the generated history has what an
+// HA pair's has: missed scrapes, each replica's outages and one of both,
+// jitter, counter resets, native histograms beside classic ones, and the
+// two replicas scraping at different moments.
+func TestDatasetLikeProduction(t *testing.T) {
+	d := Dataset{Series: 100, Length: 6 * time.Hour, Interval: 15 * time.Second}
+	replicas := [2]map[string]*series{readBlocks(t, d, 0), readBlocks(t, d, 1)}
+	if len(d.Outages(0)) != 2 || len(d.Outages(1)) != 2 {
+		t.Fatalf("outages %v and %v: want one of each replica and one of both in 6 h", d.Outages(0), d.Outages(1))
 	}
-}
-
-func TestOpenMetrics(t *testing.T) {
-	d := Dataset{Series: 80, Length: 2 * time.Hour, Interval: 15 * time.Second}
-	var replicas [2]parsed
-	for r := range replicas {
-		var buf bytes.Buffer
-		// Two windows, as generate writes them, must make one history.
-		mid := d.Start().Add(time.Hour).UnixMilli()
-		if err := d.writeOpenMetrics(&buf, r, d.Start().UnixMilli(), mid); err != nil {
-			t.Fatal(err)
-		}
-		first := parseOpenMetrics(t, buf.Bytes())
-		buf.Reset()
-		if err := d.writeOpenMetrics(&buf, r, mid, d.End().UnixMilli()); err != nil {
-			t.Fatal(err)
-		}
-		replicas[r] = parseOpenMetrics(t, buf.Bytes())
-		for k, s := range first {
-			replicas[r][k].samples = append(s.samples, replicas[r][k].samples...)
-		}
-	}
-
-	for r, series := range replicas {
-		if got, want := len(series), d.Series+d.HistogramSeries(); got != want {
+	both := d.Outages(0)[1]
+	iv := d.Interval.Milliseconds()
+	for r, all := range replicas {
+		if got, want := len(all), d.Series+d.HistogramSeries(); got != want {
 			t.Fatalf("replica %d: %d series, want %d", r, got, want)
 		}
-		for lset, s := range series {
-			samples := s.samples
-			if len(samples) != d.SamplesPerSeries() {
-				t.Fatalf("replica %d, %s: %d samples, want %d", r, lset, len(samples), d.SamplesPerSeries())
+		var scrapes, expected, resets, natives int
+		for key, s := range all {
+			counter := s.lset.Get("__name__") == counterName
+			if s.lset.Get("__name__") == nativeName {
+				natives++
 			}
-			for i, s := range samples {
-				if s.t < d.Start().UnixMilli() || s.t >= d.End().UnixMilli() {
-					t.Fatalf("%s: sample at %d outside the dataset", lset, s.t)
+			for i, smpl := range s.samples {
+				if smpl.t < d.Start().UnixMilli() || smpl.t >= d.End().UnixMilli() {
+					t.Fatalf("%s: sample at %d outside the dataset", key, smpl.t)
 				}
-				if i > 0 && (s.t-samples[i-1].t != d.Interval.Milliseconds() || s.v < samples[i-1].v) {
-					t.Fatalf("%s: sample %d (%v) does not follow %v one interval later as a counter", lset, i, s, samples[i-1])
+				for _, o := range d.Outages(r) {
+					if o.contains(smpl.t) {
+						t.Fatalf("replica %d, %s: a sample at %d in its outage %v", r, key, smpl.t, o)
+					}
+				}
+				if i == 0 {
+					continue
+				}
+				gap := smpl.t - s.samples[i-1].t
+				if gap < iv-2*jitter.Milliseconds() {
+					t.Fatalf("%s: samples %d ms apart", key, gap)
+				}
+				if smpl.v < s.samples[i-1].v {
+					if !counter {
+						t.Fatalf("%s: a histogram count drops at %d", key, smpl.t)
+					}
+					resets++
 				}
 			}
+			scrapes += len(s.samples)
+			expected += d.SamplesPerSeries()
+		}
+		if want := d.Series / resetEach; resets != want {
+			t.Errorf("replica %d: %d counter resets, want %d", r, resets, want)
+		}
+		if natives != d.Histograms() {
+			t.Errorf("replica %d: %d native histograms, want %d", r, natives, d.Histograms())
+		}
+		// About 2% missed, plus an outage of 25 or 40 minutes and 5 together.
+		if lost := 1 - float64(scrapes)/float64(expected); lost < 0.06 || lost > 0.18 {
+			t.Errorf("replica %d lost %.1f%% of scrapes, want 2%% plus its outages", r, 100*lost)
+		}
+		if est := float64(d.Samples()) / float64(scrapes); est < 0.95 || est > 1.05 {
+			t.Errorf("Samples() estimates %d, the blocks hold %d", d.Samples(), scrapes)
 		}
 	}
-
-	// Both replicas hold the same series, scraped at different moments.
-	for lset, a := range replicas[0] {
-		b, ok := replicas[1][lset]
+	// Both replicas hold the same series, scraped at different moments;
+	// none holds anything while both are down.
+	for key, a := range replicas[0] {
+		b, ok := replicas[1][key]
 		if !ok {
-			t.Fatalf("%s only in replica a", lset)
+			t.Fatalf("%s only in replica a", key)
 		}
 		if a.samples[0].t == b.samples[0].t {
-			t.Errorf("%s: both replicas scrape at %d", lset, a.samples[0].t)
+			t.Errorf("%s: both replicas scrape at %d", key, a.samples[0].t)
+		}
+		for _, s := range []*series{a, b} {
+			for _, smpl := range s.samples {
+				if both.contains(smpl.t) {
+					t.Fatalf("%s: a sample at %d while both replicas are down", key, smpl.t)
+				}
+			}
 		}
 	}
-
 	// The selectors of the query shapes select what they say.
 	counters, codes, instances, group0 := 0, map[string]bool{}, map[string]bool{}, 0
 	for _, s := range replicas[0] {
@@ -119,22 +167,8 @@ func TestOpenMetrics(t *testing.T) {
 			group0++
 		}
 	}
-	if counters != d.Series || group0 != min(d.Series, groupSize) {
-		t.Errorf("%d counter series, %d in group 0; want %d and %d", counters, group0, d.Series, min(d.Series, groupSize))
-	}
-	if len(codes) != 4 || len(instances) != d.Instances() {
-		t.Errorf("codes %v and %d instances, want 4 codes and %d instances", codes, len(instances), d.Instances())
-	}
-	// Buckets are cumulative.
-	for _, s := range replicas[0] {
-		if s.lset.Get("le") != "+Inf" {
-			continue
-		}
-		below := replicas[0][labels.NewBuilder(s.lset).Set("le", "10").Labels().String()]
-		last := len(s.samples) - 1
-		if below == nil || below.samples[last].v > s.samples[last].v || s.samples[last].v == 0 {
-			t.Errorf("%s: bucket le=10 is not at most le=+Inf (%v)", s.lset, s.samples[last])
-		}
+	if counters != d.Series || group0 != min(d.Series, groupSize) || len(codes) != 4 || len(instances) != d.Instances() {
+		t.Errorf("%d counters, %d in group 0, codes %v, %d instances; want %d, %d, 4 codes, %d", counters, group0, codes, len(instances), d.Series, min(d.Series, groupSize), d.Instances())
 	}
 }
 

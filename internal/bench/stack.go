@@ -34,17 +34,16 @@ type stack struct {
 
 // binaries are the paths of the programs the benchmark runs.
 type binaries struct {
-	Prometheus, Promtool, Tandem, Thanos string
+	Prometheus, Tandem, Thanos string
 }
 
 func findBinaries(dir string, thanos bool) (binaries, error) {
 	b := binaries{
 		Prometheus: filepath.Join(dir, "prometheus"),
-		Promtool:   filepath.Join(dir, "promtool"),
 		Tandem:     filepath.Join(dir, "tandem"),
 		Thanos:     filepath.Join(dir, "thanos"),
 	}
-	need := []string{b.Prometheus, b.Promtool, b.Tandem}
+	need := []string{b.Prometheus, b.Tandem}
 	if thanos {
 		need = append(need, b.Thanos)
 	}
