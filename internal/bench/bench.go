@@ -103,7 +103,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (*Results, error) {
 		return nil, fmt.Errorf("queries: %w", err)
 	}
 	if cfg.Thanos {
-		if res.Thanos, err = m.thanos(ctx); err != nil {
+		if res.Thanos, err = m.thanos(ctx, res.Queries); err != nil {
 			return nil, fmt.Errorf("thanos: %w", err)
 		}
 	}
@@ -184,38 +184,44 @@ func (m *measurer) sidecar(ctx context.Context) ([]SidecarResult, error) {
 	return results, nil
 }
 
-// queries measures every shape over every window, with every compression,
-// restarting the sidecars and the query for each so that each peak RSS
-// belongs to one query. The runs of the query and of Prometheus alternate,
-// so both meet the same load from anything else on the machine.
+// queries measures every row, with every compression, restarting the
+// sidecars and the query for each so that each peak RSS belongs to one
+// row. The runs of the query and of Prometheus alternate, so both meet the
+// same load from anything else on the machine.
 func (m *measurer) queries(ctx context.Context) ([]QueryResult, error) {
 	var results []QueryResult
 	for _, comp := range m.cfg.Compressions {
-		for _, shape := range Shapes {
-			if m.cfg.Shapes != nil && !m.cfg.Shapes.MatchString(shape.Name) {
-				continue
+		for _, row := range m.rows() {
+			r, err := m.query(ctx, comp, row)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", row, err)
 			}
-			for _, w := range Windows {
-				r, err := m.query(ctx, comp, shape, w)
-				if err != nil {
-					return nil, fmt.Errorf("%s over %s: %w", shape.Name, w.Length, err)
-				}
-				fmt.Fprintf(m.out, "query %-20s %-4s %-6s p50 %.3fs p90 %.3fs, Prometheus p50 %.3fs (%.2fx), query RSS %s, sidecar RSS %s/%s, %d series\n",
-					shape.Name, shortDuration(w.Length), comp, r.Tandem.Median, r.Tandem.P90, r.Prometheus.Median, r.Ratio,
-					mib(r.QueryPeakRSS), mib(r.SidecarPeakRSS[0]), mib(r.SidecarPeakRSS[1]), r.ResultSeries)
-				results = append(results, r)
-			}
+			fmt.Fprintf(m.out, "query %-28s %-10s %-6s p50 %.3fs p90 %.3fs, Prometheus p50 %.3fs (%.2fx), query RSS %s, sidecar RSS %s/%s, %d series; %s\n",
+				row.Shape.Name, row.Window, comp, r.Tandem.Median, r.Tandem.P90, r.Prometheus.Median, r.Ratio,
+				mib(r.QueryPeakRSS), mib(r.SidecarPeakRSS[0]), mib(r.SidecarPeakRSS[1]), r.ResultSeries, r.Agreement)
+			results = append(results, r)
 		}
 	}
 	return results, nil
 }
 
-func (m *measurer) rangeQuery(shape Shape, w Window) rangeQuery {
-	end := m.cfg.Dataset.End()
-	return rangeQuery{expr: shape.Expr, start: end.Add(-w.Length), end: end, step: w.Step}
+// rows are the rows the configuration selects.
+func (m *measurer) rows() []Row {
+	var out []Row
+	for _, row := range Rows {
+		if m.cfg.Shapes == nil || m.cfg.Shapes.MatchString(row.Shape.Name) {
+			out = append(out, row)
+		}
+	}
+	return out
 }
 
-func (m *measurer) query(ctx context.Context, comp string, shape Shape, w Window) (QueryResult, error) {
+func (m *measurer) request(row Row) request {
+	end := m.cfg.Dataset.End()
+	return request{expr: row.Shape.Expr, start: end.Add(-row.Window.Length), end: end, step: row.Window.Step}
+}
+
+func (m *measurer) query(ctx context.Context, comp string, row Row) (QueryResult, error) {
 	s := m.stack
 	if err := s.startTandem(ctx, comp); err != nil {
 		return QueryResult{}, err
@@ -225,23 +231,27 @@ func (m *measurer) query(ctx context.Context, comp string, shape Shape, w Window
 	if err != nil {
 		return QueryResult{}, err
 	}
-	ours, theirs, a, err := m.alternate(ctx, m.rangeQuery(shape, w), "http://"+s.query.HTTP)
+	ours, theirs, err := m.alternate(ctx, m.request(row), "http://"+s.query.HTTP)
 	if err != nil {
 		return QueryResult{}, err
 	}
 	r := QueryResult{
-		Shape:         shape.Name,
-		Expr:          shape.Expr,
-		Range:         shortDuration(w.Length),
-		Step:          shortDuration(w.Step),
+		row:           row,
+		Shape:         row.Shape.Name,
+		Expr:          row.Shape.Expr,
+		Window:        row.Window.String(),
 		Compression:   comp,
-		ResultSeries:  a.series,
-		ResponseBytes: a.bytes,
-		Tandem:        summarise(ours),
-		Prometheus:    summarise(theirs),
+		ResultSeries:  ours.last.series,
+		ResponseBytes: ours.last.bytes,
+		Tandem:        summarise(ours.took),
+		Prometheus:    summarise(theirs.took),
 		QueryStartRSS: startRSS,
+		answer:        ours.last.result,
 	}
 	r.Ratio = r.Tandem.Median / r.Prometheus.Median
+	if r.Agreement, err = agree(ours.last.result, theirs.last.result); err != nil {
+		return r, fmt.Errorf("compare with Prometheus: %w", err)
+	}
 	if r.QueryPeakRSS, err = s.query.PeakRSS(); err != nil {
 		return r, err
 	}
@@ -272,18 +282,6 @@ func furthestBehind(rs []QueryResult) QueryResult {
 // the query, sidecar a and Prometheus a, then takes the allocation profile
 // of the query.
 func (m *measurer) profile(ctx context.Context, r QueryResult) (*Profile, error) {
-	var shape Shape
-	var w Window
-	for _, sh := range Shapes {
-		if sh.Name == r.Shape {
-			shape = sh
-		}
-	}
-	for _, win := range Windows {
-		if shortDuration(win.Length) == r.Range {
-			w = win
-		}
-	}
 	s := m.stack
 	if err := s.startTandem(ctx, r.Compression); err != nil {
 		return nil, err
@@ -308,7 +306,7 @@ func (m *measurer) profile(ctx context.Context, r QueryResult) (*Profile, error)
 	for url, path := range profiles {
 		go func() { done <- fetch(ctx, url, path) }()
 	}
-	q := m.rangeQuery(shape, w)
+	q := m.request(r.row)
 	deadline := time.Now().Add(m.cfg.Profile + 30*time.Second)
 	for i, pending := 0, len(profiles); ; i++ {
 		select {

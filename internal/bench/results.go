@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"encoding/json"
 	"fmt"
 	"time"
 )
@@ -71,8 +72,8 @@ type Latency struct {
 type QueryResult struct {
 	Shape       string `json:"shape"`
 	Expr        string `json:"expr"`
-	Range       string `json:"range"`
-	Step        string `json:"step"`
+	// Window is "6h / 15s" for a range query, "instant" for one at the end.
+	Window      string `json:"window"`
 	Compression string `json:"grpc_compression"`
 	// ResultSeries is the number of series in the answer, equal for both.
 	ResultSeries  int     `json:"result_series"`
@@ -88,9 +89,15 @@ type QueryResult struct {
 	SidecarPeakRSS [2]int64 `json:"sidecar_peak_rss_bytes"`
 	// RemoteReadBytes is what both sidecars read from Prometheus per query.
 	RemoteReadBytes int64 `json:"remote_read_bytes_per_query"`
+	// Agreement compares Tandem's answer, deduplicated, with the one
+	// Prometheus answered from its replica alone.
+	Agreement Agreement `json:"agreement_with_prometheus"`
+
+	row    Row
+	answer json.RawMessage
 }
 
-func (q QueryResult) label() string { return fmt.Sprintf("%s, %s", q.Shape, q.Range) }
+func (q QueryResult) label() string { return q.row.String() }
 
 // SidecarResult is one sidecar relaying every counter series of a range.
 type SidecarResult struct {

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"encoding/json"
 	"context"
 	"fmt"
 	"os"
@@ -15,14 +16,19 @@ import (
 // the same way.
 type ThanosResult struct {
 	Shape          string   `json:"shape"`
-	Range          string   `json:"range"`
-	Step           string   `json:"step"`
+	Window         string   `json:"window"`
 	ResultSeries   int      `json:"result_series"`
 	Thanos         Latency  `json:"thanos"`
 	Prometheus     Latency  `json:"prometheus"`
 	Ratio          float64  `json:"ratio"`
 	QueryPeakRSS   int64    `json:"query_peak_rss_bytes"`
 	SidecarPeakRSS [2]int64 `json:"sidecar_peak_rss_bytes"`
+	// Thanos's answer compared with one Prometheus's, and Tandem's with
+	// Thanos's (both deduplicate).
+	AgreementWithPrometheus Agreement `json:"agreement_with_prometheus"`
+	AgreementWithTandem     Agreement `json:"tandem_agreement_with_thanos"`
+
+	answer json.RawMessage
 }
 
 // thanosStack is Thanos's sidecars and query over the stack's Prometheus
@@ -98,47 +104,53 @@ func (s *stack) startThanos(ctx context.Context) (_ *thanosStack, err error) {
 	return t, nil
 }
 
-// thanos measures every selected shape over every window through Thanos's
-// stack, alternating with Prometheus as the query's measurement does.
-func (m *measurer) thanos(ctx context.Context) ([]ThanosResult, error) {
+// thanos measures every selected row through Thanos's stack, alternating
+// with Prometheus as the query's measurement does, and compares its answers
+// with Tandem's.
+func (m *measurer) thanos(ctx context.Context, tandem []QueryResult) ([]ThanosResult, error) {
 	var results []ThanosResult
-	for _, shape := range Shapes {
-		if m.cfg.Shapes != nil && !m.cfg.Shapes.MatchString(shape.Name) {
-			continue
+	for _, row := range m.rows() {
+		r, err := m.thanosQuery(ctx, row)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", row, err)
 		}
-		for _, w := range Windows {
-			r, err := m.thanosQuery(ctx, shape, w)
-			if err != nil {
-				return nil, fmt.Errorf("%s over %s: %w", shape.Name, w.Length, err)
+		for _, q := range tandem {
+			if q.row == row && q.Compression == "none" {
+				if r.AgreementWithTandem, err = agree(q.answer, r.answer); err != nil {
+					return nil, fmt.Errorf("%s: compare with Tandem: %w", row, err)
+				}
 			}
-			fmt.Fprintf(m.out, "thanos %-20s %-4s p50 %.3fs p90 %.3fs, Prometheus p50 %.3fs (%.2fx), query RSS %s, sidecar RSS %s/%s\n",
-				shape.Name, shortDuration(w.Length), r.Thanos.Median, r.Thanos.P90, r.Prometheus.Median, r.Ratio,
-				mib(r.QueryPeakRSS), mib(r.SidecarPeakRSS[0]), mib(r.SidecarPeakRSS[1]))
-			results = append(results, r)
 		}
+		fmt.Fprintf(m.out, "thanos %-28s %-10s p50 %.3fs p90 %.3fs, Prometheus p50 %.3fs (%.2fx), query RSS %s, sidecar RSS %s/%s; Tandem against it: %s\n",
+			row.Shape.Name, row.Window, r.Thanos.Median, r.Thanos.P90, r.Prometheus.Median, r.Ratio,
+			mib(r.QueryPeakRSS), mib(r.SidecarPeakRSS[0]), mib(r.SidecarPeakRSS[1]), r.AgreementWithTandem)
+		results = append(results, r)
 	}
 	return results, nil
 }
 
-func (m *measurer) thanosQuery(ctx context.Context, shape Shape, w Window) (ThanosResult, error) {
+func (m *measurer) thanosQuery(ctx context.Context, row Row) (ThanosResult, error) {
 	t, err := m.stack.startThanos(ctx)
 	if err != nil {
 		return ThanosResult{}, err
 	}
 	defer t.stop()
-	theirs, prom, last, err := m.alternate(ctx, m.rangeQuery(shape, w), "http://"+t.query.HTTP)
+	theirs, prom, err := m.alternate(ctx, m.request(row), "http://"+t.query.HTTP)
 	if err != nil {
 		return ThanosResult{}, err
 	}
 	r := ThanosResult{
-		Shape:        shape.Name,
-		Range:        shortDuration(w.Length),
-		Step:         shortDuration(w.Step),
-		ResultSeries: last.series,
-		Thanos:       summarise(theirs),
-		Prometheus:   summarise(prom),
+		Shape:        row.Shape.Name,
+		Window:       row.Window.String(),
+		ResultSeries: theirs.last.series,
+		Thanos:       summarise(theirs.took),
+		Prometheus:   summarise(prom.took),
+		answer:       theirs.last.result,
 	}
 	r.Ratio = r.Thanos.Median / r.Prometheus.Median
+	if r.AgreementWithPrometheus, err = agree(theirs.last.result, prom.last.result); err != nil {
+		return r, fmt.Errorf("compare with Prometheus: %w", err)
+	}
 	if r.QueryPeakRSS, err = t.query.PeakRSS(); err != nil {
 		return r, err
 	}
@@ -148,27 +160,29 @@ func (m *measurer) thanosQuery(ctx context.Context, shape Shape, w Window) (Than
 	return r, nil
 }
 
+// runs are the timed runs of one query and its last answer.
+type runs struct {
+	took []time.Duration
+	last answer
+}
+
 // alternate asks q of the query at base and of Prometheus a, one after the
 // other so that both meet the same load from anything else on the machine,
-// a warm-up and then Runs times. It returns the timed runs of both and the
-// query's last answer; the two must agree on the number of series.
-func (m *measurer) alternate(ctx context.Context, q rangeQuery, base string) (query, prom []time.Duration, last answer, err error) {
+// a warm-up and then Runs times.
+func (m *measurer) alternate(ctx context.Context, q request, base string) (query, prom runs, err error) {
 	for i := range m.cfg.Runs + 1 {
 		a, err := q.run(ctx, m.client, base)
 		if err != nil {
-			return nil, nil, a, err
+			return query, prom, err
 		}
 		b, err := q.run(ctx, m.client, m.stack.promURL(0))
 		if err != nil {
-			return nil, nil, a, err
-		}
-		if a.series != b.series {
-			return nil, nil, a, fmt.Errorf("%s answered %d series, Prometheus %d", base, a.series, b.series)
+			return query, prom, err
 		}
 		if i > 0 {
-			query, prom = append(query, a.took), append(prom, b.took)
+			query.took, prom.took = append(query.took, a.took), append(prom.took, b.took)
 		}
-		last = a
+		query.last, prom.last = a, b
 	}
-	return query, prom, last, nil
+	return query, prom, nil
 }

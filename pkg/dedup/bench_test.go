@@ -10,6 +10,7 @@ import (
 
 	"github.com/tandem-metrics/tandem/internal/groundtruth"
 	"github.com/tandem-metrics/tandem/pkg/dedup"
+	"github.com/tandem-metrics/tandem/pkg/xorchunk"
 )
 
 // benchReplicas returns one day of one counter as two replicas' chunks,
@@ -41,7 +42,8 @@ func mergedSeries(lset labels.Labels, replicas [2][]dedup.Chunk) storage.Series 
 }
 
 // BenchmarkIterator compares reading two replicas through the merge with
-// decoding the same chunks with plain XOR iterators. ns/sample counts input
+// decoding the same chunks with plain XOR iterators: Prometheus's (xor)
+// and the query's own (xorchunk), which the merge is measured against. ns/sample counts input
 // samples (both replicas) in both cases. The merge reads a replica other than
 // the one it follows only around gaps, so its cost depends on how often
 // scrapes are missed: xor and dedup are on the ground truth's 3%, the others
@@ -68,6 +70,23 @@ func benchmarkIterator(b *testing.B, missRate float64) {
 			for _, chunks := range replicas {
 				for _, c := range chunks {
 					it = c.Chunk.Iterator(it)
+					for it.Next() != chunkenc.ValNone {
+						it.At()
+					}
+				}
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*inputSamples), "ns/sample")
+	})
+	// What the merge replaces: the query's own XOR decoder over both
+	// replicas, sample by sample as the merge reads them.
+	b.Run("xorchunk", func(b *testing.B) {
+		it := &xorchunk.Iterator{}
+		b.ReportAllocs()
+		for b.Loop() {
+			for _, chunks := range replicas {
+				for _, c := range chunks {
+					it.Reset(c.Chunk.Bytes())
 					for it.Next() != chunkenc.ValNone {
 						it.At()
 					}
