@@ -70,8 +70,8 @@ type Latency struct {
 // QueryResult is one query shape over one range, asked of the query (over
 // both sidecars, deduplicating) and of one Prometheus directly.
 type QueryResult struct {
-	Shape       string `json:"shape"`
-	Expr        string `json:"expr"`
+	Shape string `json:"shape"`
+	Expr  string `json:"expr"`
 	// Window is "6h / 15s" for a range query, "instant" for one at the end.
 	Window      string `json:"window"`
 	Compression string `json:"grpc_compression"`
