@@ -93,19 +93,19 @@ type env struct {
 	info   infopb.InfoClient
 }
 
-func setup(t *testing.T) *env {
+func setup(t testing.TB) *env {
 	t.Helper()
 	return setupWith(t, openMetrics())
 }
 
 // setupWith serves a Prometheus holding the given OpenMetrics history.
-func setupWith(t *testing.T, om string) *env {
+func setupWith(t testing.TB, om string) *env {
 	t.Helper()
 	return setupFloor(t, om, nil)
 }
 
 // setupFloor is setupWith with a --min-time floor.
-func setupFloor(t *testing.T, om string, minTime func(time.Time) int64) *env {
+func setupFloor(t testing.TB, om string, minTime func(time.Time) int64) *env {
 	t.Helper()
 	dataDir := t.TempDir()
 	promtest.CreateBlocks(t, dataDir, om)
