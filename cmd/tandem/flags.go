@@ -83,7 +83,7 @@ func (f *serverFlags) newDaemon(env environment, grpcSrv *grpc.Server, handler h
 	return &daemon{
 		flags:      f,
 		grpc:       grpcSrv,
-		http:       &http.Server{Handler: tracing.Handler(env.tracer, handler), ReadHeaderTimeout: 30 * time.Second},
+		http:       serve.NewHTTPServer(tracing.Handler(env.tracer, handler)),
 		grpcLis:    grpcLis,
 		httpLis:    httpLis,
 		background: background,

@@ -94,6 +94,8 @@ func (cfg *queryCmd) build(env environment) (*daemon, error) {
 			PartialResponse: cfg.partialResponse,
 			MaxSeries:       cfg.maxSeries,
 			MaxSamples:      cfg.requestSamples,
+			// Per query: each request's Queryable has its own gate.
+			MaxConcurrentSelects: cfg.maxSelects,
 		},
 		Timeout:       cfg.timeout,
 		MaxConcurrent: cfg.maxConcurrent,

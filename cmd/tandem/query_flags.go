@@ -27,6 +27,7 @@ type queryCmd struct {
 	replicaLabels   []string
 	timeout         time.Duration
 	maxConcurrent   int
+	maxSelects      int
 	lookbackDelta   time.Duration
 	maxSamples      int
 	partialResponse bool
@@ -78,6 +79,8 @@ func registerQuery(app *kingpin.CmdClause) *queryCmd {
 		Default("2m").DurationVar(&cfg.timeout)
 	app.Flag("query.max-concurrent", "Maximum number of queries evaluated at once; more wait.").
 		Default("20").IntVar(&cfg.maxConcurrent)
+	app.Flag("query.max-concurrent-select", "Maximum number of selections of one query that read from the stores at once; more wait.").
+		Default("4").IntVar(&cfg.maxSelects)
 	app.Flag("query.lookback-delta", "How far back an instant selector looks for a sample.").
 		Default("5m").DurationVar(&cfg.lookbackDelta)
 	app.Flag("query.max-samples", "Maximum samples one query may load into memory at once.").
@@ -145,6 +148,8 @@ func (c *queryCmd) validate() error {
 		return fmt.Errorf("--query.timeout: must be positive, got %s", c.timeout)
 	case c.maxConcurrent <= 0:
 		return fmt.Errorf("--query.max-concurrent: must be positive, got %d", c.maxConcurrent)
+	case c.maxSelects <= 0:
+		return fmt.Errorf("--query.max-concurrent-select: must be positive, got %d", c.maxSelects)
 	case c.lookbackDelta <= 0:
 		return fmt.Errorf("--query.lookback-delta: must be positive, got %s", c.lookbackDelta)
 	case c.maxSamples <= 0:

@@ -55,6 +55,7 @@ func TestFlags(t *testing.T) {
 		{"--query.timeout=soon"},
 		{"--query.timeout=0s"},
 		{"--query.max-concurrent=0"},
+		{"--query.max-concurrent-select=0"},
 		{"--web.route-prefix=api"},
 		{"--store.sd-dns-resolver=bind"},
 		{"--no-such-flag"},

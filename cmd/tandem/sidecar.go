@@ -12,7 +12,6 @@ import (
 	"github.com/thanos-io/thanos/pkg/info/infopb"
 	"github.com/thanos-io/thanos/pkg/store/storepb"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/tandem-metrics/tandem/internal/serve"
@@ -133,7 +132,11 @@ func (s *sidecarCmd) build(env environment) (*daemon, error) {
 	// that made them, and Prometheus continues the trace.
 	httpClient.Transport = tracing.Transport(env.tracer, httpClient.Transport)
 	client := promstore.NewClient(s.promURL, httpClient)
-	target := promstore.NewTarget(client, logger, s.minTime.millis, 2*time.Second)
+	target := promstore.NewTarget(client, logger, promstore.TargetOptions{
+		MinTime: s.minTime.millis,
+		MaxAge:  2 * time.Second,
+		Timeout: s.getConfigTimeout,
+	})
 	store := promstore.NewStore(client, target, logger, promstore.NewMetrics(env.reg))
 
 	s.reloader.PrometheusURL = s.promURL
@@ -145,7 +148,7 @@ func (s *sidecarCmd) build(env environment) (*daemon, error) {
 	srv, err := s.server.grpcServer(env, func(srv *grpc.Server) {
 		storepb.RegisterStoreServer(srv, store)
 		infopb.RegisterInfoServer(srv, target)
-		healthpb.RegisterHealthServer(srv, health.NewServer())
+		healthpb.RegisterHealthServer(srv, promstore.NewHealth(target))
 	}, grpc.MaxSendMsgSize(promstore.DefaultMaxFrameSize))
 	if err != nil {
 		return nil, err
@@ -157,13 +160,7 @@ func (s *sidecarCmd) build(env environment) (*daemon, error) {
 	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "OK")
 	})
-	mux.HandleFunc("/-/ready", func(w http.ResponseWriter, r *http.Request) {
-		if err := target.Ready(r.Context()); err != nil {
-			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
-			return
-		}
-		fmt.Fprintln(w, "OK")
-	})
+	mux.Handle("/-/ready", target.ReadyHandler())
 	serve.Pprof(mux)
 
 	logger.Info("Serving Prometheus", "prometheus", s.promURL.String())

@@ -122,3 +122,20 @@ func Pprof(mux *http.ServeMux) {
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 }
+
+// How long a client may take to send a request's headers, and keep a
+// connection open between requests: without them a client that connects
+// and sends nothing holds its connection and goroutine forever.
+const (
+	readHeaderTimeout = 30 * time.Second
+	idleTimeout       = 2 * time.Minute
+)
+
+// NewHTTPServer returns the HTTP server both subcommands serve h with.
+func NewHTTPServer(h http.Handler) *http.Server {
+	return newHTTPServer(h, readHeaderTimeout, idleTimeout)
+}
+
+func newHTTPServer(h http.Handler, readHeader, idle time.Duration) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: readHeader, IdleTimeout: idle}
+}

@@ -29,11 +29,12 @@ type Options struct {
 	Queryable func(query.Options) storage.Queryable
 	// Defaults are the query options of a request that sets none.
 	Defaults query.Options
-	// Timeout bounds each query, its wait for a slot included; a request's
-	// timeout parameter can only shorten it. Zero means no bound.
+	// Timeout bounds each query, series or label request, its wait for a
+	// slot and its parsing included; a request's timeout parameter can only
+	// shorten it. Zero means no bound.
 	Timeout time.Duration
-	// MaxConcurrent bounds how many queries evaluate at once; more wait.
-	// Zero means no bound.
+	// MaxConcurrent bounds how many of those requests run at once; more
+	// wait. Zero means no bound.
 	MaxConcurrent int
 	// Ready reports whether the stores are known (first discovery round).
 	Ready func() bool
@@ -91,12 +92,12 @@ func (a *API) Handler() http.Handler {
 	getPost := []string{http.MethodGet, http.MethodPost}
 	get := []string{http.MethodGet}
 
-	handle("/api/v1/query", getPost, a.query)
-	handle("/api/v1/query_range", getPost, a.queryRange)
-	handle("/api/v1/format_query", getPost, a.formatQuery)
-	handle("/api/v1/series", getPost, a.series)
-	handle("/api/v1/labels", getPost, a.labelNames)
-	handle("/api/v1/label/{name}/values", get, a.labelValues)
+	handle("/api/v1/query", getPost, a.limited(a.query))
+	handle("/api/v1/query_range", getPost, a.limited(a.queryRange))
+	handle("/api/v1/format_query", getPost, a.limited(a.formatQuery))
+	handle("/api/v1/series", getPost, a.limited(a.series))
+	handle("/api/v1/labels", getPost, a.limited(a.labelNames))
+	handle("/api/v1/label/{name}/values", get, a.limited(a.labelValues))
 	handle("/api/v1/metadata", get, a.metadata)
 	handle("/api/v1/query_exemplars", getPost, a.queryExemplars)
 	handle("/api/v1/rules", get, a.rules)

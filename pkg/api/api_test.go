@@ -42,6 +42,7 @@ type stackOptions struct {
 	maxSamples      int           // 50M when zero
 	maxSeries       int
 	series          []storetest.Series // every live store's data; upSeries() when nil
+	maxSelects      int                // --query.max-concurrent-select; 4 when zero
 }
 
 // upSeries is the data every live store holds: up{job="j0".."j2"} every 15s
@@ -92,6 +93,9 @@ func startStack(t testing.TB, o stackOptions) *stack {
 	if o.maxSamples == 0 {
 		o.maxSamples = 50_000_000
 	}
+	if o.maxSelects == 0 {
+		o.maxSelects = 4
+	}
 	engine := newEngine(t, o.maxSamples, o.engineTimeout)
 	reg := prometheus.NewRegistry()
 	a := api.New(api.Options{
@@ -102,6 +106,8 @@ func startStack(t testing.TB, o stackOptions) *stack {
 			ReplicaLabels:   []string{"replica"},
 			PartialResponse: true,
 			MaxSeries:       o.maxSeries,
+			// As the query binary does.
+			MaxConcurrentSelects: o.maxSelects,
 		},
 		Timeout:       o.queryTimeout,
 		MaxConcurrent: o.maxConcurrent,

@@ -48,7 +48,7 @@ func TestAPIConcurrencyLimit(t *testing.T) {
 	// The only slot is taken: a query that may wait 300ms gets a timeout.
 	short := url.Values{"query": {"up"}, "time": {"1800"}, "timeout": {"300ms"}}
 	if a := s.get(t, "/api/v1/query", short); a.code != http.StatusServiceUnavailable || a.ErrorType != "timeout" ||
-		!strings.Contains(a.Error, "free query slot") {
+		!strings.Contains(a.Error, "no query slot free within the timeout (--query.max-concurrent=1)") {
 		t.Errorf("query beyond the limit: status %d, %s: %q; want 503 timeout waiting for a slot", a.code, a.ErrorType, a.Error)
 	}
 

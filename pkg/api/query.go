@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 
 	"github.com/prometheus/prometheus/promql"
@@ -74,18 +73,6 @@ func (a *API) evaluate(r *http.Request, newQuery func(context.Context, evaluatio
 	if apiErr != nil {
 		return result{err: apiErr}
 	}
-	timeout, apiErr := durationParam(r, "timeout")
-	if apiErr != nil {
-		return result{err: apiErr}
-	}
-	if max := a.opts.Timeout; max > 0 && (timeout <= 0 || timeout > max) {
-		timeout = max
-	}
-	if timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, timeout)
-		defer cancel()
-	}
 	lookback, apiErr := durationParam(r, "lookback_delta")
 	if apiErr != nil {
 		return result{err: apiErr}
@@ -111,11 +98,6 @@ func (a *API) evaluate(r *http.Request, newQuery func(context.Context, evaluatio
 			qry.Close()
 		}
 	}()
-
-	if err := a.acquire(ctx); err != nil {
-		return result{err: queryError(err)}
-	}
-	defer a.release()
 
 	out := qry.Exec(ctx)
 	res.finalize = qry.Close
@@ -168,25 +150,6 @@ func nonNil(v parser.Value) parser.Value {
 		}
 	}
 	return v
-}
-
-// acquire waits for a free evaluation slot (--query.max-concurrent).
-func (a *API) acquire(ctx context.Context) error {
-	if a.gate == nil {
-		return nil
-	}
-	select {
-	case a.gate <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("waiting for a free query slot: %w", ctx.Err())
-	}
-}
-
-func (a *API) release() {
-	if a.gate != nil {
-		<-a.gate
-	}
 }
 
 func (a *API) formatQuery(r *http.Request) result {

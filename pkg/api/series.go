@@ -26,13 +26,13 @@ func hintLimit(limit int) int {
 }
 
 // seriesRange is what the metadata endpoints share: the time range, the
-// limit, the optional match[] selectors and a querier over the range.
+// limit, the optional match[] selectors and the data of the request.
 type seriesRange struct {
-	querier  storage.Querier
-	matchers [][]*labels.Matcher
-	start    int64
-	end      int64
-	limit    int
+	queryable storage.Queryable
+	matchers  [][]*labels.Matcher
+	start     int64
+	end       int64
+	limit     int
 }
 
 func (a *API) seriesRange(r *http.Request) (seriesRange, *apiError) {
@@ -57,14 +57,23 @@ func (a *API) seriesRange(r *http.Request) (seriesRange, *apiError) {
 		return sr, apiErr
 	}
 	sr.matchers, sr.start, sr.end = matchers, timestamp.FromTime(start), timestamp.FromTime(end)
-	q, err := a.opts.Queryable(opts).Querier(sr.start, sr.end)
-	if err != nil {
-		return sr, &apiError{errorExec, err}
-	}
-	sr.querier = q
+	sr.queryable = a.opts.Queryable(opts)
 	return sr, nil
 }
 
+func (sr seriesRange) querier() (storage.Querier, *apiError) {
+	q, err := sr.queryable.Querier(sr.start, sr.end)
+	if err != nil {
+		return nil, &apiError{errorExec, err}
+	}
+	return q, nil
+}
+
+// series answers /api/v1/series: the union of the series of every match[]
+// selector, sorted, within limit. Each selector has a querier of its own,
+// all selected at once, so that the stores are asked for as many at a time
+// as --query.max-concurrent-select lets; each is read in turn and closed as
+// soon as it has given what the limit can use.
 func (a *API) series(r *http.Request) result {
 	if len(r.Form["match[]"]) == 0 {
 		return result{err: badData(errors.New("no match[] parameter provided"))}
@@ -73,33 +82,46 @@ func (a *API) series(r *http.Request) result {
 	if apiErr != nil {
 		return result{err: apiErr}
 	}
-	defer sr.querier.Close()
-
 	hints := &storage.SelectHints{Start: sr.start, End: sr.end, Func: "series", Limit: hintLimit(sr.limit)}
-	var sets []storage.SeriesSet
-	for _, ms := range sr.matchers {
-		sets = append(sets, sr.querier.Select(r.Context(), true, hints, ms...))
-	}
-	set := sets[0]
-	if len(sets) > 1 {
-		set = storage.NewMergeSeriesSet(sets, 0, storage.ChainedSeriesMerge)
+	queriers := make([]storage.Querier, 0, len(sr.matchers))
+	defer func() {
+		for _, q := range queriers {
+			if q != nil {
+				q.Close()
+			}
+		}
+	}()
+	sets := make([]storage.SeriesSet, len(sr.matchers))
+	for i, ms := range sr.matchers {
+		q, apiErr := sr.querier()
+		if apiErr != nil {
+			return result{err: apiErr}
+		}
+		queriers = append(queriers, q)
+		sets[i] = q.Select(r.Context(), true, hints, ms...)
 	}
 
 	metrics := []labels.Labels{}
-	var truncated bool
-	for set.Next() {
-		if sr.limit > 0 && len(metrics) == sr.limit {
-			truncated = true
-			break
+	var warns annotations.Annotations
+	for i, set := range sets {
+		// The first limit+1 of each sorted set hold the first limit+1 of
+		// their union, which tell whether the limit truncates it.
+		for n := 0; (sr.limit == 0 || n <= sr.limit) && set.Next(); n++ {
+			metrics = append(metrics, set.At().Labels())
 		}
-		metrics = append(metrics, set.At().Labels())
+		warns.Merge(set.Warnings())
+		if err := set.Err(); err != nil {
+			return result{err: queryError(err), warnings: annotationStrings(warns)}
+		}
+		queriers[i].Close()
+		queriers[i] = nil
 	}
-	warnings := annotationStrings(set.Warnings())
-	if truncated {
+	slices.SortFunc(metrics, labels.Compare)
+	metrics = slices.CompactFunc(metrics, labels.Equal)
+	warnings := annotationStrings(warns)
+	if sr.limit > 0 && len(metrics) > sr.limit {
+		metrics = metrics[:sr.limit]
 		warnings = append(warnings, truncatedWarning)
-	}
-	if err := set.Err(); err != nil {
-		return result{err: queryError(err), warnings: warnings}
 	}
 	return result{data: metrics, warnings: warnings}
 }
@@ -130,7 +152,11 @@ func (a *API) labelStrings(r *http.Request, get func(storage.Querier, *storage.L
 	if apiErr != nil {
 		return result{err: apiErr}
 	}
-	defer sr.querier.Close()
+	q, apiErr := sr.querier()
+	if apiErr != nil {
+		return result{err: apiErr}
+	}
+	defer q.Close()
 
 	hints := &storage.LabelHints{Limit: hintLimit(sr.limit)}
 	var (
@@ -141,7 +167,7 @@ func (a *API) labelStrings(r *http.Request, get func(storage.Querier, *storage.L
 		sr.matchers = [][]*labels.Matcher{nil}
 	}
 	for _, ms := range sr.matchers {
-		v, w, err := get(sr.querier, hints, ms)
+		v, w, err := get(q, hints, ms)
 		warns.Merge(w)
 		if err != nil {
 			return result{err: queryError(err), warnings: annotationStrings(warns)}

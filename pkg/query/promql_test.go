@@ -77,6 +77,9 @@ func newStackStorage(t testing.TB, gaps bool) storage.Storage {
 		queryable: query.NewQueryable(proxy, query.Options{
 			Dedup:         true,
 			ReplicaLabels: []string{"replica"},
+			// Tighter than the default, so that any evaluation order
+			// that could wait for its own selections shows here.
+			MaxConcurrentSelects: 2,
 		}),
 	}
 }

@@ -33,6 +33,9 @@ type Options struct {
 	// may read from the stores, summed over its selections and replicas;
 	// zero means no bound.
 	MaxSeries, MaxSamples int
+	// MaxConcurrentSelects bounds how many selections of one query read
+	// from the stores at once; zero means no bound.
+	MaxConcurrentSelects int
 }
 
 // removesReplicaLabels reports whether the stores are asked to strip the
@@ -51,23 +54,25 @@ type Queryable struct {
 	proxy   *store.Proxy
 	opts    Options
 	limiter *store.Limiter
+	gate    *selectGate // for MaxConcurrentSelects
 }
 
 // NewQueryable returns a Queryable over proxy. PromQL engines take one per
 // request, as the options and the limits are the request's.
 func NewQueryable(proxy *store.Proxy, opts Options) *Queryable {
-	return &Queryable{proxy: proxy, opts: opts, limiter: store.NewLimiter(int64(opts.MaxSeries), int64(opts.MaxSamples))}
+	return &Queryable{proxy: proxy, opts: opts, limiter: store.NewLimiter(int64(opts.MaxSeries), int64(opts.MaxSamples)), gate: newSelectGate(opts.MaxConcurrentSelects)}
 }
 
 // Querier implements storage.Queryable.
 func (q *Queryable) Querier(mint, maxt int64) (storage.Querier, error) {
-	return &querier{proxy: q.proxy, opts: q.opts, limiter: q.limiter, mint: mint, maxt: maxt}, nil
+	return &querier{proxy: q.proxy, opts: q.opts, limiter: q.limiter, gate: q.gate, mint: mint, maxt: maxt}, nil
 }
 
 type querier struct {
 	proxy      *store.Proxy
 	opts       Options
 	limiter    *store.Limiter
+	gate       *selectGate
 	mint, maxt int64
 
 	mtx     sync.Mutex
@@ -91,16 +96,18 @@ func (q *querier) Select(ctx context.Context, _ bool, hints *storage.SelectHints
 	if err != nil {
 		return storage.ErrSeriesSet(err)
 	}
-	set := q.proxy.Series(ctx, req, store.SeriesOptions{StoreMatchers: q.opts.StoreMatchers, Limiter: q.limiter})
-	q.closing(set.Close)
+	return gated(ctx, q.gate, q.closing, func(closing func(func())) storage.SeriesSet {
+		set := q.proxy.Series(ctx, req, store.SeriesOptions{StoreMatchers: q.opts.StoreMatchers, Limiter: q.limiter})
+		closing(set.Close)
 
-	var out storage.SeriesSet = &seriesSet{set: set, dedup: q.opts.Dedup, hints: hints}
-	if ahead, readers := readAhead(); ahead > 0 {
-		ra := readahead.NewSeriesSet(out, ahead, readers)
-		q.closing(ra.Close)
-		out = ra
-	}
-	return out
+		var out storage.SeriesSet = &seriesSet{set: set, dedup: q.opts.Dedup, hints: hints}
+		if ahead, readers := readAhead(); ahead > 0 {
+			ra := readahead.NewSeriesSet(out, ahead, readers)
+			closing(ra.Close)
+			out = ra
+		}
+		return out
+	})
 }
 
 // closing adds f to what Close calls.

@@ -9,6 +9,7 @@
 package readahead
 
 import (
+	"fmt"
 	"sync"
 
 	"github.com/prometheus/prometheus/storage"
@@ -226,7 +227,17 @@ func (r *reader) run() {
 // read reads the samples of s into buf through it, an iterator to reuse,
 // and returns the iterator for the next read. A series that holds
 // histograms is not read further than its first one.
-func read(s storage.Series, it chunkenc.Iterator, buf []floats.Sample) (contents, chunkenc.Iterator) {
+//
+// A panic while reading, a chunk that a decoder cannot cope with, fails the
+// series, and so the one query that reads it, rather than the process: on a
+// reading goroutine nothing else would recover it.
+func read(s storage.Series, it chunkenc.Iterator, buf []floats.Sample) (c contents, next chunkenc.Iterator) {
+	defer func() {
+		if r := recover(); r != nil {
+			// The iterator may be left in any state: not reused.
+			c, next = contents{err: fmt.Errorf("read series %s: panic: %v", s.Labels(), r)}, nil
+		}
+	}()
 	it = s.Iterator(it)
 	samples := buf[:0]
 	for {

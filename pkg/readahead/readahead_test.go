@@ -6,6 +6,7 @@ import (
 	"math"
 	"runtime"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -327,4 +328,59 @@ func TestCloseWithoutReading(t *testing.T) {
 		t.Errorf("%d goroutines before any series was read, %d before the set", n, before)
 	}
 	set.Close()
+}
+
+// panicking is a series whose iterator panics after its third sample.
+type panicking struct{ storage.Series }
+
+func (s panicking) Iterator(chunkenc.Iterator) chunkenc.Iterator {
+	return &panickingIterator{Iterator: s.Series.Iterator(nil)}
+}
+
+type panickingIterator struct {
+	chunkenc.Iterator
+	n int
+}
+
+func (p *panickingIterator) Next() chunkenc.ValueType {
+	if p.n++; p.n > 3 {
+		panic("broken chunk")
+	}
+	return p.Iterator.Next()
+}
+
+// TestPanicFailsTheSeries reads a series whose iterator panics, ahead on a
+// reading goroutine and on the caller's: either way that series' iterator
+// fails with the panic, the process lives, and the other series read whole.
+func TestPanicFailsTheSeries(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		order []int // of the series read; the panicking one is 1
+	}{
+		{"read ahead", []int{0, 1, 2}},
+		{"read by the caller", []int{1, 0, 2}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			series := []storage.Series{floatSeries("a", 10), panicking{floatSeries("b", 10)}, floatSeries("c", 10)}
+			set := NewSeriesSet(newListSet(series...), 2, 2)
+			defer set.Close()
+			var got []storage.Series
+			for set.Next() {
+				got = append(got, set.At())
+			}
+			for _, i := range tc.order {
+				s, _, err := readAll(got[i], nil)
+				if i != 1 {
+					if err != nil || len(s) != 10 {
+						t.Fatalf("series %d: %d samples, %v", i, len(s), err)
+					}
+					waitIdle(t, set) // the panicking series is read ahead, if it is after this one
+					continue
+				}
+				if err == nil || !strings.Contains(err.Error(), "panic: broken chunk") || !strings.Contains(err.Error(), `"b"`) {
+					t.Fatalf("panicking series: %v, want an error naming it and the panic", err)
+				}
+			}
+		})
+	}
 }

@@ -116,7 +116,9 @@ func (r *Reloader) stateHash(config []byte) ([]byte, error) {
 }
 
 // writeFileAtomic replaces path with b so that a Prometheus reading it at any
-// moment sees either the old or the new content, never a partial file.
+// moment sees either the old or the new content, never a partial file. Only
+// its owner may read it: environment variables substituted into a config
+// are often secrets.
 func writeFileAtomic(path string, b []byte) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
@@ -127,7 +129,7 @@ func writeFileAtomic(path string, b []byte) error {
 		tmp.Close()
 		return err
 	}
-	if err := tmp.Chmod(0o644); err != nil {
+	if err := tmp.Chmod(0o600); err != nil {
 		tmp.Close()
 		return err
 	}

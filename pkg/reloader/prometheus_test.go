@@ -125,6 +125,11 @@ func TestPrometheusFollowsConfigMapUpdate(t *testing.T) {
 	if strings.Contains(string(rendered), "$(") || !strings.Contains(string(rendered), "replica: prometheus-0") {
 		t.Fatalf("rendered config not substituted:\n%s", rendered)
 	}
+	// It may hold secrets from the environment: only its owner, whom
+	// Prometheus runs as, reads it.
+	if fi, err := os.Stat(s.prom.ConfigFile()); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("rendered config: mode %v, %v; want -rw-------", fi.Mode(), err)
+	}
 	eventually(t, reloadDeadline, "config hash updated", func() (bool, string) {
 		h := testutil.ToFloat64(s.r.metrics.configHash)
 		return h != hash1 && h == hashValue(rendered), fmt.Sprintf("hash %v (before %v, want %v)", h, hash1, hashValue(rendered))

@@ -5,6 +5,8 @@ import (
 
 	"github.com/prometheus/prometheus/tsdb/chunkenc"
 	"github.com/thanos-io/thanos/pkg/store/storepb"
+
+	"github.com/tandem-metrics/tandem/pkg/chunkcheck"
 )
 
 // ChunkEncoding maps a Store API chunk type to its chunkenc encoding; the two
@@ -44,6 +46,9 @@ func DecodeChunk(c *storepb.Chunk) (chunkenc.Chunk, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := chunkcheck.Layout(enc, c.Data); err != nil {
+		return nil, err
+	}
 	chk, err := chunkenc.FromData(enc, c.Data)
 	if err != nil {
 		return nil, fmt.Errorf("decode %s chunk: %w", enc, err)
@@ -53,15 +58,9 @@ func DecodeChunk(c *storepb.Chunk) (chunkenc.Chunk, error) {
 
 // chunkChecker looks at every chunk a store sends before the merge takes it,
 // so that a store sending chunks that cannot be read fails on its own, named,
-// instead of failing the whole query later inside PromQL (or crashing it: a
-// chunk shorter than its header makes chunkenc panic). It decodes only each
-// chunk's first sample, which must lie in the chunk's time range: garbage
-// bytes almost never pass, and the cost is one sample per chunk, not a second
-// decoding of everything. It keeps one chunk and one iterator per encoding,
-// so checking allocates nothing per chunk.
+// instead of failing the whole query later inside PromQL, or crashing it.
 type chunkChecker struct {
-	chunks [chunkenc.EncFloatHistogram + 1]chunkenc.Chunk
-	iters  [chunkenc.EncFloatHistogram + 1]chunkenc.Iterator
+	chunkcheck.Checker
 }
 
 func (k *chunkChecker) check(c *storepb.AggrChunk) error {
@@ -72,27 +71,5 @@ func (k *chunkChecker) check(c *storepb.AggrChunk) error {
 	if err != nil {
 		return err
 	}
-	// Every encoding starts with a 2-byte sample count.
-	if len(c.Raw.Data) < 2 {
-		return fmt.Errorf("%s chunk of %d bytes, shorter than its header", enc, len(c.Raw.Data))
-	}
-	if k.chunks[enc] == nil {
-		if k.chunks[enc], err = chunkenc.NewEmptyChunk(enc); err != nil {
-			return err
-		}
-	}
-	chk := k.chunks[enc]
-	chk.Reset(c.Raw.Data)
-	if chk.NumSamples() == 0 {
-		return nil
-	}
-	it := chk.Iterator(k.iters[enc])
-	k.iters[enc] = it
-	if it.Next() == chunkenc.ValNone {
-		return fmt.Errorf("%s chunk [%d, %d]: first sample: %w", enc, c.MinTime, c.MaxTime, it.Err())
-	}
-	if t := it.AtT(); t < c.MinTime || t > c.MaxTime {
-		return fmt.Errorf("%s chunk [%d, %d]: first sample at %d, outside the chunk's time range", enc, c.MinTime, c.MaxTime, t)
-	}
-	return nil
+	return k.Check(enc, c.Raw.Data, c.MinTime, c.MaxTime)
 }

@@ -79,6 +79,15 @@ func rawChunk(typ storepb.Chunk_Encoding, data []byte) storepb.AggrChunk {
 	return storepb.AggrChunk{MinTime: t0, MaxTime: t0 + 150_000, Raw: &storepb.Chunk{Type: typ, Data: data}}
 }
 
+// hugeHistogramLayout is a histogram chunk of one sample whose layout has
+// one positive span of 2^32-1 buckets, padded to 144 bytes.
+var hugeHistogramLayout = append([]byte{
+	0x00, 0x01, 0x00, // one sample, no flags
+	0x00, // zero threshold 0; then in varbit schema 0, one span, its length, its offset 0, no negative spans
+	0x7f, 0x80, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+	0xff, 0x80, 0x00, 0x00, 0x00, 0x7f, 0xff, 0xff, 0xff, 0x80,
+}, make([]byte, 144-23)...)
+
 // TestProxyFaultyStore puts a store that breaks the Store API next to a good
 // one: the broken store is named in a warning (an error with partial
 // response disabled), nothing panics, and the good store's data is whole.
@@ -125,6 +134,22 @@ func TestProxyFaultyStore(t *testing.T) {
 			name:   "chunk shorter than its header",
 			frames: []*storepb.SeriesResponse{storepb.NewSeriesResponse(faultSeries("c", rawChunk(storepb.Chunk_XOR, []byte{1})))},
 			want:   "shorter than its header",
+		},
+		{
+			name:   "histogram chunk shorter than its header",
+			frames: []*storepb.SeriesResponse{storepb.NewSeriesResponse(faultSeries("c", rawChunk(storepb.Chunk_HISTOGRAM, []byte{0, 0})))},
+			want:   "shorter than its header",
+		},
+		{
+			// Decoded as it claims, it would take some 550 GB.
+			name:   "histogram chunk of 144 bytes claiming 2^32-1 buckets",
+			frames: []*storepb.SeriesResponse{storepb.NewSeriesResponse(faultSeries("c", rawChunk(storepb.Chunk_HISTOGRAM, hugeHistogramLayout)))},
+			want:   "more than the limit",
+		},
+		{
+			name:   "float histogram chunk claiming 2^32-1 buckets",
+			frames: []*storepb.SeriesResponse{storepb.NewSeriesResponse(faultSeries("c", rawChunk(storepb.Chunk_FLOAT_HISTOGRAM, hugeHistogramLayout)))},
+			want:   "more than the limit",
 		},
 		{
 			name:   "unknown chunk encoding",

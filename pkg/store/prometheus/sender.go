@@ -10,6 +10,12 @@ import (
 // batch would otherwise pass the 4 MiB that gRPC clients accept by default.
 const maxBatchBytes = 1 << 20
 
+// maxBatchSeries bounds the series of one batch, whatever a client asks for
+// in response_batch_size: the count comes from the wire and sizes the batch
+// buffer, so an unbounded one would let a single request take the process's
+// memory.
+const maxBatchSeries = 1024
+
 // sender writes series to a Series stream: in batches when the client asked
 // for them, up to the client's series limit, checking the order it promises.
 type sender struct {
@@ -24,8 +30,10 @@ type sender struct {
 	unsorted bool
 }
 
-func newSender(srv storepb.Store_SeriesServer, batchSize int, limit int64) *sender {
-	return &sender{srv: srv, batchSize: batchSize, limit: limit}
+// newSender sends in batches of batchSize series, at most maxBatchSeries;
+// below 2, one series per message.
+func newSender(srv storepb.Store_SeriesServer, batchSize int64, limit int64) *sender {
+	return &sender{srv: srv, batchSize: int(max(1, min(batchSize, maxBatchSeries))), limit: limit}
 }
 
 // full reports whether the series limit has been reached.

@@ -59,7 +59,7 @@ func (s *Store) Series(r *storepb.SeriesRequest, srv storepb.Store_SeriesServer)
 	}
 	defer body.Close()
 
-	out := newSender(srv, int(r.ResponseBatchSize), r.Limit)
+	out := newSender(srv, r.ResponseBatchSize, r.Limit)
 	shape := newShaper(external, r.WithoutReplicaLabels)
 	order := newOrderer(shape.inserted, out.send)
 	frames := NewFrameReader(body, s.maxFrameSize)

@@ -24,6 +24,7 @@ import (
 	"github.com/thanos-io/thanos/pkg/store/storepb"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/tandem-metrics/tandem/internal/promtest"
 	"github.com/tandem-metrics/tandem/internal/wait"
@@ -89,35 +90,50 @@ func openMetrics() string {
 
 type env struct {
 	prom   *promtest.Server
+	target *promstore.Target
 	client storepb.StoreClient
 	info   infopb.InfoClient
+	health healthpb.HealthClient
 }
 
-func setup(t *testing.T) *env {
+func setup(t testing.TB) *env {
 	t.Helper()
 	return setupWith(t, openMetrics())
 }
 
 // setupWith serves a Prometheus holding the given OpenMetrics history.
-func setupWith(t *testing.T, om string) *env {
+func setupWith(t testing.TB, om string) *env {
 	t.Helper()
 	return setupFloor(t, om, nil)
 }
 
 // setupFloor is setupWith with a --min-time floor.
-func setupFloor(t *testing.T, om string, minTime func(time.Time) int64) *env {
+func setupFloor(t testing.TB, om string, minTime func(time.Time) int64) *env {
 	t.Helper()
 	dataDir := t.TempDir()
 	promtest.CreateBlocks(t, dataDir, om)
 	prom := promtest.Start(t, promtest.Config{DataDir: dataDir, ExternalLabels: external})
 
-	u, _ := url.Parse(prom.URL())
+	e := serveSidecar(t, prom.URL(), promstore.TargetOptions{MinTime: minTime, MaxAge: 500 * time.Millisecond, Timeout: time.Minute})
+	e.prom = prom
+	return e
+}
+
+// serveSidecar serves the Store, Info and health APIs of a sidecar for the
+// Prometheus at promURL on a loopback port.
+func serveSidecar(t testing.TB, promURL string, opts promstore.TargetOptions) *env {
+	t.Helper()
+	u, err := url.Parse(promURL)
+	if err != nil {
+		t.Fatal(err)
+	}
 	client := promstore.NewClient(u, &http.Client{Transport: promstore.Transport()})
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	target := promstore.NewTarget(client, logger, minTime, 500*time.Millisecond)
+	target := promstore.NewTarget(client, logger, opts)
 	srv := grpc.NewServer()
 	storepb.RegisterStoreServer(srv, promstore.NewStore(client, target, logger, promstore.NewMetrics(nil)))
 	infopb.RegisterInfoServer(srv, target)
+	healthpb.RegisterHealthServer(srv, promstore.NewHealth(target))
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -129,7 +145,7 @@ func setupFloor(t *testing.T, om string, minTime func(time.Time) int64) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	return &env{prom: prom, client: storepb.NewStoreClient(conn), info: infopb.NewInfoClient(conn)}
+	return &env{target: target, client: storepb.NewStoreClient(conn), info: infopb.NewInfoClient(conn), health: healthpb.NewHealthClient(conn)}
 }
 
 type gotSeries struct {

@@ -2,6 +2,7 @@ package prometheus
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -17,66 +18,126 @@ import (
 
 // Target tracks what the sidecar must know about its Prometheus: whether it
 // answers, its external labels and the oldest data it holds.
+//
+// Nothing waits on Prometheus under the lock: a refresh runs on its own,
+// one at a time, bounded by a timeout, and what the last one learnt is
+// served meanwhile. A Prometheus that hangs thus never holds up a Series
+// call whose labels are known, and Info and readiness say so within
+// answerWithin instead of hanging with it.
 type Target struct {
-	client  *Client
-	logger  *slog.Logger
-	minTime func(now time.Time) int64 // the --min-time floor, in ms; nil if none
-	maxAge  time.Duration
+	client *Client
+	logger *slog.Logger
+	opts   TargetOptions
 
 	mu       sync.Mutex
-	checked  time.Time
-	external labels.Labels
-	lowest   int64
-	err      error
+	state    targetState    // what the last refresh learnt
+	flight   *refreshFlight // the refresh running, or nil
 	loggedOK bool
 }
 
-// NewTarget returns a Target for the Prometheus behind client. Answers older
-// than maxAge are refreshed when asked for, so that a stopped Prometheus is
-// noticed at the next Info call rather than at the next poll. minTime, if
-// not nil, is the oldest time served (--min-time) as of now: a relative
-// floor moves with the clock.
-func NewTarget(client *Client, logger *slog.Logger, minTime func(now time.Time) int64, maxAge time.Duration) *Target {
-	return &Target{client: client, logger: logger, minTime: minTime, maxAge: maxAge}
+// TargetOptions say how a Target keeps its answers fresh.
+type TargetOptions struct {
+	// MinTime, if not nil, is the oldest time served (--min-time) as of
+	// now, in ms: a relative floor moves with the clock.
+	MinTime func(now time.Time) int64
+	// MaxAge is how old an answer may be when asked for before it is
+	// refreshed, so that a stopped Prometheus is noticed at the next
+	// Info call rather than at the next poll.
+	MaxAge time.Duration
+	// Timeout bounds one refresh (--prometheus.get_config_timeout).
+	Timeout time.Duration
 }
 
-// Refresh asks Prometheus for its configuration and lowest timestamp.
+type targetState struct {
+	checked  time.Time // zero: never
+	external labels.Labels
+	lowest   int64
+	err      error
+}
+
+type refreshFlight struct {
+	started time.Time
+	done    chan struct{} // closed once the state holds its answer
+}
+
+// errNoExternalLabels is a Prometheus that answers but has no external
+// labels.
+var errNoExternalLabels = errors.New("no external labels")
+
+// answerWithin is how long Info and readiness wait for a refresh in
+// flight before they report that Prometheus does not answer.
+const answerWithin = time.Second
+
+// NewTarget returns a Target for the Prometheus behind client.
+func NewTarget(client *Client, logger *slog.Logger, opts TargetOptions) *Target {
+	return &Target{client: client, logger: logger, opts: opts}
+}
+
+// Refresh asks Prometheus for its configuration and lowest timestamp, and
+// waits for the answer (or ctx). A refresh already running is joined.
 func (t *Target) Refresh(ctx context.Context) error {
 	t.mu.Lock()
+	f := t.startLocked()
+	t.mu.Unlock()
+	select {
+	case <-f.done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.refreshLocked(ctx)
+	return t.state.err
 }
 
-func (t *Target) refreshLocked(ctx context.Context) error {
+// startLocked starts a refresh unless one is running, and returns the one
+// running. t.mu must be held.
+func (t *Target) startLocked() *refreshFlight {
+	if t.flight == nil {
+		t.flight = &refreshFlight{started: time.Now(), done: make(chan struct{})}
+		go t.refresh(t.flight)
+	}
+	return t.flight
+}
+
+// refresh asks Prometheus under its own timeout: whoever asked for it may
+// give up, which says nothing about Prometheus.
+func (t *Target) refresh(f *refreshFlight) {
+	ctx, cancel := context.WithTimeout(context.Background(), t.opts.Timeout)
+	defer cancel()
 	external, lowest, err := t.fetch(ctx)
 	if err != nil && ctx.Err() != nil {
-		// The caller gave up (a cancelled query, a client gone): that says
-		// nothing about Prometheus, so the state stays as it was.
-		return err
+		err = fmt.Errorf("the Prometheus at %s did not answer within %v (--prometheus.get_config_timeout): %w", t.client.URL(), t.opts.Timeout, err)
 	}
-	t.checked = time.Now()
+
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	defer close(f.done)
+	t.flight = nil
 	if err != nil {
-		if t.err == nil || t.err.Error() != err.Error() {
+		if t.state.err == nil || t.state.err.Error() != err.Error() {
 			t.logger.Error("Prometheus not usable; Info fails and the sidecar is not ready", "err", err)
 		}
-		t.err, t.loggedOK = err, false
-		return err
+		// The labels last known stay for the Series calls that need them,
+		// unless Prometheus said it has none.
+		if errors.Is(err, errNoExternalLabels) {
+			t.state.external = labels.EmptyLabels()
+		}
+		t.state.checked, t.state.err, t.loggedOK = time.Now(), err, false
+		return
 	}
-	t.external, t.lowest, t.err = external, lowest, nil
+	t.state = targetState{checked: time.Now(), external: external, lowest: lowest}
 	if !t.loggedOK {
 		t.logger.Info("Prometheus usable", "url", t.client.URL(), "external_labels", external.String())
 		t.loggedOK = true
 	}
-	return nil
 }
-
 func (t *Target) fetch(ctx context.Context) (labels.Labels, int64, error) {
 	external, err := t.client.ExternalLabels(ctx)
 	if err != nil {
 		return labels.EmptyLabels(), 0, fmt.Errorf("read external labels from Prometheus at %s: %w", t.client.URL(), err)
 	}
 	if external.IsEmpty() {
-		return labels.EmptyLabels(), 0, fmt.Errorf("no external labels in the Prometheus at %s: its data can't be told apart from other replicas' and can't be deduplicated; set global.external_labels in its configuration (e.g. replica: $(POD_NAME))", t.client.URL())
+		return labels.EmptyLabels(), 0, fmt.Errorf("%w in the Prometheus at %s: its data can't be told apart from other replicas' and can't be deduplicated; set global.external_labels in its configuration (e.g. replica: $(POD_NAME))", errNoExternalLabels, t.client.URL())
 	}
 	lowest, err := t.client.LowestTimestamp(ctx)
 	if err != nil {
@@ -85,26 +146,71 @@ func (t *Target) fetch(ctx context.Context) (labels.Labels, int64, error) {
 	return external, lowest, nil
 }
 
-func (t *Target) current(ctx context.Context) (labels.Labels, int64, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if time.Since(t.checked) > t.maxAge || (t.err != nil && time.Since(t.checked) > t.maxAge/4) {
-		if err := t.refreshLocked(ctx); err != nil && ctx.Err() != nil {
-			return labels.EmptyLabels(), 0, err
-		}
-	}
-	return t.external, t.lowest, t.err
+// stale reports whether the state is due for a refresh: a failure is
+// retried sooner than a success. t.mu must be held.
+func (t *Target) staleLocked() bool {
+	age := time.Since(t.state.checked)
+	return t.state.checked.IsZero() || age > t.opts.MaxAge || (t.state.err != nil && age > t.opts.MaxAge/4)
 }
 
 // ExternalLabels returns the external labels, or why they are not known.
+// Labels once known are returned at once, refreshed behind the caller's
+// back when they are old; otherwise it waits for a refresh (or ctx).
 func (t *Target) ExternalLabels(ctx context.Context) (labels.Labels, error) {
-	ext, _, err := t.current(ctx)
-	return ext, err
+	t.mu.Lock()
+	s := t.state
+	var f *refreshFlight
+	if t.staleLocked() {
+		f = t.startLocked()
+	}
+	t.mu.Unlock()
+	if !s.external.IsEmpty() {
+		return s.external, nil
+	}
+	if f == nil {
+		return s.external, s.err
+	}
+	select {
+	case <-f.done:
+	case <-ctx.Done():
+		return labels.EmptyLabels(), ctx.Err()
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.state.external, t.state.err
 }
 
-// Ready returns nil when the sidecar can serve.
+// health returns the state if it is fresh, refreshing it first when it is
+// not; a refresh that takes longer than answerWithin is an error itself.
+func (t *Target) health(ctx context.Context) (targetState, error) {
+	t.mu.Lock()
+	f := t.flight
+	if t.staleLocked() {
+		f = t.startLocked()
+	}
+	s := t.state
+	t.mu.Unlock()
+	if f != nil {
+		timer := time.NewTimer(time.Until(f.started.Add(answerWithin)))
+		defer timer.Stop()
+		select {
+		case <-f.done:
+		case <-ctx.Done():
+			return s, ctx.Err()
+		case <-timer.C:
+			return s, fmt.Errorf("the Prometheus at %s has not answered for %v", t.client.URL(), time.Since(f.started).Round(time.Millisecond))
+		}
+		t.mu.Lock()
+		s = t.state
+		t.mu.Unlock()
+	}
+	return s, s.err
+}
+
+// Ready returns nil when the sidecar can serve, or why not, within
+// answerWithin.
 func (t *Target) Ready(ctx context.Context) error {
-	_, _, err := t.current(ctx)
+	_, err := t.health(ctx)
 	return err
 }
 
@@ -145,19 +251,20 @@ func (t *Target) WaitReady(ctx context.Context, timeout time.Duration) error {
 
 // MinTime is the oldest time the sidecar serves now (--min-time), in ms.
 func (t *Target) MinTime() int64 {
-	if t.minTime == nil {
+	if t.opts.MinTime == nil {
 		return math.MinInt64
 	}
-	return t.minTime(time.Now())
+	return t.opts.MinTime(time.Now())
 }
 
 // Info implements the thanos.info.Info service.
 func (t *Target) Info(ctx context.Context, _ *infopb.InfoRequest) (*infopb.InfoResponse, error) {
-	external, lowest, err := t.current(ctx)
+	st, err := t.health(ctx)
 	if err != nil {
 		return nil, status.Error(codes.Unavailable, err.Error())
 	}
-	mint := max(lowest, t.MinTime())
+	external := st.external
+	mint := max(st.lowest, t.MinTime())
 	if now := time.Now().UnixMilli(); mint > now {
 		// An empty TSDB reports "no data" as the largest time; data may
 		// arrive any moment, and the querier must ask for it then.
