@@ -25,13 +25,13 @@ func main() {
 	app := kingpin.New(filepath.Base(os.Args[0]), "Measures query latency, memory and throughput of Tandem against Prometheus on generated data.")
 	app.HelpFlag.Short('h')
 	cfg := &bench.Config{}
-	app.Flag("bin-dir", "Directory holding prometheus, promtool, sidecar and query (make tools build).").
+	app.Flag("bin-dir", "Directory holding prometheus and tandem (make tools build).").
 		Default("bin").StringVar(&cfg.BinDir)
 	app.Flag("cache-dir", "Directory keeping generated TSDB blocks between runs, one subdirectory per dataset.").
 		Default(".bench/data").StringVar(&cfg.CacheDir)
 	app.Flag("work-dir", "Directory for configurations, logs and profiles.").
 		Default(".bench/run").StringVar(&cfg.WorkDir)
-	app.Flag("series", "Counter series per replica; a classic histogram adds 12 bucket series per 40 of them.").
+	app.Flag("series", "Counter series per replica; per 40 of them, a classic histogram adds 12 bucket series and a native histogram one.").
 		Default("2000").IntVar(&cfg.Dataset.Series)
 	app.Flag("length", "Length of the generated history.").
 		Default("24h").DurationVar(&cfg.Dataset.Length)
@@ -41,8 +41,8 @@ func main() {
 		Default("5").IntVar(&cfg.Runs)
 	app.Flag("grpc-compression", "--grpc-compression of the query to measure with (repeated).").
 		Default("none", "snappy").EnumsVar(&cfg.Compressions, "none", "snappy")
-	app.Flag("shapes", "Regular expression selecting the query shapes to measure, by name; empty measures all.").
-		Default("").RegexpVar(&cfg.Shapes)
+	app.Flag("rows", "Regular expression selecting the rows to measure by name, such as 'sum by code rate, 6h / 15s' or 'instant'; empty measures all.").
+		Default("").RegexpVar(&cfg.Rows)
 	app.Flag("micro-results", "Output of `go test -bench` to include (dedup cost, sidecar memory).").
 		Default("").StringVar(&cfg.MicroResults)
 	app.Flag("profile", "If positive, afterwards profile the query, sidecar a and Prometheus a this long on the query furthest behind Prometheus.").

@@ -34,8 +34,9 @@ type Config struct {
 	Runs int
 	// Compressions are the --grpc-compression values the query runs with.
 	Compressions []string
-	// Shapes, if set, selects the query shapes to measure by name.
-	Shapes *regexp.Regexp
+	// Rows, if set, selects the rows to measure by their name, e.g.
+	// "sum by code rate, 6h / 15s".
+	Rows *regexp.Regexp
 	// MicroResults, if set, is the output of `go test -bench` to read the
 	// micro-benchmarks from.
 	MicroResults string
@@ -209,7 +210,7 @@ func (m *measurer) queries(ctx context.Context) ([]QueryResult, error) {
 func (m *measurer) rows() []Row {
 	var out []Row
 	for _, row := range Rows {
-		if m.cfg.Shapes == nil || m.cfg.Shapes.MatchString(row.Shape.Name) {
+		if m.cfg.Rows == nil || m.cfg.Rows.MatchString(row.String()) {
 			out = append(out, row)
 		}
 	}

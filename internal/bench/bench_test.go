@@ -24,7 +24,7 @@ func TestRun(t *testing.T) {
 		Dataset:      Dataset{Series: 8, Length: time.Hour, Interval: 15 * time.Second},
 		Runs:         2,
 		Compressions: []string{"none", "snappy"},
-		Shapes:       regexp.MustCompile("^raw"),
+		Rows:         regexp.MustCompile("^raw"),
 		Thanos:       true,
 		Command:      "go test",
 	}
@@ -40,7 +40,7 @@ func TestRun(t *testing.T) {
 	}
 	rawRows := 0
 	for _, r := range Rows {
-		if cfg.Shapes.MatchString(r.Shape.Name) {
+		if cfg.Rows.MatchString(r.String()) {
 			rawRows++
 		}
 	}
