@@ -65,12 +65,33 @@ func (j *seriesJoiner) add(complete []storeSeries, s *storepb.Series) ([]storeSe
 		}
 	}
 	for _, c := range s.Chunks {
-		if j.bytes += chunkSize(c); j.bytes > maxSeriesBytes {
-			return complete, fmt.Errorf("series %s holds more than %d MiB of chunks", lset, maxSeriesBytes>>20)
-		}
+		j.bytes += chunkSize(c)
+	}
+	if j.bytes > maxSeriesBytes {
+		return complete, fmt.Errorf("series %s holds more than %d MiB of chunks", lset, maxSeriesBytes>>20)
+	}
+	if len(j.copies) == 0 && inSequence(s.Chunks) {
+		// The common case, a whole series in one frame: its chunks are
+		// one copy as they are.
+		j.copies = append(j.copies, storeSeries{lset: lset, chunks: slices.Clip(s.Chunks)})
+		j.end = s.Chunks[len(s.Chunks)-1].MaxTime
+		return complete, nil
+	}
+	for _, c := range s.Chunks {
 		j.place(c)
 	}
 	return complete, nil
+}
+
+// inSequence reports whether chunks, sorted by MinTime, follow each other
+// without overlapping.
+func inSequence(chunks []storepb.AggrChunk) bool {
+	for i := 1; i < len(chunks); i++ {
+		if chunks[i].MinTime <= chunks[i-1].MaxTime {
+			return false
+		}
+	}
+	return true
 }
 
 // place adds c to the copy it continues best. A copy can take c only if it

@@ -96,7 +96,8 @@ func BenchmarkProxyMerge(b *testing.B) {
 				set := p.Series(context.Background(), req, store.SeriesOptions{})
 				n := 0
 				for set.Next() {
-					n++
+					_, copies := set.At()
+					n += len(copies)
 				}
 				set.Close()
 				if set.Err() != nil || n != nSeries*nStores {
