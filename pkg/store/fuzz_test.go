@@ -3,13 +3,11 @@ package store_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"testing"
 	"time"
 
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/thanos-io/thanos/pkg/store/storepb"
-	"google.golang.org/grpc"
 
 	"github.com/tandem-metrics/tandem/pkg/store"
 	"github.com/tandem-metrics/tandem/pkg/store/storetest"
@@ -33,15 +31,7 @@ func FuzzProxyServerSeries(f *testing.F) {
 		below = append(below, storetest.Start(f, storetest.OpenTSDB(f, series...), opts).Client(f))
 	}
 	server := store.NewProxyServer(store.NewProxy(clients(below...), store.ProxyOptions{}), store.ServerLimits{MaxSeries: 1000})
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		f.Fatal(err)
-	}
-	g := grpc.NewServer()
-	storepb.RegisterStoreServer(g, server)
-	go func() { _ = g.Serve(lis) }()
-	f.Cleanup(g.Stop)
-	client := storetest.Dial(f, lis.Addr().String(), storetest.Options{})
+	client := storetest.Dial(f, serveProxy(f, server), storetest.Options{})
 
 	seed := func(r storepb.SeriesRequest) {
 		b, err := r.Marshal()

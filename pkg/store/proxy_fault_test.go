@@ -3,7 +3,6 @@ package store_test
 import (
 	"context"
 	"errors"
-	"net"
 	"runtime"
 	"slices"
 	"strings"
@@ -39,16 +38,7 @@ func (s *scriptedStore) Series(_ *storepb.SeriesRequest, srv storepb.Store_Serie
 
 // startScripted serves frames on a loopback port and returns its address.
 func startScripted(t *testing.T, frames ...*storepb.SeriesResponse) string {
-	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := grpc.NewServer()
-	storepb.RegisterStoreServer(g, &scriptedStore{frames: frames})
-	go func() { _ = g.Serve(lis) }()
-	t.Cleanup(g.Stop)
-	return lis.Addr().String()
+	return serve(t, func(g *grpc.Server) { storepb.RegisterStoreServer(g, &scriptedStore{frames: frames}) })
 }
 
 // faultSeries is a series of the faulty store with the given chunks.

@@ -3,13 +3,11 @@ package store_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/prometheus/model/labels"
-	"github.com/thanos-io/thanos/pkg/info/infopb"
 	"github.com/thanos-io/thanos/pkg/store/labelpb"
 	"github.com/thanos-io/thanos/pkg/store/storepb"
 	"google.golang.org/grpc"
@@ -47,16 +45,7 @@ func (s *endlessStore) Series(_ *storepb.SeriesRequest, srv storepb.Store_Series
 }
 
 func startEndless(t *testing.T, s *endlessStore) string {
-	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := grpc.NewServer()
-	storepb.RegisterStoreServer(g, s)
-	go func() { _ = g.Serve(lis) }()
-	t.Cleanup(g.Stop)
-	return lis.Addr().String()
+	return serve(t, func(g *grpc.Server) { storepb.RegisterStoreServer(g, s) })
 }
 
 // TestProxyBoundsEndlessStores feeds the proxy stores that never stop
@@ -80,8 +69,8 @@ func TestProxyBoundsEndlessStores(t *testing.T) {
 		warning bool
 	}{
 		{
-			name:  "one series forever",
-			store: &endlessStore{sameSeries: true, maxFrames: 10_000, chunk: chunk(120, 64<<10)},
+			name:    "one series forever",
+			store:   &endlessStore{sameSeries: true, maxFrames: 10_000, chunk: chunk(120, 64<<10)},
 			want:    "more than 64 MiB of chunks",
 			warning: true,
 		},
@@ -139,16 +128,7 @@ func TestProxyServerBoundsItsAnswer(t *testing.T) {
 	below := storetest.Start(t, storetest.OpenTSDB(t, series...), storetest.Options{}).Client(t)
 	serve := func(limits store.ServerLimits) storepb.StoreClient {
 		server := store.NewProxyServer(store.NewProxy(clients(below), store.ProxyOptions{}), limits)
-		lis, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		g := grpc.NewServer()
-		storepb.RegisterStoreServer(g, server)
-		infopb.RegisterInfoServer(g, server)
-		go func() { _ = g.Serve(lis) }()
-		t.Cleanup(g.Stop)
-		return storetest.Dial(t, lis.Addr().String(), storetest.Options{})
+		return storetest.Dial(t, serveProxy(t, server), storetest.Options{})
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

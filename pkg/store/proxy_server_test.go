@@ -2,15 +2,12 @@ package store_test
 
 import (
 	"context"
-	"net"
 	"slices"
 	"testing"
 
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/thanos-io/thanos/pkg/info/infopb"
 	"github.com/thanos-io/thanos/pkg/store/labelpb"
-	"github.com/thanos-io/thanos/pkg/store/storepb"
-	"google.golang.org/grpc"
 
 	"github.com/tandem-metrics/tandem/pkg/store"
 	"github.com/tandem-metrics/tandem/pkg/store/storetest"
@@ -30,15 +27,7 @@ func TestProxyServerStacks(t *testing.T) {
 		}).Client(t))
 	}
 	server := store.NewProxyServer(store.NewProxy(clients(lower...), store.ProxyOptions{}), store.ServerLimits{})
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := grpc.NewServer()
-	storepb.RegisterStoreServer(g, server)
-	infopb.RegisterInfoServer(g, server)
-	go func() { _ = g.Serve(lis) }()
-	t.Cleanup(g.Stop)
+	addr := serveProxy(t, server)
 
 	info, err := server.Info(context.Background(), &infopb.InfoRequest{})
 	if err != nil {
@@ -48,7 +37,7 @@ func TestProxyServerStacks(t *testing.T) {
 		t.Fatalf("info: label sets %v, without replica labels %v", got, info.Store.SupportsWithoutReplicaLabels)
 	}
 
-	upper := store.NewProxy(clients(storetest.Dial(t, lis.Addr().String(), storetest.Options{WithoutReplicaLabels: true})), store.ProxyOptions{})
+	upper := store.NewProxy(clients(storetest.Dial(t, addr, storetest.Options{WithoutReplicaLabels: true})), store.ProxyOptions{})
 	for _, tc := range []struct {
 		name    string
 		without []string

@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"net"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -12,7 +13,9 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/tsdb/chunkenc"
+	"github.com/thanos-io/thanos/pkg/info/infopb"
 	"github.com/thanos-io/thanos/pkg/store/storepb"
+	"google.golang.org/grpc"
 
 	"github.com/tandem-metrics/tandem/internal/wait"
 	"github.com/tandem-metrics/tandem/pkg/store"
@@ -68,6 +71,29 @@ func seriesRequest(t *testing.T, mint, maxt int64, ms ...*labels.Matcher) *store
 
 func clients(cs ...store.Client) func() []store.Client {
 	return func() []store.Client { return cs }
+}
+
+// serve runs a gRPC server with what register registers on a loopback port
+// until the test ends, and returns its address.
+func serve(tb testing.TB, register func(*grpc.Server)) string {
+	tb.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	g := grpc.NewServer()
+	register(g)
+	go func() { _ = g.Serve(lis) }()
+	tb.Cleanup(g.Stop)
+	return lis.Addr().String()
+}
+
+// serveProxy serves a ProxyServer's Store and Info APIs, see serve.
+func serveProxy(tb testing.TB, server *store.ProxyServer) string {
+	return serve(tb, func(g *grpc.Server) {
+		storepb.RegisterStoreServer(g, server)
+		infopb.RegisterInfoServer(g, server)
+	})
 }
 
 var metricUp = labels.MustNewMatcher(labels.MatchEqual, model.MetricNameLabel, "up")
