@@ -31,21 +31,26 @@ func (e *LimitError) Error() string { return e.msg }
 func IsLimit(err error) bool { return errors.As(err, new(*LimitError)) }
 
 func (l *Limiter) addSeries(n int64) error {
-	if l == nil || l.maxSeries <= 0 {
+	if l == nil {
 		return nil
 	}
-	if l.series.Add(n) > l.maxSeries {
-		return &LimitError{fmt.Sprintf("the query reads more than %d series from the stores (--store.limits.request-series); select fewer series", l.maxSeries)}
-	}
-	return nil
+	return count(&l.series, l.maxSeries, n, "series (--store.limits.request-series); select fewer series")
 }
 
 func (l *Limiter) addSamples(n int64) error {
-	if l == nil || l.maxSamples <= 0 {
+	if l == nil {
 		return nil
 	}
-	if l.samples.Add(n) > l.maxSamples {
-		return &LimitError{fmt.Sprintf("the query reads more than %d samples from the stores (--store.limits.request-samples); select fewer series or a shorter range", l.maxSamples)}
+	return count(&l.samples, l.maxSamples, n, "samples (--store.limits.request-samples); select fewer series or a shorter range")
+}
+
+// count adds n to what was read and fails once that passes limit.
+func count(read *atomic.Int64, limit, n int64, what string) error {
+	if limit <= 0 {
+		return nil
+	}
+	if read.Add(n) > limit {
+		return &LimitError{fmt.Sprintf("the query reads more than %d %s", limit, what)}
 	}
 	return nil
 }
