@@ -9,8 +9,12 @@ import (
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/thanos-io/thanos/pkg/exemplars/exemplarspb"
 	"github.com/thanos-io/thanos/pkg/info/infopb"
+	"github.com/thanos-io/thanos/pkg/metadata/metadatapb"
+	"github.com/thanos-io/thanos/pkg/rules/rulespb"
 	"github.com/thanos-io/thanos/pkg/store/storepb"
+	"github.com/thanos-io/thanos/pkg/targets/targetspb"
 	"google.golang.org/grpc"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
@@ -138,6 +142,7 @@ func (s *sidecarCmd) build(env environment) (*daemon, error) {
 		Timeout: s.getConfigTimeout,
 	})
 	store := promstore.NewStore(client, target, logger, promstore.NewMetrics(env.reg))
+	apis := promstore.NewAPIs(client, target)
 
 	s.reloader.PrometheusURL = s.promURL
 	rl, err := reloader.New(s.reloader, logger.With("component", "reloader"), env.reg)
@@ -147,7 +152,11 @@ func (s *sidecarCmd) build(env environment) (*daemon, error) {
 
 	srv, err := s.server.grpcServer(env, func(srv *grpc.Server) {
 		storepb.RegisterStoreServer(srv, store)
-		infopb.RegisterInfoServer(srv, target)
+		infopb.RegisterInfoServer(srv, apis)
+		rulespb.RegisterRulesServer(srv, apis)
+		targetspb.RegisterTargetsServer(srv, apis)
+		metadatapb.RegisterMetadataServer(srv, apis)
+		exemplarspb.RegisterExemplarsServer(srv, apis)
 		healthpb.RegisterHealthServer(srv, promstore.NewHealth(target))
 	}, grpc.MaxSendMsgSize(promstore.DefaultMaxFrameSize))
 	if err != nil {

@@ -91,6 +91,10 @@ type apiResponse struct {
 	Warnings  []string        `json:"warnings"`
 }
 
+// maxAPIResponse bounds the body of one HTTP API answer the sidecar reads
+// whole, such as the rules or targets of a large Prometheus.
+const maxAPIResponse = 64 << 20
+
 func (c *Client) api(ctx context.Context, path string, params url.Values, data any) ([]string, error) {
 	var resp *http.Response
 	var err error
@@ -110,8 +114,15 @@ func (c *Client) api(ctx context.Context, path string, params url.Values, data a
 		return nil, err
 	}
 	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxAPIResponse+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	if len(body) > maxAPIResponse {
+		return nil, fmt.Errorf("%s: answer larger than %d MiB", path, maxAPIResponse>>20)
+	}
 	var env apiResponse
-	if err := json.NewDecoder(resp.Body).Decode(&env); err != nil {
+	if err := json.Unmarshal(body, &env); err != nil {
 		return nil, fmt.Errorf("decode %s: %w", path, err)
 	}
 	if env.Status != "success" {
