@@ -9,14 +9,19 @@ import (
 	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
 	"github.com/prometheus/prometheus/promql"
 	"github.com/prometheus/prometheus/storage"
+	"github.com/thanos-io/thanos/pkg/exemplars/exemplarspb"
 	"github.com/thanos-io/thanos/pkg/info/infopb"
+	"github.com/thanos-io/thanos/pkg/metadata/metadatapb"
+	"github.com/thanos-io/thanos/pkg/rules/rulespb"
 	"github.com/thanos-io/thanos/pkg/store/storepb"
+	"github.com/thanos-io/thanos/pkg/targets/targetspb"
 	"google.golang.org/grpc"
 
 	"github.com/tandem-metrics/tandem/internal/serve"
 	"github.com/tandem-metrics/tandem/internal/tracing"
 	"github.com/tandem-metrics/tandem/pkg/api"
 	"github.com/tandem-metrics/tandem/pkg/discovery"
+	"github.com/tandem-metrics/tandem/pkg/fanout"
 	"github.com/tandem-metrics/tandem/pkg/query"
 	"github.com/tandem-metrics/tandem/pkg/store"
 	"github.com/tandem-metrics/tandem/pkg/ui"
@@ -74,6 +79,14 @@ func (cfg *queryCmd) build(env environment) (*daemon, error) {
 		return out
 	}
 	proxy := store.NewProxy(healthy, store.ProxyOptions{ResponseTimeout: cfg.responseTimeout})
+	sources := fanout.New(func(api discovery.API) []fanout.Endpoint {
+		eps := endpoints.Healthy(api)
+		out := make([]fanout.Endpoint, len(eps))
+		for i, e := range eps {
+			out[i] = e
+		}
+		return out
+	}, fanout.Options{ResponseTimeout: cfg.responseTimeout})
 
 	engine := promql.NewEngine(promql.EngineOpts{
 		Logger:                   logger.With("component", "engine"),
@@ -97,6 +110,7 @@ func (cfg *queryCmd) build(env environment) (*daemon, error) {
 			// Per query: each request's Queryable has its own gate.
 			MaxConcurrentSelects: cfg.maxSelects,
 		},
+		Sources:       sources,
 		Timeout:       cfg.timeout,
 		MaxConcurrent: cfg.maxConcurrent,
 		Ready:         endpoints.Ready,
@@ -120,6 +134,10 @@ func (cfg *queryCmd) build(env environment) (*daemon, error) {
 	grpcSrv, err := cfg.server.grpcServer(env, func(srv *grpc.Server) {
 		storepb.RegisterStoreServer(srv, proxyServer)
 		infopb.RegisterInfoServer(srv, proxyServer)
+		rulespb.RegisterRulesServer(srv, sources)
+		targetspb.RegisterTargetsServer(srv, sources)
+		metadatapb.RegisterMetadataServer(srv, sources)
+		exemplarspb.RegisterExemplarsServer(srv, sources)
 	}, grpc.MaxSendMsgSize(maxMessageSize))
 	if err != nil {
 		return nil, err

@@ -36,6 +36,9 @@ type Options struct {
 	// MaxConcurrent bounds how many of those requests run at once; more
 	// wait. Zero means no bound.
 	MaxConcurrent int
+	// Sources answer the rules, alerts, targets, metadata and exemplars
+	// endpoints; nil answers them 503.
+	Sources Sources
 	// Ready reports whether the stores are known (first discovery round).
 	Ready func() bool
 	// RoutePrefix is the path under which every endpoint is served.

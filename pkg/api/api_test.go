@@ -18,6 +18,8 @@ import (
 	"github.com/prometheus/prometheus/storage"
 
 	"github.com/tandem-metrics/tandem/pkg/api"
+	"github.com/tandem-metrics/tandem/pkg/discovery"
+	"github.com/tandem-metrics/tandem/pkg/fanout"
 	"github.com/tandem-metrics/tandem/pkg/query"
 	"github.com/tandem-metrics/tandem/pkg/store"
 	"github.com/tandem-metrics/tandem/pkg/store/storetest"
@@ -43,6 +45,7 @@ type stackOptions struct {
 	maxSeries       int
 	series          []storetest.Series // every live store's data; upSeries() when nil
 	maxSelects      int                // --query.max-concurrent-select; 4 when zero
+	sources         api.Sources        // none offering any API when nil
 }
 
 // upSeries is the data every live store holds: up{job="j0".."j2"} every 15s
@@ -84,6 +87,9 @@ func startStack(t testing.TB, o stackOptions) *stack {
 		clients = append(clients, storetest.Dial(t, srv.Addr(), so))
 	}
 	proxy := store.NewProxy(func() []store.Client { return clients }, store.ProxyOptions{ResponseTimeout: o.responseTimeout})
+	if o.sources == nil {
+		o.sources = fanout.New(func(discovery.API) []fanout.Endpoint { return nil }, fanout.Options{})
+	}
 	if o.engineTimeout == 0 {
 		o.engineTimeout = time.Minute
 	}
@@ -109,6 +115,7 @@ func startStack(t testing.TB, o stackOptions) *stack {
 			// As the query binary does.
 			MaxConcurrentSelects: o.maxSelects,
 		},
+		Sources:       o.sources,
 		Timeout:       o.queryTimeout,
 		MaxConcurrent: o.maxConcurrent,
 		RoutePrefix:   o.routePrefix,

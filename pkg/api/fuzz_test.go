@@ -18,6 +18,9 @@ var fuzzPaths = []string{
 	"/api/v1/label/job/values",
 	"/api/v1/format_query",
 	"/api/v1/query_exemplars",
+	"/api/v1/rules",
+	"/api/v1/targets",
+	"/api/v1/metadata",
 }
 
 // FuzzAPIParams sends arbitrary query strings (times, durations, steps,
@@ -42,6 +45,9 @@ func FuzzAPIParams(f *testing.F) {
 		{5, "query=foo{a=\"b\"}[5m:1m]%20offset%201h"},
 		{6, "query=up&start=1700000000000&end=1700003600000"},
 		{0, "query=up&lookback_delta=1ms&stats=all"},
+		{7, "type=alert&rule_name[]=x&match[]={a=\"b\"}&exclude_alerts=true&dedup=false"},
+		{8, "state=dropped&scrapePool=x&storeMatch[]={replica=\"a\"}"},
+		{9, "metric=up&limit=-5&limit_per_metric=1"},
 	} {
 		f.Add(seed.path, seed.query)
 	}

@@ -148,6 +148,44 @@ func TestAPIParamsAndErrors(t *testing.T) {
 		{name: "alerts", path: "/api/v1/alerts", wantCode: 200, wantData: `{"alerts":[]}`},
 		{name: "metadata", path: "/api/v1/metadata", wantCode: 200, wantData: `{}`},
 		{name: "exemplars", path: "/api/v1/query_exemplars", params: url.Values{"query": {"up"}}, wantCode: 200, wantData: `[]`},
+		{name: "exemplars of no selector", path: "/api/v1/query_exemplars", params: url.Values{"query": {"1+1"}}, wantCode: 200, wantData: `[]`},
+		{
+			name: "exemplars bad query", path: "/api/v1/query_exemplars", params: url.Values{"query": {"up{"}},
+			wantCode: 400, wantType: "bad_data", wantError: "unexpected end of input",
+		},
+		{
+			name: "exemplars end before start", path: "/api/v1/query_exemplars", params: url.Values{"query": {"up"}, "start": {"10"}, "end": {"5"}},
+			wantCode: 400, wantType: "bad_data", wantError: "end timestamp must not be before start timestamp",
+		},
+		{name: "targets", path: "/api/v1/targets", params: url.Values{"state": {"Active"}}, wantCode: 200, wantData: `{"activeTargets":[],"droppedTargets":[]}`},
+		{
+			name: "targets bad state", path: "/api/v1/targets", params: url.Values{"state": {"gone"}},
+			wantCode: 400, wantType: "bad_data", wantError: `invalid parameter "state": not supported value "gone"`,
+		},
+		{
+			name: "rules bad type", path: "/api/v1/rules", params: url.Values{"type": {"alerts"}},
+			wantCode: 400, wantType: "bad_data", wantError: `invalid parameter "type": not supported value "alerts"`,
+		},
+		{
+			name: "rules bad match[]", path: "/api/v1/rules", params: url.Values{"match[]": {"{"}},
+			wantCode: 400, wantType: "bad_data", wantError: `invalid parameter "match[]"`,
+		},
+		{
+			name: "rules bad exclude_alerts", path: "/api/v1/rules", params: url.Values{"exclude_alerts": {"maybe"}},
+			wantCode: 400, wantType: "bad_data", wantError: `invalid parameter "exclude_alerts"`,
+		},
+		{
+			name: "metadata bad limit", path: "/api/v1/metadata", params: url.Values{"limit": {"x"}},
+			wantCode: 400, wantType: "bad_data", wantError: "limit must be a number",
+		},
+		{
+			name: "metadata bad limit_per_metric", path: "/api/v1/metadata", params: url.Values{"limit_per_metric": {"x"}},
+			wantCode: 400, wantType: "bad_data", wantError: "limit_per_metric must be a number",
+		},
+		{
+			name: "rules bad dedup", path: "/api/v1/rules", params: url.Values{"dedup": {"x"}},
+			wantCode: 400, wantType: "bad_data", wantError: `invalid parameter "dedup"`,
+		},
 		{name: "flags", path: "/api/v1/status/flags", wantCode: 200, wantData: `{"query.timeout":"2m"}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -73,36 +73,3 @@ func (a *API) runtimeInfo(*http.Request) result {
 		GODEBUG:             os.Getenv("GODEBUG"),
 	}}
 }
-
-// The stores serve no metadata, rules, alerts, targets or exemplars here:
-// these endpoints answer empty, in the shape clients expect.
-
-func (a *API) metadata(*http.Request) result {
-	return result{data: map[string]any{}}
-}
-
-func (a *API) queryExemplars(r *http.Request) result {
-	if _, apiErr := timeParam(r, "start", minTime); apiErr != nil {
-		return result{err: apiErr}
-	}
-	if _, apiErr := timeParam(r, "end", maxTime); apiErr != nil {
-		return result{err: apiErr}
-	}
-	return result{data: []any{}}
-}
-
-func (a *API) rules(*http.Request) result {
-	return result{data: map[string]any{"groups": []any{}}}
-}
-
-func (a *API) alerts(*http.Request) result {
-	return result{data: map[string]any{"alerts": []any{}}}
-}
-
-func (a *API) targets(*http.Request) result {
-	return result{data: map[string]any{
-		"activeTargets":       []any{},
-		"droppedTargets":      []any{},
-		"droppedTargetCounts": map[string]int{},
-	}}
-}

@@ -53,6 +53,10 @@ type endpointMetadata struct {
 	storeAPI                     bool
 	minTime, maxTime             int64
 	supportsWithoutReplicaLabels bool
+	// apis are the APIs besides Store that the endpoint announced, and
+	// exemplarsMinTime, exemplarsMaxTime the time range of its exemplars.
+	apis                               apiSet
+	exemplarsMinTime, exemplarsMaxTime int64
 }
 
 func newEndpoint(addr string, now time.Time, opts ...grpc.DialOption) (*Endpoint, error) {
@@ -134,6 +138,12 @@ func (e *Endpoint) servesStoreAPI() bool {
 	return e.healthy() && e.metadata.storeAPI
 }
 
+func (e *Endpoint) serves(api API) bool {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return e.healthy() && e.metadata.apis.has(api)
+}
+
 // unhealthyFor returns how long the endpoint has been without a successful
 // Info call, counting from its creation if it never had one.
 func (e *Endpoint) unhealthyFor(now time.Time) time.Duration {
@@ -194,6 +204,8 @@ func metadataFromInfo(resp *infopb.InfoResponse, header metadata.MD) *endpointMe
 		b.Sort()
 		m.labelSets = append(m.labelSets, b.Labels())
 	}
+	m.apis = announcedAPIs(resp)
+	m.exemplarsMinTime, m.exemplarsMaxTime = exemplarsTimeRange(resp)
 	if resp.Store != nil {
 		m.storeAPI = true
 		m.minTime, m.maxTime = resp.Store.MinTime, resp.Store.MaxTime

@@ -113,13 +113,18 @@ func (s *infoServer) Info(context.Context, *infopb.InfoRequest) (*infopb.InfoRes
 
 // setComponent changes the component type that Info reports.
 func (s *infoServer) setComponent(component string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	resp := *s.resp
-	resp.ComponentType = component
-	s.resp = &resp
+	s.update(func(resp *infopb.InfoResponse) { resp.ComponentType = component })
 }
 
 func (s *infoServer) LabelNames(context.Context, *storepb.LabelNamesRequest) (*storepb.LabelNamesResponse, error) {
 	return &storepb.LabelNamesResponse{Names: []string{s.name}}, nil
+}
+
+// update changes what Info reports.
+func (s *infoServer) update(change func(resp *infopb.InfoResponse)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	resp := *s.resp
+	change(&resp)
+	s.resp = &resp
 }

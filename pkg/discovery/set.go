@@ -135,6 +135,21 @@ func (s *Set) HealthyStores() []*Endpoint {
 	return eps
 }
 
+// Healthy returns the endpoints whose last Info call succeeded and that
+// announced api, ordered by address.
+func (s *Set) Healthy(api API) []*Endpoint {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var eps []*Endpoint
+	for _, e := range s.endpoints {
+		if e.serves(api) {
+			eps = append(eps, e)
+		}
+	}
+	slices.SortFunc(eps, func(a, b *Endpoint) int { return strings.Compare(a.addr, b.addr) })
+	return eps
+}
+
 // Status returns the status of every endpoint, ordered by address.
 func (s *Set) Status() []EndpointStatus {
 	s.mu.RLock()

@@ -159,14 +159,9 @@ func selectStores(all []Client, mint, maxt int64, matchers []*labels.Matcher, st
 		if mint > smax || maxt < smin {
 			continue
 		}
-		lsets := c.LabelSets()
-		if !labelSetsMatch(matchers, lsets) {
-			continue
+		if Selected(c.String(), c.LabelSets(), matchers, storeMatchers) {
+			stores = append(stores, c)
 		}
-		if len(storeMatchers) > 0 && !storeSelected(c.String(), lsets, storeMatchers) {
-			continue
-		}
-		stores = append(stores, c)
 	}
 	return stores
 }

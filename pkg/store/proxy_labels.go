@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"sync"
 
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/thanos-io/thanos/pkg/store/storepb"
@@ -66,72 +65,22 @@ func (p *Proxy) labelFanOut(ctx context.Context, mint, maxt int64, lms []storepb
 		return nil, nil, fmt.Errorf("convert matchers: %w", err)
 	}
 	stores := selectStores(p.clients(), mint, maxt, matchers, storeMatchers)
-
-	parent := ctx
-	ctx, cancel := storeCallContext(parent, !strict)
-	defer cancel(nil)
-
-	type answer struct {
-		values   []string
-		warnings []error
-		err      error
-	}
-	answers := make([]answer, len(stores))
-	var wg sync.WaitGroup
-	for i, c := range stores {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			callCtx := ctx
-			if p.opts.ResponseTimeout > 0 {
-				// A unary call's silence is its whole duration.
-				var cancelCall context.CancelFunc
-				callCtx, cancelCall = context.WithTimeoutCause(ctx, p.opts.ResponseTimeout,
-					fmt.Errorf("%w: no answer within %s", errStoreSilent, p.opts.ResponseTimeout))
-				defer cancelCall()
-			}
-			values, warns, err := call(callCtx, c)
+	answers, warnings, err := Gather(ctx, stores, GatherOptions{PartialResponse: !strict},
+		func(ctx context.Context, c Client) ([]string, []string, error) {
+			ctx, cancel := unaryCallContext(ctx, p.opts.ResponseTimeout)
+			defer cancel()
+			values, warns, err := call(ctx, c)
 			if err != nil {
-				err = fmt.Errorf("store %s: %w", c, callError(callCtx, err))
-				answers[i].err = err
-				if strict {
-					cancel(err)
-				}
-				return
+				return nil, nil, callError(ctx, err)
 			}
-			if strict && len(warns) > 0 {
-				err = fmt.Errorf("store %s: warning with partial response disabled: %s", c, warns[0])
-				answers[i].err = err
-				cancel(err)
-				return
-			}
-			answers[i].values = values
-			for _, w := range warns {
-				answers[i].warnings = append(answers[i].warnings, fmt.Errorf("store %s: %s", c, w))
-			}
-		}()
+			return values, warns, nil
+		})
+	if err != nil {
+		return nil, nil, err
 	}
-	wg.Wait()
-
-	if err := parent.Err(); err != nil {
-		return nil, nil, fmt.Errorf("label fan-out: %w", context.Cause(parent))
-	}
-	if strict {
-		// The first failure cancelled the others: it is the one to report.
-		if cause := context.Cause(ctx); cause != nil {
-			return nil, nil, cause
-		}
-	}
-	var (
-		values   []string
-		warnings []error
-	)
+	var values []string
 	for _, a := range answers {
-		warnings = append(warnings, a.warnings...)
-		if a.err != nil {
-			warnings = append(warnings, a.err)
-		}
-		values = append(values, a.values...)
+		values = append(values, a...)
 	}
 	slices.Sort(values)
 	return slices.Compact(values), warnings, nil

@@ -158,6 +158,11 @@ func (s *ProxyServer) Info(ctx context.Context, _ *infopb.InfoRequest) (*infopb.
 			MaxTime:                      maxt,
 			SupportsWithoutReplicaLabels: true,
 		},
+		// The query serves these APIs over its endpoints (pkg/fanout).
+		Rules:          &infopb.RulesInfo{},
+		Targets:        &infopb.TargetsInfo{},
+		MetricMetadata: &infopb.MetricMetadataInfo{},
+		Exemplars:      &infopb.ExemplarsInfo{MinTime: mint, MaxTime: maxt},
 	}, nil
 }
 

@@ -1,0 +1,211 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/prometheus/prometheus/model/timestamp"
+	"github.com/prometheus/prometheus/promql/parser"
+	"github.com/thanos-io/thanos/pkg/exemplars/exemplarspb"
+	"github.com/thanos-io/thanos/pkg/metadata/metadatapb"
+	"github.com/thanos-io/thanos/pkg/rules/rulespb"
+	"github.com/thanos-io/thanos/pkg/targets/targetspb"
+
+	"github.com/tandem-metrics/tandem/pkg/fanout"
+)
+
+// Sources answer what each Prometheus tells about itself, read from the
+// stores' Rules, Targets, Metadata and Exemplars APIs. *fanout.Proxy is one.
+type Sources interface {
+	RuleGroups(ctx context.Context, req *rulespb.RulesRequest, r fanout.Request) ([]*rulespb.RuleGroup, []error, error)
+	TargetDiscovery(ctx context.Context, req *targetspb.TargetsRequest, scrapePool string, r fanout.Request) (*targetspb.TargetDiscovery, []error, error)
+	Metadata(ctx context.Context, metric string, limit, limitPerMetric int, r fanout.Request) (map[string][]metadatapb.Meta, []error, error)
+	ExemplarData(ctx context.Context, req *exemplarspb.ExemplarsRequest, r fanout.Request) ([]*exemplarspb.ExemplarData, []error, error)
+}
+
+// fromSources runs get within the request's deadline and a slot of the
+// concurrency gate, with the request's dedup, partial_response,
+// replicaLabels[] and storeMatch[], and makes its answer the result.
+func (a *API) fromSources(r *http.Request, get func(ctx context.Context, req fanout.Request) (any, []error, error)) result {
+	if a.opts.Sources == nil {
+		return result{err: &apiError{errorAvailable, errors.New("this query reads no rules, targets, metadata or exemplars")}}
+	}
+	opts, apiErr := a.queryOptions(r)
+	if apiErr != nil {
+		return result{err: apiErr}
+	}
+	ctx := r.Context()
+	if a.opts.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, a.opts.Timeout)
+		defer cancel()
+	}
+	if err := a.acquire(ctx); err != nil {
+		return result{err: queryError(err)}
+	}
+	defer a.release()
+	data, warns, err := get(ctx, fanout.Request{
+		PartialResponse: opts.PartialResponse,
+		Dedup:           opts.Dedup,
+		ReplicaLabels:   opts.ReplicaLabels,
+		StoreMatchers:   opts.StoreMatchers,
+	})
+	warnings := make([]string, 0, len(warns))
+	for _, w := range warns {
+		warnings = append(warnings, w.Error())
+	}
+	switch {
+	case fanout.IsBadQuery(err):
+		return result{err: invalidParam("query", errors.Unwrap(err)), warnings: warnings}
+	case err != nil:
+		return result{err: queryError(err), warnings: warnings}
+	}
+	return result{data: data, warnings: warnings}
+}
+
+// rulesRequest reads the filters /api/v1/rules takes.
+func rulesRequest(r *http.Request) (*rulespb.RulesRequest, *apiError) {
+	req := &rulespb.RulesRequest{
+		MatcherString: r.Form["match[]"],
+		RuleName:      r.Form["rule_name[]"],
+		RuleGroup:     r.Form["rule_group[]"],
+		File:          r.Form["file[]"],
+	}
+	switch typ := strings.ToLower(r.FormValue("type")); typ {
+	case "":
+	case "alert":
+		req.Type = rulespb.RulesRequest_ALERT
+	case "record":
+		req.Type = rulespb.RulesRequest_RECORD
+	default:
+		return nil, invalidParam("type", fmt.Errorf("not supported value %q", typ))
+	}
+	if _, err := selectors(req.MatcherString); err != nil {
+		return nil, invalidParam("match[]", err)
+	}
+	return req, nil
+}
+
+func (a *API) rules(r *http.Request) result {
+	req, apiErr := rulesRequest(r)
+	if apiErr != nil {
+		return result{err: apiErr}
+	}
+	excludeAlerts, apiErr := boolParam(r, "exclude_alerts")
+	if apiErr != nil {
+		return result{err: apiErr}
+	}
+	return a.fromSources(r, func(ctx context.Context, opts fanout.Request) (any, []error, error) {
+		groups, warnings, err := a.opts.Sources.RuleGroups(ctx, req, opts)
+		if excludeAlerts {
+			for _, g := range groups {
+				for _, rule := range g.Rules {
+					if alert := rule.GetAlert(); alert != nil {
+						alert.Alerts = nil
+					}
+				}
+			}
+		}
+		return &rulespb.RuleGroups{Groups: groups}, warnings, err
+	})
+}
+
+// alertsData is the data of /api/v1/alerts.
+type alertsData struct {
+	Alerts []*rulespb.AlertInstance `json:"alerts"`
+}
+
+func (a *API) alerts(r *http.Request) result {
+	return a.fromSources(r, func(ctx context.Context, opts fanout.Request) (any, []error, error) {
+		groups, warnings, err := a.opts.Sources.RuleGroups(ctx, &rulespb.RulesRequest{Type: rulespb.RulesRequest_ALERT}, opts)
+		return alertsData{Alerts: fanout.Alerts(groups)}, warnings, err
+	})
+}
+
+func (a *API) targets(r *http.Request) result {
+	req := &targetspb.TargetsRequest{}
+	switch state := strings.ToLower(r.FormValue("state")); state {
+	case "", "any":
+	case "active":
+		req.State = targetspb.TargetsRequest_ACTIVE
+	case "dropped":
+		req.State = targetspb.TargetsRequest_DROPPED
+	default:
+		return result{err: invalidParam("state", fmt.Errorf("not supported value %q", state))}
+	}
+	scrapePool := r.FormValue("scrapePool")
+	return a.fromSources(r, func(ctx context.Context, opts fanout.Request) (any, []error, error) {
+		return a.opts.Sources.TargetDiscovery(ctx, req, scrapePool, opts)
+	})
+}
+
+func (a *API) metadata(r *http.Request) result {
+	limit, apiErr := numberParam(r, "limit", -1)
+	if apiErr != nil {
+		return result{err: apiErr}
+	}
+	limitPerMetric, apiErr := numberParam(r, "limit_per_metric", -1)
+	if apiErr != nil {
+		return result{err: apiErr}
+	}
+	metric := r.FormValue("metric")
+	return a.fromSources(r, func(ctx context.Context, opts fanout.Request) (any, []error, error) {
+		return a.opts.Sources.Metadata(ctx, metric, limit, limitPerMetric, opts)
+	})
+}
+
+func (a *API) queryExemplars(r *http.Request) result {
+	start, apiErr := timeParam(r, "start", minTime)
+	if apiErr != nil {
+		return result{err: apiErr}
+	}
+	end, apiErr := timeParam(r, "end", maxTime)
+	if apiErr != nil {
+		return result{err: apiErr}
+	}
+	if end.Before(start) {
+		return result{err: badData(errors.New("end timestamp must not be before start timestamp"))}
+	}
+	query := r.FormValue("query")
+	expr, err := parser.ParseExpr(query)
+	if err != nil {
+		return result{err: badData(err)}
+	}
+	if len(parser.ExtractSelectors(expr)) == 0 {
+		return result{data: []*exemplarspb.ExemplarData{}}
+	}
+	req := &exemplarspb.ExemplarsRequest{Query: query, Start: timestamp.FromTime(start), End: timestamp.FromTime(end)}
+	return a.fromSources(r, func(ctx context.Context, opts fanout.Request) (any, []error, error) {
+		return a.opts.Sources.ExemplarData(ctx, req, opts)
+	})
+}
+
+// boolParam reads an optional boolean parameter; absent is false.
+func boolParam(r *http.Request, name string) (bool, *apiError) {
+	v := r.FormValue(name)
+	if v == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(strings.ToLower(v))
+	if err != nil {
+		return false, invalidParam(name, err)
+	}
+	return b, nil
+}
+
+// numberParam reads an optional integer parameter, def when absent.
+func numberParam(r *http.Request, name string, def int) (int, *apiError) {
+	v := r.FormValue(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return 0, badData(fmt.Errorf("%s must be a number", name))
+	}
+	return n, nil
+}
