@@ -80,7 +80,7 @@ func (cfg *queryCmd) build(env environment) (*daemon, error) {
 	}
 	proxy := store.NewProxy(healthy, store.ProxyOptions{ResponseTimeout: cfg.responseTimeout})
 	sources := fanout.New(func(api discovery.API) []fanout.Endpoint {
-		eps := endpoints.Healthy(api)
+		eps := endpoints.Offering(api)
 		out := make([]fanout.Endpoint, len(eps))
 		for i, e := range eps {
 			out[i] = e

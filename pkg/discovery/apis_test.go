@@ -12,11 +12,11 @@ import (
 	"github.com/tandem-metrics/tandem/pkg/discovery"
 )
 
-// TestSetHealthyByAPI: each API is asked of the endpoints that announce
+// TestSetOffering: each API is asked of the endpoints that announce
 // it, as Thanos's sidecar (all four, exemplars without a time range), its
 // ruler (rules only, no Store API) and a store gateway (none) announce
 // them.
-func TestSetHealthyByAPI(t *testing.T) {
+func TestSetOffering(t *testing.T) {
 	sidecar := startInfoServer(t, "sidecar", "replica", "a")
 	sidecar.update(func(r *infopb.InfoResponse) {
 		r.Rules, r.Targets, r.MetricMetadata, r.Exemplars = &infopb.RulesInfo{}, &infopb.TargetsInfo{}, &infopb.MetricMetadataInfo{}, &infopb.ExemplarsInfo{}
@@ -33,8 +33,10 @@ func TestSetHealthyByAPI(t *testing.T) {
 	})
 	addrs := func(api discovery.API) []string {
 		var out []string
-		for _, e := range set.Healthy(api) {
-			out = append(out, e.String())
+		for _, e := range set.Offering(api) {
+			if e.Healthy() {
+				out = append(out, e.String())
+			}
 		}
 		return out
 	}
@@ -60,17 +62,22 @@ func TestSetHealthyByAPI(t *testing.T) {
 		srv        *infoServer
 		mint, maxt int64
 	}{{sidecar, 1000, 2000}, {querier, 1500, 3000}} {
-		e := set.Healthy(discovery.ExemplarsAPI)[slices.IndexFunc(set.Healthy(discovery.ExemplarsAPI), func(e *discovery.Endpoint) bool { return e.String() == tc.srv.addr })]
+		eps := set.Offering(discovery.ExemplarsAPI)
+		e := eps[slices.IndexFunc(eps, func(e *discovery.Endpoint) bool { return e.String() == tc.srv.addr })]
 		if mint, maxt := e.ExemplarsTimeRange(); mint != tc.mint || maxt != tc.maxt {
 			t.Errorf("%s: exemplars time range %d..%d, want %d..%d", tc.srv.name, mint, maxt, tc.mint, tc.maxt)
 		}
 	}
 
 	sidecar.stop()
-	wait.Until(t, slack, "the stopped sidecar left out", func() error {
+	wait.Until(t, slack, "the stopped sidecar unhealthy", func() error {
 		if got := addrs(discovery.RulesAPI); !slices.Equal(got, serverAddrs(ruler)) {
 			return fmt.Errorf("rules API: %q", got)
 		}
 		return nil
 	})
+	// It still offers the API, as far as the query knows, until dropped.
+	if n := len(set.Offering(discovery.RulesAPI)); n != 2 {
+		t.Errorf("%d endpoints offer the rules API, want the unhealthy sidecar too", n)
+	}
 }

@@ -138,10 +138,10 @@ func (e *Endpoint) servesStoreAPI() bool {
 	return e.healthy() && e.metadata.storeAPI
 }
 
-func (e *Endpoint) serves(api API) bool {
+func (e *Endpoint) offers(api API) bool {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
-	return e.healthy() && e.metadata.apis.has(api)
+	return e.metadata != nil && e.metadata.apis.has(api)
 }
 
 // unhealthyFor returns how long the endpoint has been without a successful

@@ -135,14 +135,15 @@ func (s *Set) HealthyStores() []*Endpoint {
 	return eps
 }
 
-// Healthy returns the endpoints whose last Info call succeeded and that
-// announced api, ordered by address.
-func (s *Set) Healthy(api API) []*Endpoint {
+// Offering returns the endpoints that announced api in their last
+// successful Info call, healthy or not (see Endpoint.Healthy), ordered by
+// address.
+func (s *Set) Offering(api API) []*Endpoint {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	var eps []*Endpoint
 	for _, e := range s.endpoints {
-		if e.serves(api) {
+		if e.offers(api) {
 			eps = append(eps, e)
 		}
 	}

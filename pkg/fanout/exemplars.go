@@ -45,9 +45,10 @@ func (p *Proxy) exemplars(ctx context.Context, req *exemplarspb.ExemplarsRequest
 	if len(selectors) == 0 {
 		return nil, nil, badQuery{errors.New("no series selector in the query")}
 	}
-	all := p.endpoints(discovery.ExemplarsAPI)
+	// Which of them can hold the series is up to each selector.
+	all, none := p.selected(discovery.ExemplarsAPI, nil, storeMatchers)
 	if len(all) == 0 {
-		return nil, []error{noEndpoint(discovery.ExemplarsAPI)}, nil
+		return nil, none, nil
 	}
 	reqs := map[Endpoint]*exemplarspb.ExemplarsRequest{}
 	var eps []Endpoint

@@ -9,6 +9,7 @@ package fanout
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -39,6 +40,8 @@ type Endpoint interface {
 	ExemplarsTimeRange() (mint, maxt int64)
 	// Conn is the endpoint's gRPC connection.
 	Conn() *grpc.ClientConn
+	// Healthy reports whether the endpoint answered its last Info call.
+	Healthy() bool
 }
 
 // Options tune a Proxy.
@@ -61,8 +64,8 @@ type Proxy struct {
 	opts      Options
 }
 
-// New returns a Proxy over the healthy endpoints that endpoints returns,
-// at the time of each call, for an API.
+// New returns a Proxy over the endpoints that endpoints returns, at the
+// time of each call, as offering an API; it asks the healthy ones.
 func New(endpoints func(discovery.API) []Endpoint, opts Options) *Proxy {
 	if opts.MaxBytes <= 0 {
 		opts.MaxBytes = DefaultMaxBytes
@@ -99,16 +102,36 @@ func (r Request) strategy() storepb.PartialResponseStrategy {
 	return storepb.PartialResponseStrategy_ABORT
 }
 
-// selected returns the endpoints that offer api, can hold data matching
-// matchers and that storeMatchers (if any) pick.
-func (p *Proxy) selected(api discovery.API, matchers []*labels.Matcher, storeMatchers [][]*labels.Matcher) []Endpoint {
-	var out []Endpoint
+// selected returns the healthy endpoints that offer api, can hold data
+// matching matchers and that storeMatchers (if any) pick. When there are
+// none, the warning says so and names those that would be asked if they
+// were healthy.
+func (p *Proxy) selected(api discovery.API, matchers []*labels.Matcher, storeMatchers [][]*labels.Matcher) ([]Endpoint, []error) {
+	var (
+		out       []Endpoint
+		unhealthy []string
+	)
 	for _, e := range p.endpoints(api) {
-		if store.Selected(e.String(), e.LabelSets(), matchers, storeMatchers) {
-			out = append(out, e)
+		if !store.Selected(e.String(), e.LabelSets(), matchers, storeMatchers) {
+			continue
 		}
+		if !e.Healthy() {
+			unhealthy = append(unhealthy, e.String())
+			continue
+		}
+		out = append(out, e)
 	}
-	return out
+	if len(out) > 0 {
+		return out, nil
+	}
+	msg := fmt.Sprintf("no store offers the %s API", api)
+	if len(storeMatchers) > 0 {
+		msg = fmt.Sprintf("no store that storeMatch[] selects offers the %s API", api)
+	}
+	if len(unhealthy) > 0 {
+		msg += "; unhealthy: " + strings.Join(unhealthy, ", ")
+	}
+	return nil, []error{errors.New(msg)}
 }
 
 // call is how one API is read from one endpoint: open the stream, tell a
@@ -170,9 +193,4 @@ func withoutLabels(ls labels.Labels, names []string) labels.Labels {
 	b := labels.NewBuilder(ls)
 	b.Del(names...)
 	return b.Labels()
-}
-
-// noEndpoint is the warning of an answer no endpoint could give.
-func noEndpoint(api discovery.API) error {
-	return fmt.Errorf("no store offers the %s API", strings.ToLower(api.String()))
 }

@@ -25,9 +25,9 @@ func metadataCall(req *metadatapb.MetricMetadataRequest) call[*metadatapb.Metric
 // without repeats.
 func (p *Proxy) metadata(ctx context.Context, req *metadatapb.MetricMetadataRequest, r Request) (map[string][]metadatapb.Meta, []error, error) {
 	out := map[string][]metadatapb.Meta{}
-	eps := p.selected(discovery.MetricMetadataAPI, nil, r.StoreMatchers)
+	eps, none := p.selected(discovery.MetricMetadataAPI, nil, r.StoreMatchers)
 	if len(eps) == 0 {
-		return out, []error{noEndpoint(discovery.MetricMetadataAPI)}, nil
+		return out, none, nil
 	}
 	answers, warnings, err := gather(ctx, p, eps, partial(req.PartialResponseStrategy), metadataCall(req))
 	seen := map[string]map[metadatapb.Meta]bool{}

@@ -50,9 +50,9 @@ func checkGroup(f *rulespb.RulesResponse) error {
 }
 
 func (p *Proxy) ruleGroups(ctx context.Context, req *rulespb.RulesRequest, storeMatchers [][]*labels.Matcher) ([]*rulespb.RuleGroup, []error, error) {
-	eps := p.selected(discovery.RulesAPI, nil, storeMatchers)
+	eps, none := p.selected(discovery.RulesAPI, nil, storeMatchers)
 	if len(eps) == 0 {
-		return nil, []error{noEndpoint(discovery.RulesAPI)}, nil
+		return nil, none, nil
 	}
 	answers, warnings, err := gather(ctx, p, eps, partial(req.PartialResponseStrategy), rulesCall(req))
 	var groups []*rulespb.RuleGroup

@@ -218,10 +218,23 @@ func TestFailingPeers(t *testing.T) {
 		})
 	}
 
-	t.Run("no store offers the API", func(t *testing.T) {
-		groups, warnings, err := newProxy(fanout.Options{}).RuleGroups(t.Context(), &rulespb.RulesRequest{}, fanout.Request{})
-		if err != nil || len(groups) != 0 || len(warnings) != 1 || warnings[0].Error() != "no store offers the rules API" {
-			t.Errorf("groups %v, warnings %v, err %v", groups, warnings, err)
+	t.Run("no store left", func(t *testing.T) {
+		down := serve(t, &peer{}, "replica", "c")
+		down.unhealthy = true
+		for _, tc := range []struct {
+			proxy *fanout.Proxy
+			r     fanout.Request
+			want  string
+		}{
+			{newProxy(fanout.Options{}), fanout.Request{}, "no store offers the rules API"},
+			{newProxy(fanout.Options{}, down), fanout.Request{}, "no store offers the rules API; unhealthy: " + down.addr},
+			{newProxy(fanout.Options{}, good, down), fanout.Request{StoreMatchers: matchers(t, `{replica="c"}`)},
+				"no store that storeMatch[] selects offers the rules API; unhealthy: " + down.addr},
+		} {
+			groups, warnings, err := tc.proxy.RuleGroups(t.Context(), &rulespb.RulesRequest{}, tc.r)
+			if err != nil || len(groups) != 0 || len(warnings) != 1 || warnings[0].Error() != tc.want {
+				t.Errorf("groups %v, warnings %v, err %v; want the warning %q", groups, warnings, err, tc.want)
+			}
 		}
 	})
 

@@ -138,6 +138,7 @@ type endpoint struct {
 	lsets     []labels.Labels
 	component string
 	conn      *grpc.ClientConn
+	unhealthy bool
 }
 
 func (e *endpoint) String() string                     { return e.addr }
@@ -145,6 +146,7 @@ func (e *endpoint) LabelSets() []labels.Labels         { return e.lsets }
 func (e *endpoint) ComponentType() string              { return e.component }
 func (e *endpoint) ExemplarsTimeRange() (int64, int64) { return 0, 1 << 60 }
 func (e *endpoint) Conn() *grpc.ClientConn             { return e.conn }
+func (e *endpoint) Healthy() bool                      { return !e.unhealthy }
 
 // serve starts p on a loopback port and returns it as an endpoint with the
 // external labels ext (name, value pairs) of a sidecar.

@@ -38,9 +38,9 @@ func targetsCall(req *targetspb.TargetsRequest) call[*targetspb.TargetsResponse]
 
 func (p *Proxy) targets(ctx context.Context, req *targetspb.TargetsRequest, storeMatchers [][]*labels.Matcher) (*targetspb.TargetDiscovery, []error, error) {
 	all := &targetspb.TargetDiscovery{ActiveTargets: []*targetspb.ActiveTarget{}, DroppedTargets: []*targetspb.DroppedTarget{}}
-	eps := p.selected(discovery.TargetsAPI, nil, storeMatchers)
+	eps, none := p.selected(discovery.TargetsAPI, nil, storeMatchers)
 	if len(eps) == 0 {
-		return all, []error{noEndpoint(discovery.TargetsAPI)}, nil
+		return all, none, nil
 	}
 	answers, warnings, err := gather(ctx, p, eps, partial(req.PartialResponseStrategy), targetsCall(req))
 	for _, frames := range answers {
