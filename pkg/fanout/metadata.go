@@ -74,9 +74,10 @@ func (p *Proxy) MetricMetadata(req *metadatapb.MetricMetadataRequest, srv metada
 // Metadata returns the metadata of metric (every metric if empty) of every
 // endpoint that r selects, as Prometheus answers /api/v1/metadata: each
 // metric's distinct type, help and unit; at most limit metrics (negative:
-// no limit), the first by name, and limitPerMetric entries each (zero or
-// negative: no limit). Metadata carry no replica labels: the replicas'
-// copies are equal, and one stays.
+// no limit), which ones each endpoint picks, as Prometheus does, then the
+// first by name; and limitPerMetric entries each (zero or negative: no
+// limit). Metadata carry no replica labels: the replicas' copies are
+// equal, and one stays.
 func (p *Proxy) Metadata(ctx context.Context, metric string, limit, limitPerMetric int, r Request) (map[string][]metadatapb.Meta, []error, error) {
 	req := &metadatapb.MetricMetadataRequest{Metric: metric, Limit: int32(max(-1, min(limit, 1<<30))), PartialResponseStrategy: r.strategy()}
 	md, warnings, err := p.metadata(ctx, req, r)
