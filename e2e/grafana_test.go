@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	"github.com/tandem-metrics/tandem/internal/e2etest"
+	"github.com/tandem-metrics/tandem/internal/promtest"
+	"github.com/tandem-metrics/tandem/internal/wait"
 )
 
 // grafanaParams are the custom query parameters the datasource provisioning
@@ -21,13 +24,24 @@ var grafanaParams = url.Values{"dedup": {"true"}, "partial_response": {"true"}}
 // (Prometheus type "Thanos") makes, the way it makes them, and checks each
 // answer has the shape Grafana reads.
 func TestGrafanaDatasource(t *testing.T) {
-	proms := replicas(t, 2)
+	// The replicas hold the fixture's history and evaluate rules and
+	// scrape targets live, so each call has data to return.
+	live := promtest.StartLive(t)
+	var proms []*promtest.Server
+	for r := range 2 {
+		dir := t.TempDir()
+		promtest.CreateBlocks(t, dir, replicaData())
+		cfg := live.Config(map[string]string{"cluster": "eu", "replica": fmt.Sprintf("r%d", r)})
+		cfg.DataDir = dir
+		proms = append(proms, promtest.Start(t, cfg))
+	}
 	var endpoints []string
 	for _, p := range proms {
 		endpoints = append(endpoints, e2etest.Sidecar(t, p.URL()).GRPC)
 	}
 	q := e2etest.Query(t, endpoints, "--query.replica-label=replica")
 	base := "http://" + q.HTTP
+	waitLive(t, base)
 	start := strconv.FormatInt(base2(0).Unix(), 10)
 	end := strconv.FormatInt(base2(samples).Unix(), 10)
 	startMs := strconv.FormatInt(base2(0).UnixMilli(), 10)
@@ -91,20 +105,59 @@ func TestGrafanaDatasource(t *testing.T) {
 		},
 		{
 			name: "metadata", method: http.MethodGet, path: "/api/v1/metadata",
-			params: url.Values{"limit": {"1"}}, code: 200, check: equalJSON(`{}`),
+			params: url.Values{"limit": {"1"}}, code: 200,
+			check: func(t *testing.T, data json.RawMessage) {
+				var md map[string][]struct{ Type, Help string }
+				if err := json.Unmarshal(data, &md); err != nil || len(md) != 1 {
+					t.Fatalf("want one metric's metadata: %s", data)
+				}
+				for name, metas := range md {
+					if len(metas) != 1 || metas[0].Type == "" || metas[0].Help == "" {
+						t.Errorf("%s: %v, want its type and help", name, metas)
+					}
+				}
+			},
+		},
+		{
+			name: "metadata of one metric", method: http.MethodGet, path: "/api/v1/metadata",
+			params: url.Values{"metric": {"rpc_requests"}}, code: 200,
+			check: equalJSON(`{"rpc_requests":[{"type":"counter","help":"Requests served.","unit":""}]}`),
 		},
 		{
 			name: "rules", method: http.MethodGet, path: "/api/v1/rules", code: 200,
-			check: equalJSON(`{"groups":[]}`),
+			check: ruleNames(promtest.LiveBrokenGroup+": "+promtest.LiveBrokenRecord,
+				promtest.LiveGroup+": "+promtest.LiveFiringAlert+" "+promtest.LiveSilentAlert+" "+promtest.LiveRecording),
 		},
 		{
 			name: "alerting rules", method: http.MethodGet, path: "/api/v1/rules",
-			params: url.Values{"type": {"alert"}}, code: 200, check: equalJSON(`{"groups":[]}`),
+			params: url.Values{"type": {"alert"}}, code: 200,
+			check: ruleNames(promtest.LiveGroup + ": " + promtest.LiveFiringAlert + " " + promtest.LiveSilentAlert),
 		},
 		{
 			name: "exemplars probe in milliseconds", method: http.MethodGet, path: "/api/v1/query_exemplars",
 			params: url.Values{"query": {"test"}, "start": {startMs}, "end": {endMs}}, code: 200,
 			check: equalJSON(`[]`),
+		},
+		{
+			name: "exemplars of a graph", method: http.MethodGet, path: "/api/v1/query_exemplars",
+			params: url.Values{"query": {"histogram_quantile(0.9, sum by (le) (rate(rpc_duration_seconds_bucket[5m])))"},
+				"start": {strconv.FormatInt(live.ExemplarTime/1000-600, 10)}, "end": {strconv.FormatInt(time.Now().Unix()+60, 10)}}, code: 200,
+			check: func(t *testing.T, data json.RawMessage) {
+				var series []struct {
+					SeriesLabels map[string]string `json:"seriesLabels"`
+					Exemplars    []struct {
+						Labels map[string]string `json:"labels"`
+					} `json:"exemplars"`
+				}
+				if err := json.Unmarshal(data, &series); err != nil || len(series) != 2 {
+					t.Fatalf("want the exemplars of both buckets: %s", data)
+				}
+				for _, s := range series {
+					if _, ok := s.SeriesLabels["replica"]; ok || len(s.Exemplars) != 1 || s.Exemplars[0].Labels["trace_id"] == "" {
+						t.Errorf("series %v: want one exemplar with a trace_id, deduplicated", s)
+					}
+				}
+			},
 		},
 		{
 			name: "range query", method: http.MethodPost, path: "/api/v1/query_range",
@@ -201,4 +254,52 @@ func equalJSON(want string) func(*testing.T, json.RawMessage) {
 			t.Errorf("data %s, want %s", got, want)
 		}
 	}
+}
+
+// ruleNames checks a rules answer: each group's name and its rules' names,
+// as "group: rule rule ...".
+func ruleNames(want ...string) func(*testing.T, json.RawMessage) {
+	return func(t *testing.T, data json.RawMessage) {
+		t.Helper()
+		var rules struct {
+			Groups []struct {
+				Name  string `json:"name"`
+				Rules []struct {
+					Name string `json:"name"`
+				} `json:"rules"`
+			} `json:"groups"`
+		}
+		if err := json.Unmarshal(data, &rules); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, g := range rules.Groups {
+			names := []string{}
+			for _, r := range g.Rules {
+				names = append(names, r.Name)
+			}
+			got = append(got, g.Name+": "+strings.Join(names, " "))
+		}
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Errorf("rules %q, want %q", got, want)
+		}
+	}
+}
+
+// waitLive waits until a query over live replicas shows the firing alert
+// and the exemplars of the app target: rules are evaluated, and targets
+// scraped, every second.
+func waitLive(t *testing.T, base string) {
+	t.Helper()
+	wait.Until(t, time.Minute, "the firing alert and exemplars", func() error {
+		r := e2etest.API(t.Context(), t, base, "/api/v1/alerts", nil)
+		if !strings.Contains(string(r.Data), promtest.LiveFiringAlert) {
+			return fmt.Errorf("alerts %s", r.Data)
+		}
+		r = e2etest.API(t.Context(), t, base, "/api/v1/query_exemplars", url.Values{"query": {"rpc_duration_seconds_bucket"}})
+		if !strings.Contains(string(r.Data), "trace_id") {
+			return fmt.Errorf("exemplars %s", r.Data)
+		}
+		return nil
+	})
 }
