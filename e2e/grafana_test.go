@@ -13,7 +13,6 @@ import (
 
 	"github.com/tandem-metrics/tandem/internal/e2etest"
 	"github.com/tandem-metrics/tandem/internal/promtest"
-	"github.com/tandem-metrics/tandem/internal/wait"
 )
 
 // grafanaParams are the custom query parameters the datasource provisioning
@@ -41,7 +40,7 @@ func TestGrafanaDatasource(t *testing.T) {
 	}
 	q := e2etest.Query(t, endpoints, "--query.replica-label=replica")
 	base := "http://" + q.HTTP
-	waitLive(t, base)
+	e2etest.WaitLive(t, base, len(proms))
 	start := strconv.FormatInt(base2(0).Unix(), 10)
 	end := strconv.FormatInt(base2(samples).Unix(), 10)
 	startMs := strconv.FormatInt(base2(0).UnixMilli(), 10)
@@ -284,22 +283,4 @@ func ruleNames(want ...string) func(*testing.T, json.RawMessage) {
 			t.Errorf("rules %q, want %q", got, want)
 		}
 	}
-}
-
-// waitLive waits until a query over live replicas shows the firing alert
-// and the exemplars of the app target: rules are evaluated, and targets
-// scraped, every second.
-func waitLive(t *testing.T, base string) {
-	t.Helper()
-	wait.Until(t, time.Minute, "the firing alert and exemplars", func() error {
-		r := e2etest.API(t.Context(), t, base, "/api/v1/alerts", nil)
-		if !strings.Contains(string(r.Data), promtest.LiveFiringAlert) {
-			return fmt.Errorf("alerts %s", r.Data)
-		}
-		r = e2etest.API(t.Context(), t, base, "/api/v1/query_exemplars", url.Values{"query": {"rpc_duration_seconds_bucket"}})
-		if !strings.Contains(string(r.Data), "trace_id") {
-			return fmt.Errorf("exemplars %s", r.Data)
-		}
-		return nil
-	})
 }

@@ -111,45 +111,7 @@ func TestRulesTargetsMetadataExemplars(t *testing.T) {
 
 	// Until every replica has evaluated its rules, failed the broken one
 	// and scraped its targets, the answers change.
-	wait.Until(t, time.Minute, "both replicas evaluated and scraped", func() error {
-		var rules struct {
-			Groups []struct {
-				Rules []struct {
-					Name   string `json:"name"`
-					Health string `json:"health"`
-					State  string `json:"state"`
-					Labels map[string]string
-				} `json:"rules"`
-			} `json:"groups"`
-		}
-		_ = json.Unmarshal(get(tandem, apiCall{"/api/v1/rules", url.Values{"dedup": {"false"}}}).Data, &rules)
-		health := map[string]int{}
-		for _, g := range rules.Groups {
-			for _, r := range g.Rules {
-				health[r.Name+"/"+r.Health+"/"+r.State]++
-			}
-		}
-		want := map[string]int{promtest.LiveFiringAlert + "/ok/firing": 2, promtest.LiveSilentAlert + "/ok/inactive": 2,
-			promtest.LiveRecording + "/ok/": 2, promtest.LiveBrokenRecord + "/err/": 2}
-		if fmt.Sprint(health) != fmt.Sprint(want) {
-			return fmt.Errorf("rules by health and state %v, want %v", health, want)
-		}
-		var targets struct {
-			Active []struct {
-				Health string `json:"health"`
-			} `json:"activeTargets"`
-		}
-		_ = json.Unmarshal(get(tandem, apiCall{"/api/v1/targets", url.Values{"dedup": {"false"}}}).Data, &targets)
-		var up, down int
-		for _, a := range targets.Active {
-			up += map[string]int{"up": 1}[a.Health]
-			down += map[string]int{"down": 1}[a.Health]
-		}
-		if up != 2 || down != 2 {
-			return fmt.Errorf("%d targets up and %d down, want the app up and the other down on both replicas", up, down)
-		}
-		return nil
-	})
+	e2etest.WaitLive(t, "http://"+tandem.HTTP, len(proms))
 
 	exemplarRange := url.Values{"start": {strconv.FormatInt(live.ExemplarTime/1000-60, 10)}, "end": {strconv.FormatInt(time.Now().Add(time.Hour).Unix(), 10)}}
 	withRange := func(vs url.Values) url.Values {

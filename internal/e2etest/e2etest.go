@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/tandem-metrics/tandem/internal/promtest"
+	"github.com/tandem-metrics/tandem/internal/wait"
 	"github.com/tandem-metrics/tandem/internal/supervise"
 )
 
@@ -309,4 +310,54 @@ func (p *Process) Stores() []StoreStatus {
 		out = append(out, group...)
 	}
 	return out
+}
+
+// WaitLive waits until a query (at base, e.g. http://127.0.0.1:1234) over
+// the given number of replicas run with a promtest.Live shows every
+// replica's rules evaluated (the firing alert firing, the broken rule
+// failed) and its targets scraped (the app up, the other target down).
+func WaitLive(t testing.TB, base string, replicas int) {
+	t.Helper()
+	wait.Until(t, time.Minute, base+": replicas evaluated and scraped", func() error { return liveShown(t, base, replicas) })
+}
+
+func liveShown(t testing.TB, base string, replicas int) error {
+	var rules struct {
+		Groups []struct {
+			Rules []struct {
+				Name, Health, State string
+			} `json:"rules"`
+		} `json:"groups"`
+	}
+	noDedup := url.Values{"dedup": {"false"}}
+	if err := json.Unmarshal(API(context.Background(), t, base, "/api/v1/rules", noDedup).Data, &rules); err != nil {
+		return err
+	}
+	got := map[string]int{}
+	for _, g := range rules.Groups {
+		for _, r := range g.Rules {
+			got[r.Name+"/"+r.Health+"/"+r.State]++
+		}
+	}
+	want := map[string]int{promtest.LiveFiringAlert + "/ok/firing": replicas, promtest.LiveSilentAlert + "/ok/inactive": replicas,
+		promtest.LiveRecording + "/ok/": replicas, promtest.LiveBrokenRecord + "/err/": replicas}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		return fmt.Errorf("rules by health and state %v, want %v", got, want)
+	}
+	var targets struct {
+		Active []struct {
+			ScrapePool, Health string
+		} `json:"activeTargets"`
+	}
+	if err := json.Unmarshal(API(context.Background(), t, base, "/api/v1/targets", noDedup).Data, &targets); err != nil {
+		return err
+	}
+	health := map[string]int{}
+	for _, a := range targets.Active {
+		health[a.ScrapePool+"/"+a.Health]++
+	}
+	if want := map[string]int{promtest.LiveAppJob + "/up": replicas, promtest.LiveDownJob + "/down": replicas}; fmt.Sprint(health) != fmt.Sprint(want) {
+		return fmt.Errorf("targets by pool and health %v, want %v", health, want)
+	}
+	return nil
 }

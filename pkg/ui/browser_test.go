@@ -155,6 +155,34 @@ func controlServer(t *testing.T) (string, <-chan controlRequest) {
 	return srv.URL + "/", reqs
 }
 
+// startLive runs two more Prometheus replicas (replica="r0", "r1") that
+// evaluate rules and scrape targets live, for the alerts, rules and
+// targets pages, with a sidecar each and a query over them, and waits
+// until every replica has evaluated and scraped. (The other replicas' data
+// reaches past now, where no live sample could be stored.) It returns the
+// query and the names the replicas' rules and pools have, as JSON.
+func startLive(t *testing.T) (*e2etest.Process, string) {
+	t.Helper()
+	live := promtest.StartLive(t)
+	var endpoints []string
+	for r := range 2 {
+		prom := promtest.Start(t, live.Config(map[string]string{"replica": fmt.Sprintf("r%d", r)}))
+		endpoints = append(endpoints, e2etest.Sidecar(t, prom.URL()).GRPC)
+	}
+	q := e2etest.Query(t, endpoints, "--query.replica-label=replica")
+	e2etest.WaitLive(t, "http://"+q.HTTP, len(endpoints))
+	names, err := json.Marshal(map[string]string{
+		"group": promtest.LiveGroup, "brokenGroup": promtest.LiveBrokenGroup,
+		"firing": promtest.LiveFiringAlert, "silent": promtest.LiveSilentAlert,
+		"recording": promtest.LiveRecording, "broken": promtest.LiveBrokenRecord,
+		"appJob": promtest.LiveAppJob, "downJob": promtest.LiveDownJob,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return q, string(names)
+}
+
 // TestBrowser drives the UI in Chromium against a real query over two
 // sidecars of two Prometheus replicas: the scripts under e2e/ (node --test
 // with playwright-core) check what a user sees.
@@ -179,6 +207,7 @@ func TestBrowser(t *testing.T) {
 		endpoints = append(endpoints, sc.GRPC)
 	}
 	q := e2etest.Query(t, endpoints, "--query.replica-label=replica")
+	liveQuery, liveNames := startLive(t)
 
 	prefixAddrs := promtest.FreeAddrs(t, 2)
 	prefixHTTP := prefixAddrs[0]
@@ -213,6 +242,8 @@ func TestBrowser(t *testing.T) {
 		"UI_CONTROL_URL="+controlURL,
 		"UI_SIDECARS="+strings.Join(endpoints, ","),
 		fmt.Sprintf("UI_SERIES=%d", targets),
+		"UI_LIVE_URL=http://"+liveQuery.HTTP+"/",
+		"UI_LIVE="+liveNames,
 		"UI_CHROMIUM="+chromium,
 		"UI_ARTIFACTS="+artifacts,
 	)

@@ -1,7 +1,8 @@
 // Package ui serves the query's web UI: an expression browser (table and
-// graph, with the dedup and partial-response switches), the stores page and
-// the status page. The assets are built from web/ by `make ui` into dist/
-// and embedded, so `go build` needs no npm and the UI needs no internet.
+// graph, with the dedup and partial-response switches), the alerts, rules,
+// targets and stores pages and the status page. The assets are built from
+// web/ by `make ui` into dist/ and embedded, so `go build` needs no npm and
+// the UI needs no internet.
 package ui
 
 import (
@@ -30,7 +31,7 @@ const basePlaceholder = `<base href="/">`
 // Pages are the paths the single-page app routes itself; each serves
 // index.html. "/" and "/query" show the expression browser like "/graph"
 // (Prometheus 3 and Thanos links use /query).
-var Pages = []string{"/graph", "/query", "/stores", "/status"}
+var Pages = []string{"/graph", "/query", "/alerts", "/rules", "/targets", "/stores", "/status"}
 
 // asset is one embedded file, ready to serve.
 type asset struct {

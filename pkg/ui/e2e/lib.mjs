@@ -6,6 +6,8 @@
 //   UI_CONTROL_URL  POST <url>stop or <url>start stops or restarts the second sidecar
 //   UI_SIDECARS     the sidecars' gRPC addresses, comma-separated, replica r0 first
 //   UI_SERIES       how many series http_requests_total has per replica
+//   UI_LIVE_URL     the UI of a query over two more replicas that evaluate rules and scrape live
+//   UI_LIVE         the names of those replicas' rules, groups and scrape pools (JSON)
 //   UI_CHROMIUM     the browser binary
 //   UI_ARTIFACTS    where screenshots go
 import assert from 'node:assert/strict';
@@ -24,6 +26,8 @@ export const uiURL = () => env('UI_URL');
 export const prefixURL = () => env('UI_PREFIX_URL');
 export const sidecars = () => env('UI_SIDECARS').split(',');
 export const series = () => Number(env('UI_SERIES'));
+export const liveURL = () => env('UI_LIVE_URL');
+export const live = () => JSON.parse(env('UI_LIVE'));
 
 // Playwright's default of 30 s per wait; the stores tests wait longer.
 export const timeout = 30_000;

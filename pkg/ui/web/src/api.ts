@@ -30,11 +30,21 @@ export async function call<T>(
   params?: URLSearchParams,
   signal?: AbortSignal,
 ): Promise<Envelope<T>> {
+  return request<T>(apiURL(path), params ? { method: 'POST', body: params, signal } : { signal });
+}
+
+// get GETs an API path with params in the URL, for the endpoints that
+// take no POST (rules, alerts, targets).
+export async function get<T>(path: string, params: URLSearchParams, signal?: AbortSignal): Promise<Envelope<T>> {
+  const url = new URL(apiURL(path));
+  url.search = params.toString();
+  return request<T>(url.href, { signal });
+}
+
+async function request<T>(url: string, init: RequestInit): Promise<Envelope<T>> {
   let resp: Response;
   try {
-    resp = params
-      ? await fetch(apiURL(path), { method: 'POST', body: params, signal })
-      : await fetch(apiURL(path), { signal });
+    resp = await fetch(url, init);
   } catch (e) {
     if ((e as Error).name === 'AbortError') throw e;
     return { status: 'error', errorType: 'network', error: String((e as Error).message ?? e) };

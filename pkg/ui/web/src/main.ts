@@ -3,18 +3,21 @@
 
 import './style.css';
 import { renderQueryPage } from './querypage';
+import { renderAlertsPage, renderRulesPage } from './rules';
 import { renderStatus } from './status';
 import { renderStores } from './stores';
+import { renderTargetsPage } from './targets';
 
-type Page = 'graph' | 'stores' | 'status';
+const pages = ['graph', 'alerts', 'rules', 'targets', 'stores', 'status'] as const;
+type Page = (typeof pages)[number];
 
 // currentPage reads the path below the base: "", "graph" and "query" are
 // the expression browser.
 function currentPage(): Page {
   const base = new URL(document.baseURI).pathname;
   const path = location.pathname.startsWith(base) ? location.pathname.slice(base.length) : '';
-  const first = path.split('/')[0];
-  return first === 'stores' || first === 'status' ? first : 'graph';
+  const first = path.split('/')[0] as Page;
+  return pages.includes(first) ? first : 'graph';
 }
 
 function main(): void {
@@ -23,9 +26,20 @@ function main(): void {
   for (const a of document.querySelectorAll<HTMLElement>('.nav-link')) {
     a.classList.toggle('active', a.dataset.page === page);
   }
-  const titles: Record<Page, string> = { graph: 'Query', stores: 'Stores', status: 'Status' };
+  const titles: Record<Page, string> = {
+    graph: 'Query', alerts: 'Alerts', rules: 'Rules', targets: 'Targets', stores: 'Stores', status: 'Status',
+  };
   document.title = `${titles[page]} · Tandem`;
   switch (page) {
+    case 'alerts':
+      void renderAlertsPage(app);
+      break;
+    case 'rules':
+      void renderRulesPage(app);
+      break;
+    case 'targets':
+      void renderTargetsPage(app);
+      break;
     case 'stores':
       renderStores(app);
       break;

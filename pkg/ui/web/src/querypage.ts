@@ -1,20 +1,15 @@
 // The expression browser: a list of panels whose whole state lives in the
 // page URL, so a copied link opens the same view.
 
-import { call } from './api';
 import { h } from './dom';
+import { serverFlags } from './flags';
 import { Panel, rangePresets } from './panel';
 import { defaultPanel, encodePanels, parsePanels } from './state';
 
-// partialDefault is the server's --query.partial-response, which a request
-// without partial_response gets; new panels start with the same.
-async function partialDefault(): Promise<boolean> {
-  const r = await call<Record<string, string>>('status/flags');
-  return r.data?.['query.partial-response'] !== 'false';
-}
-
 export async function renderQueryPage(app: HTMLElement): Promise<void> {
-  const partial = await partialDefault();
+  // New panels start with the server's --query.partial-response, which a
+  // request without partial_response gets.
+  const partial = (await serverFlags()).partialResponse;
   const list = h('div', { class: 'panels' });
   const panels: Panel[] = [];
 

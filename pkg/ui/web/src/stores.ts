@@ -3,6 +3,7 @@
 
 import { call, Envelope } from './api';
 import { clear, h } from './dom';
+import { labelBadges } from './labels';
 import { ago, formatTime } from './time';
 
 interface StoreStatus {
@@ -30,12 +31,7 @@ function timeCell(ms: number): string {
 }
 
 function labelSets(sets: Record<string, string>[] | null): HTMLElement {
-  const cell = h('td', { class: 'label-sets' });
-  for (const set of sets ?? []) {
-    cell.append(h('div', { class: 'label-set' },
-      ...Object.keys(set).sort().map((k) => h('span', { class: 'badge label' }, `${k}="${set[k]}"`))));
-  }
-  return cell;
+  return h('td', { class: 'label-sets' }, ...(sets ?? []).map((set) => labelBadges(set)));
 }
 
 function storeRow(s: StoreStatus): HTMLElement {
