@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/tandem-metrics/tandem/internal/promtest"
-	"github.com/tandem-metrics/tandem/internal/wait"
 	"github.com/tandem-metrics/tandem/internal/supervise"
+	"github.com/tandem-metrics/tandem/internal/wait"
 )
 
 // Process is a binary running for the length of a test.

@@ -45,11 +45,14 @@ func TestAPIConcurrencyLimit(t *testing.T) {
 	go func() { first <- s.get(t, "/api/v1/query", instant) }()
 	wait.Receive(t, started, "the first query to reach the store")
 
-	// The only slot is taken: a query that may wait 300ms gets a timeout.
+	// The only slot is taken: a query, or a call of the endpoints that
+	// read the stores' other APIs, that may wait 300ms gets a timeout.
 	short := url.Values{"query": {"up"}, "time": {"1800"}, "timeout": {"300ms"}}
-	if a := s.get(t, "/api/v1/query", short); a.code != http.StatusServiceUnavailable || a.ErrorType != "timeout" ||
-		!strings.Contains(a.Error, "no query slot free within the timeout (--query.max-concurrent=1)") {
-		t.Errorf("query beyond the limit: status %d, %s: %q; want 503 timeout waiting for a slot", a.code, a.ErrorType, a.Error)
+	for _, path := range []string{"/api/v1/query", "/api/v1/rules", "/api/v1/alerts", "/api/v1/targets", "/api/v1/metadata", "/api/v1/query_exemplars"} {
+		if a := s.get(t, path, short); a.code != http.StatusServiceUnavailable || a.ErrorType != "timeout" ||
+			!strings.Contains(a.Error, "no query slot free within the timeout (--query.max-concurrent=1)") {
+			t.Errorf("%s beyond the limit: status %d, %s: %q; want 503 timeout waiting for a slot", path, a.code, a.ErrorType, a.Error)
+		}
 	}
 
 	// One that may wait longer queues and runs once the slot is free.

@@ -27,9 +27,10 @@ type Sources interface {
 	ExemplarData(ctx context.Context, req *exemplarspb.ExemplarsRequest, r fanout.Request) ([]*exemplarspb.ExemplarData, []error, error)
 }
 
-// fromSources runs get within the request's deadline and a slot of the
-// concurrency gate, with the request's dedup, partial_response,
-// replicaLabels[] and storeMatch[], and makes its answer the result.
+// fromSources runs get with the request's dedup, partial_response,
+// replicaLabels[] and storeMatch[], and makes its answer the result. (The
+// routes run it within the request's deadline and a slot of the
+// concurrency gate, see limited.)
 func (a *API) fromSources(r *http.Request, get func(ctx context.Context, req fanout.Request) (any, []error, error)) result {
 	if a.opts.Sources == nil {
 		return result{err: &apiError{errorAvailable, errors.New("this query reads no rules, targets, metadata or exemplars")}}
@@ -38,17 +39,7 @@ func (a *API) fromSources(r *http.Request, get func(ctx context.Context, req fan
 	if apiErr != nil {
 		return result{err: apiErr}
 	}
-	ctx := r.Context()
-	if a.opts.Timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, a.opts.Timeout)
-		defer cancel()
-	}
-	if err := a.acquire(ctx); err != nil {
-		return result{err: queryError(err)}
-	}
-	defer a.release()
-	data, warns, err := get(ctx, fanout.Request{
+	data, warns, err := get(r.Context(), fanout.Request{
 		PartialResponse: opts.PartialResponse,
 		Dedup:           opts.Dedup,
 		ReplicaLabels:   opts.ReplicaLabels,
