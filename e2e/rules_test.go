@@ -253,6 +253,30 @@ func TestRulesTargetsMetadataExemplars(t *testing.T) {
 		}
 	})
 
+	t.Run("target metadata", func(t *testing.T) {
+		// Thanos has no such API: Tandem's sidecars and queries serve it.
+		metric := url.Values{"metric": {"rpc_requests"}}
+		want := `[{"target":{"cluster":"eu","instance":"` + live.App + `","job":"app"},"type":"counter","help":"Requests served.","unit":""}]`
+		for _, name := range []string{"Tandem over Tandem", "Tandem over Tandem query"} {
+			r := get(queries[name], apiCall{"/api/v1/targets/metadata", metric})
+			if r.Status != "success" || len(r.Warnings) > 0 || string(r.Data) != want {
+				t.Errorf("%s: %s %v, warnings %q; want %s", name, r.Data, r.Error, r.Warnings, want)
+			}
+		}
+		all := get(tandem, apiCall{"/api/v1/targets/metadata", url.Values{"dedup": {"false"}, "match_target": {`{job="app"}`}}})
+		var entries []struct {
+			Target map[string]string `json:"target"`
+			Metric string            `json:"metric"`
+		}
+		if err := json.Unmarshal(all.Data, &entries); err != nil || len(entries) != 6 || entries[0].Target["replica"] != "r0" || entries[5].Target["replica"] != "r1" {
+			t.Errorf("without dedup: %s, want the app's three metrics from each replica", all.Data)
+		}
+		r := get(queries["Tandem over Thanos"], apiCall{"/api/v1/targets/metadata", metric})
+		if string(r.Data) != "[]" || len(r.Warnings) != 2 || !strings.Contains(r.Warnings[0], "serves targets but not their metadata") {
+			t.Errorf("over Thanos's sidecars: %s, warnings %q; want none, and a warning naming each", r.Data, r.Warnings)
+		}
+	})
+
 	t.Run("metadata limit", func(t *testing.T) {
 		// Which metrics is up to each Prometheus, as it is in Prometheus.
 		for _, limit := range []int{0, 1, 2} {

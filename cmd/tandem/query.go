@@ -24,6 +24,7 @@ import (
 	"github.com/tandem-metrics/tandem/pkg/fanout"
 	"github.com/tandem-metrics/tandem/pkg/query"
 	"github.com/tandem-metrics/tandem/pkg/store"
+	"github.com/tandem-metrics/tandem/pkg/targetmetapb"
 	"github.com/tandem-metrics/tandem/pkg/ui"
 )
 
@@ -138,6 +139,7 @@ func (cfg *queryCmd) build(env environment) (*daemon, error) {
 		targetspb.RegisterTargetsServer(srv, sources)
 		metadatapb.RegisterMetadataServer(srv, sources)
 		exemplarspb.RegisterExemplarsServer(srv, sources)
+		targetmetapb.Register(srv, sources)
 	}, grpc.MaxSendMsgSize(maxMessageSize))
 	if err != nil {
 		return nil, err

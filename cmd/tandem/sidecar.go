@@ -23,6 +23,7 @@ import (
 	"github.com/tandem-metrics/tandem/pkg/reloader"
 	_ "github.com/tandem-metrics/tandem/pkg/store" // the gogo-safe gRPC codec
 	promstore "github.com/tandem-metrics/tandem/pkg/store/prometheus"
+	"github.com/tandem-metrics/tandem/pkg/targetmetapb"
 )
 
 // sidecarCmd is `tandem sidecar`: it serves one Prometheus replica's data over
@@ -157,6 +158,7 @@ func (s *sidecarCmd) build(env environment) (*daemon, error) {
 		targetspb.RegisterTargetsServer(srv, apis)
 		metadatapb.RegisterMetadataServer(srv, apis)
 		exemplarspb.RegisterExemplarsServer(srv, apis)
+		targetmetapb.Register(srv, apis)
 		healthpb.RegisterHealthServer(srv, promstore.NewHealth(target))
 	}, grpc.MaxSendMsgSize(promstore.DefaultMaxFrameSize))
 	if err != nil {

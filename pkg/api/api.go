@@ -106,6 +106,7 @@ func (a *API) Handler() http.Handler {
 	handle("/api/v1/rules", get, a.limited(a.rules))
 	handle("/api/v1/alerts", get, a.limited(a.alerts))
 	handle("/api/v1/targets", get, a.limited(a.targets))
+	handle("/api/v1/targets/metadata", get, a.limited(a.targetMetadata))
 	handle("/api/v1/status/buildinfo", get, a.buildInfo)
 	handle("/api/v1/status/flags", get, a.flags)
 	handle("/api/v1/status/runtimeinfo", get, a.runtimeInfo)

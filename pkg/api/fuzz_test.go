@@ -21,6 +21,7 @@ var fuzzPaths = []string{
 	"/api/v1/rules",
 	"/api/v1/targets",
 	"/api/v1/metadata",
+	"/api/v1/targets/metadata",
 }
 
 // FuzzAPIParams sends arbitrary query strings (times, durations, steps,
@@ -48,6 +49,7 @@ func FuzzAPIParams(f *testing.F) {
 		{7, "type=alert&rule_name[]=x&match[]={a=\"b\"}&exclude_alerts=true&dedup=false"},
 		{8, "state=dropped&scrapePool=x&storeMatch[]={replica=\"a\"}"},
 		{9, "metric=up&limit=-5&limit_per_metric=1"},
+		{10, "match_target={job=\"x\"}&metric=up&limit=3"},
 	} {
 		f.Add(seed.path, seed.query)
 	}

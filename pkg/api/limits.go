@@ -27,7 +27,7 @@ const (
 // expressions are checked first, so none is parsed outside those bounds.
 func (a *API) limited(h apiFunc) apiFunc {
 	return func(r *http.Request) result {
-		for _, p := range []string{"query", "match[]", storeMatchParam} {
+		for _, p := range []string{"query", "match[]", "match_target", storeMatchParam} {
 			for _, e := range r.Form[p] {
 				if len(e) > maxExprBytes {
 					return result{err: invalidParam(p, fmt.Errorf("expression of %d bytes, more than the limit of %d", len(e), maxExprBytes))}

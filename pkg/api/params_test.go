@@ -182,6 +182,12 @@ func TestAPIParamsAndErrors(t *testing.T) {
 			name: "metadata bad limit_per_metric", path: "/api/v1/metadata", params: url.Values{"limit_per_metric": {"x"}},
 			wantCode: 400, wantType: "bad_data", wantError: "limit_per_metric must be a number",
 		},
+		{name: "target metadata", path: "/api/v1/targets/metadata", params: url.Values{"match_target": {`{job="x"}`}}, wantCode: 200, wantData: `[]`},
+		{name: "target metadata limit 0", path: "/api/v1/targets/metadata", params: url.Values{"limit": {"0"}}, wantCode: 200, wantData: `[]`},
+		{
+			name: "target metadata bad match_target", path: "/api/v1/targets/metadata", params: url.Values{"match_target": {"{"}},
+			wantCode: 400, wantType: "bad_data", wantError: `invalid parameter "match_target"`,
+		},
 		{
 			name: "rules bad dedup", path: "/api/v1/rules", params: url.Values{"dedup": {"x"}},
 			wantCode: 400, wantType: "bad_data", wantError: `invalid parameter "dedup"`,

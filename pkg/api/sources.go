@@ -16,15 +16,18 @@ import (
 	"github.com/thanos-io/thanos/pkg/targets/targetspb"
 
 	"github.com/tandem-metrics/tandem/pkg/fanout"
+	"github.com/tandem-metrics/tandem/pkg/targetmetapb"
 )
 
 // Sources answer what each Prometheus tells about itself, read from the
-// stores' Rules, Targets, Metadata and Exemplars APIs. *fanout.Proxy is one.
+// stores' Rules, Targets, Metadata and Exemplars APIs and Tandem's target
+// metadata API. *fanout.Proxy is one.
 type Sources interface {
 	RuleGroups(ctx context.Context, req *rulespb.RulesRequest, r fanout.Request) ([]*rulespb.RuleGroup, []error, error)
 	TargetDiscovery(ctx context.Context, req *targetspb.TargetsRequest, scrapePool string, r fanout.Request) (*targetspb.TargetDiscovery, []error, error)
 	Metadata(ctx context.Context, metric string, limit, limitPerMetric int, r fanout.Request) (map[string][]metadatapb.Meta, []error, error)
 	ExemplarData(ctx context.Context, req *exemplarspb.ExemplarsRequest, r fanout.Request) ([]*exemplarspb.ExemplarData, []error, error)
+	TargetMetadataEntries(ctx context.Context, req *targetmetapb.Request, r fanout.Request) ([]targetmetapb.Entry, []error, error)
 }
 
 // fromSources runs get with the request's dedup, partial_response,
@@ -146,6 +149,25 @@ func (a *API) metadata(r *http.Request) result {
 	metric := r.FormValue("metric")
 	return a.fromSources(r, func(ctx context.Context, opts fanout.Request) (any, []error, error) {
 		return a.opts.Sources.Metadata(ctx, metric, limit, limitPerMetric, opts)
+	})
+}
+
+func (a *API) targetMetadata(r *http.Request) result {
+	limit, apiErr := numberParam(r, "limit", -1)
+	if apiErr != nil {
+		return result{err: apiErr}
+	}
+	req := &targetmetapb.Request{Metric: r.FormValue("metric"), MatchTarget: r.FormValue("match_target"), Limit: int64(max(limit, 0))}
+	if req.MatchTarget != "" {
+		if _, err := parser.ParseMetricSelector(req.MatchTarget); err != nil {
+			return result{err: invalidParam("match_target", err)}
+		}
+	}
+	if limit == 0 {
+		return result{data: []targetmetapb.Entry{}}
+	}
+	return a.fromSources(r, func(ctx context.Context, opts fanout.Request) (any, []error, error) {
+		return a.opts.Sources.TargetMetadataEntries(ctx, req, opts)
 	})
 }
 

@@ -2,9 +2,13 @@ package discovery
 
 import (
 	"math"
+	"slices"
 
 	"github.com/thanos-io/thanos/pkg/info/infopb"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
+
+	"github.com/tandem-metrics/tandem/pkg/targetmetapb"
 )
 
 // API is one of the APIs besides the Store API that an endpoint may
@@ -17,6 +21,8 @@ const (
 	TargetsAPI
 	MetricMetadataAPI
 	ExemplarsAPI
+	// TargetMetadataAPI is Tandem's own, announced in a header.
+	TargetMetadataAPI
 )
 
 func (a API) String() string {
@@ -29,6 +35,8 @@ func (a API) String() string {
 		return "metric metadata"
 	case ExemplarsAPI:
 		return "exemplars"
+	case TargetMetadataAPI:
+		return "target metadata"
 	}
 	return "unknown API"
 }
@@ -38,7 +46,7 @@ type apiSet uint8
 
 func (s apiSet) has(a API) bool { return s&apiSet(a) != 0 }
 
-func announcedAPIs(resp *infopb.InfoResponse) apiSet {
+func announcedAPIs(resp *infopb.InfoResponse, header metadata.MD) apiSet {
 	var s apiSet
 	for _, a := range []struct {
 		api       API
@@ -48,6 +56,7 @@ func announcedAPIs(resp *infopb.InfoResponse) apiSet {
 		{TargetsAPI, resp.Targets != nil},
 		{MetricMetadataAPI, resp.MetricMetadata != nil},
 		{ExemplarsAPI, resp.Exemplars != nil},
+		{TargetMetadataAPI, slices.Contains(header.Get(targetmetapb.APIHeader), targetmetapb.APIHeaderValue)},
 	} {
 		if a.announced {
 			s |= apiSet(a.api)

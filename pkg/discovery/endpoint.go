@@ -204,7 +204,7 @@ func metadataFromInfo(resp *infopb.InfoResponse, header metadata.MD) *endpointMe
 		b.Sort()
 		m.labelSets = append(m.labelSets, b.Labels())
 	}
-	m.apis = announcedAPIs(resp)
+	m.apis = announcedAPIs(resp, header)
 	m.exemplarsMinTime, m.exemplarsMaxTime = exemplarsTimeRange(resp)
 	if resp.Store != nil {
 		m.storeAPI = true

@@ -1,12 +1,15 @@
 package discovery
 
 import (
+	"slices"
 	"testing"
 	"unsafe"
 
 	"github.com/thanos-io/thanos/pkg/info/infopb"
 	"github.com/thanos-io/thanos/pkg/store/labelpb"
 	"google.golang.org/grpc/metadata"
+
+	"github.com/tandem-metrics/tandem/pkg/targetmetapb"
 )
 
 // TestMetadataFromInfoCopiesStrings mimics gogo, which decodes strings
@@ -56,6 +59,33 @@ func TestMetadataFromInfoWithoutReplicaLabels(t *testing.T) {
 		resp := &infopb.InfoResponse{ComponentType: tc.component, Store: &infopb.StoreInfo{SupportsWithoutReplicaLabels: tc.supports}}
 		if got := metadataFromInfo(resp, tc.header).supportsWithoutReplicaLabels; got != tc.want {
 			t.Errorf("%s, supports %v, header %v: %v, want %v", tc.component, tc.supports, tc.header, got, tc.want)
+		}
+	}
+}
+
+// TestMetadataFromInfoAPIs: the APIs besides Store come from the fields
+// of the Info reply, Tandem's target metadata API from a header.
+func TestMetadataFromInfoAPIs(t *testing.T) {
+	full := &infopb.InfoResponse{Rules: &infopb.RulesInfo{}, Targets: &infopb.TargetsInfo{},
+		MetricMetadata: &infopb.MetricMetadataInfo{}, Exemplars: &infopb.ExemplarsInfo{}}
+	all := []API{RulesAPI, TargetsAPI, MetricMetadataAPI, ExemplarsAPI, TargetMetadataAPI}
+	for _, tc := range []struct {
+		name   string
+		resp   *infopb.InfoResponse
+		header metadata.MD
+		want   []API
+	}{
+		{name: "a store gateway", resp: &infopb.InfoResponse{Store: &infopb.StoreInfo{}}},
+		{name: "Thanos's sidecar", resp: full, want: all[:4]},
+		{name: "Tandem's sidecar", resp: full, header: metadata.Pairs(targetmetapb.APIHeader, targetmetapb.APIHeaderValue), want: all},
+		{name: "a later version of the API", resp: full, header: metadata.Pairs(targetmetapb.APIHeader, "v2"), want: all[:4]},
+		{name: "a ruler", resp: &infopb.InfoResponse{Rules: &infopb.RulesInfo{}}, want: all[:1]},
+	} {
+		m := metadataFromInfo(tc.resp, tc.header)
+		for _, api := range all {
+			if got, want := m.apis.has(api), slices.Contains(tc.want, api); got != want {
+				t.Errorf("%s: %s API announced %v, want %v", tc.name, api, got, want)
+			}
 		}
 	}
 }

@@ -185,6 +185,23 @@ func finite(what string, nums ...float64) error {
 	return nil
 }
 
+// perFrame is how many targets, metrics or entries the servers send in one
+// frame: however many endpoints the answer joins, each message stays far
+// below gRPC's size limit.
+const perFrame = 1000
+
+// inFrames sends items perFrame at a time; nothing when there are none.
+func inFrames[T any](items []T, send func([]T) error) error {
+	for len(items) > 0 {
+		n := min(len(items), perFrame)
+		if err := send(items[:n:n]); err != nil {
+			return err
+		}
+		items = items[n:]
+	}
+	return nil
+}
+
 // withoutLabels returns ls without the named labels.
 func withoutLabels(ls labels.Labels, names []string) labels.Labels {
 	if len(names) == 0 {

@@ -54,13 +54,21 @@ func (p *Proxy) metadata(ctx context.Context, req *metadatapb.MetricMetadataRequ
 }
 
 // MetricMetadata implements metadatapb.MetadataServer: the metadata of
-// every endpoint, joined, in one frame, then the warnings.
+// every endpoint, joined, then the warnings.
 func (p *Proxy) MetricMetadata(req *metadatapb.MetricMetadataRequest, srv metadatapb.Metadata_MetricMetadataServer) error {
 	md, warnings, err := p.metadata(srv.Context(), req, Request{PartialResponse: partial(req.PartialResponseStrategy)})
 	if err != nil {
 		return serverError(err)
 	}
-	if err := srv.Send(metadatapb.NewMetricMetadataResponse(metadatapb.FromMetadataMap(limitMetrics(md, int(req.Limit))))); err != nil {
+	md = limitMetrics(md, int(req.Limit))
+	err = inFrames(slices.Sorted(maps.Keys(md)), func(names []string) error {
+		frame := make(map[string][]metadatapb.Meta, len(names))
+		for _, name := range names {
+			frame[name] = md[name]
+		}
+		return srv.Send(metadatapb.NewMetricMetadataResponse(metadatapb.FromMetadataMap(frame)))
+	})
+	if err != nil {
 		return err
 	}
 	for _, w := range warnings {

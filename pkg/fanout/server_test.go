@@ -3,6 +3,7 @@ package fanout_test
 import (
 	"context"
 	"net"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/tandem-metrics/tandem/pkg/discovery"
 	"github.com/tandem-metrics/tandem/pkg/fanout"
+	"github.com/tandem-metrics/tandem/pkg/targetmetapb"
 )
 
 // peer is a server of the four APIs on a loopback port, answering what a
@@ -30,6 +32,7 @@ type peer struct {
 	targets   *targetspb.TargetDiscovery
 	metadata  map[string][]metadatapb.Meta
 	exemplars []*exemplarspb.ExemplarData
+	entries   []targetmetapb.Entry
 	// warning is sent in band after the data.
 	warning string
 	// fail, if set, is every call's error.
@@ -126,6 +129,21 @@ func (p *peer) Exemplars(req *exemplarspb.ExemplarsRequest, srv exemplarspb.Exem
 	})
 }
 
+func (p *peer) TargetMetadata(req *targetmetapb.Request, srv targetmetapb.Stream) error {
+	if err := p.start(srv.Context()); err != nil {
+		return err
+	}
+	return p.send(srv.Context(), func() error {
+		return srv.Send(&targetmetapb.Response{Entries: p.entries})
+	})
+}
+
+func (p *peer) calls() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.received
+}
+
 func (p *peer) exemplarQueries() []string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -139,6 +157,8 @@ type endpoint struct {
 	component string
 	conn      *grpc.ClientConn
 	unhealthy bool
+	// offers are the APIs it offers; nil: every one.
+	offers []discovery.API
 }
 
 func (e *endpoint) String() string                     { return e.addr }
@@ -168,11 +188,13 @@ func register(srv *grpc.Server, s interface {
 	targetspb.TargetsServer
 	metadatapb.MetadataServer
 	exemplarspb.ExemplarsServer
+	targetmetapb.Server
 }) {
 	rulespb.RegisterRulesServer(srv, s)
 	targetspb.RegisterTargetsServer(srv, s)
 	metadatapb.RegisterMetadataServer(srv, s)
 	exemplarspb.RegisterExemplarsServer(srv, s)
+	targetmetapb.Register(srv, s)
 }
 
 func dial(t *testing.T, addr, component string, ext ...string) *endpoint {
@@ -190,12 +212,14 @@ func dial(t *testing.T, addr, component string, ext ...string) *endpoint {
 	return e
 }
 
-// newProxy returns a proxy over eps, each offering every API.
+// newProxy returns a proxy over eps.
 func newProxy(opts fanout.Options, eps ...*endpoint) *fanout.Proxy {
-	return fanout.New(func(discovery.API) []fanout.Endpoint {
-		out := make([]fanout.Endpoint, len(eps))
-		for i, e := range eps {
-			out[i] = e
+	return fanout.New(func(api discovery.API) []fanout.Endpoint {
+		var out []fanout.Endpoint
+		for _, e := range eps {
+			if e.offers == nil || slices.Contains(e.offers, api) {
+				out = append(out, e)
+			}
 		}
 		return out
 	}, opts)

@@ -54,14 +54,22 @@ func (p *Proxy) targets(ctx context.Context, req *targetspb.TargetsRequest, stor
 	return all, warnings, err
 }
 
-// Targets implements targetspb.TargetsServer: every endpoint's targets
-// in one frame, then the warnings.
+// Targets implements targetspb.TargetsServer: every endpoint's targets,
+// then the warnings.
 func (p *Proxy) Targets(req *targetspb.TargetsRequest, srv targetspb.Targets_TargetsServer) error {
 	all, warnings, err := p.targets(srv.Context(), req, nil)
 	if err != nil {
 		return serverError(err)
 	}
-	if err := srv.Send(targetspb.NewTargetsResponse(all)); err != nil {
+	err = inFrames(all.ActiveTargets, func(frame []*targetspb.ActiveTarget) error {
+		return srv.Send(targetspb.NewTargetsResponse(&targetspb.TargetDiscovery{ActiveTargets: frame, DroppedTargets: []*targetspb.DroppedTarget{}}))
+	})
+	if err == nil {
+		err = inFrames(all.DroppedTargets, func(frame []*targetspb.DroppedTarget) error {
+			return srv.Send(targetspb.NewTargetsResponse(&targetspb.TargetDiscovery{ActiveTargets: []*targetspb.ActiveTarget{}, DroppedTargets: frame}))
+		})
+	}
+	if err != nil {
 		return err
 	}
 	for _, w := range warnings {

@@ -7,11 +7,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/prometheus/model/labels"
 	"github.com/thanos-io/thanos/pkg/exemplars/exemplarspb"
 	"github.com/thanos-io/thanos/pkg/metadata/metadatapb"
 	"github.com/thanos-io/thanos/pkg/targets/targetspb"
 
+	"github.com/tandem-metrics/tandem/pkg/discovery"
 	"github.com/tandem-metrics/tandem/pkg/fanout"
+	"github.com/tandem-metrics/tandem/pkg/targetmetapb"
 )
 
 // replicaTargets are one replica's targets as its sidecar serves them: the
@@ -175,4 +178,59 @@ func TestExemplars(t *testing.T) {
 			t.Errorf("error %v, want a bad query", err)
 		}
 	})
+}
+
+func TestTargetMetadataEntries(t *testing.T) {
+	entries := func(replica string) []targetmetapb.Entry {
+		return []targetmetapb.Entry{
+			{Target: labels.FromStrings("instance", "db:9100", "job", "db", "replica", replica), Metric: "up", Type: "gauge", Help: "Up."},
+			{Target: labels.FromStrings("instance", "api:80", "job", "api", "replica", replica), Metric: "rpc_seconds", Type: "histogram", Unit: "seconds"},
+			{Target: labels.FromStrings("instance", "api:80", "job", "api", "replica", replica), Metric: "up", Type: "gauge", Help: "Up."},
+		}
+	}
+	pa, pb := &peer{entries: entries("a")}, &peer{entries: entries("b")}
+	a := serve(t, pa, "replica", "a")
+	b := serve(t, pb, "replica", "b")
+	thanos := serve(t, &peer{}, "replica", "c")
+	thanos.offers = []discovery.API{discovery.RulesAPI, discovery.TargetsAPI, discovery.MetricMetadataAPI, discovery.ExemplarsAPI}
+	proxy := newProxy(fanout.Options{}, a, b, thanos)
+	summary := func(es []targetmetapb.Entry) string {
+		var out []string
+		for _, e := range es {
+			out = append(out, e.Target.Get("instance")+"/"+e.Target.Get("replica")+"/"+e.Metric)
+		}
+		return strings.Join(out, " ")
+	}
+	dedup := fanout.Request{PartialResponse: true, Dedup: true, ReplicaLabels: []string{"replica"}}
+	for _, tc := range []struct {
+		name        string
+		req         targetmetapb.Request
+		r           fanout.Request
+		want        string
+		thanosNamed bool
+	}{
+		{name: "dedup", r: dedup, want: "api:80//rpc_seconds api:80//up db:9100//up", thanosNamed: true},
+		{name: "without dedup", r: fanout.Request{PartialResponse: true}, thanosNamed: true,
+			want: "api:80/a/rpc_seconds api:80/a/up api:80/b/rpc_seconds api:80/b/up db:9100/a/up db:9100/b/up"},
+		{name: "limit counts targets", req: targetmetapb.Request{Limit: 1}, r: dedup, want: "api:80//rpc_seconds api:80//up", thanosNamed: true},
+		{name: "match_target on a replica asks only it", req: targetmetapb.Request{MatchTarget: `{replica="a"}`}, r: fanout.Request{PartialResponse: true},
+			want: "api:80/a/rpc_seconds api:80/a/up db:9100/a/up"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, warnings, err := proxy.TargetMetadataEntries(t.Context(), &tc.req, tc.r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if summary(got) != tc.want {
+				t.Errorf("got  %s\nwant %s", summary(got), tc.want)
+			}
+			named := len(warnings) == 1 && strings.Contains(warnings[0].Error(), "store "+thanos.addr+": serves targets but not their metadata")
+			if named != tc.thanosNamed || (!tc.thanosNamed && len(warnings) > 0) {
+				t.Errorf("warnings %v; want the endpoint without the API named: %v", warnings, tc.thanosNamed)
+			}
+		})
+	}
+	if n := pa.calls() + pb.calls(); n != 7 {
+		t.Errorf("the replicas were asked %d times, want 7", n)
+	}
 }

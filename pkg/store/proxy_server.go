@@ -12,6 +12,7 @@ import (
 	"github.com/thanos-io/thanos/pkg/store/storepb"
 
 	"github.com/tandem-metrics/tandem/pkg/discovery"
+	"github.com/tandem-metrics/tandem/pkg/targetmetapb"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
@@ -131,7 +132,8 @@ func (s *ProxyServer) LabelValues(ctx context.Context, req *storepb.LabelValuesR
 func (s *ProxyServer) Info(ctx context.Context, _ *infopb.InfoRequest) (*infopb.InfoResponse, error) {
 	// Outside a gRPC call (a test calling Info directly) there is no
 	// header to set; the answer is the same.
-	_ = grpc.SetHeader(ctx, metadata.Pairs(discovery.CopiesHeader, discovery.CopiesSeparate))
+	_ = grpc.SetHeader(ctx, metadata.Pairs(discovery.CopiesHeader, discovery.CopiesSeparate,
+		targetmetapb.APIHeader, targetmetapb.APIHeaderValue))
 	var (
 		lsets      []labels.Labels
 		mint, maxt int64 = math.MaxInt64, math.MinInt64

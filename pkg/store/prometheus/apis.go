@@ -18,8 +18,12 @@ import (
 	"github.com/thanos-io/thanos/pkg/store/labelpb"
 	"github.com/thanos-io/thanos/pkg/store/storepb"
 	"github.com/thanos-io/thanos/pkg/targets/targetspb"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+
+	"github.com/tandem-metrics/tandem/pkg/targetmetapb"
 )
 
 // APIs serves a Prometheus's rules, alerts, targets, metric metadata and
@@ -48,12 +52,16 @@ const (
 )
 
 // Info announces the Store API (as target does) and the four APIs here, as
-// a Thanos sidecar announces them.
+// a Thanos sidecar announces them, and, in a header, the target metadata
+// API.
 func (a *APIs) Info(ctx context.Context, req *infopb.InfoRequest) (*infopb.InfoResponse, error) {
 	resp, err := a.target.Info(ctx, req)
 	if err != nil {
 		return nil, err
 	}
+	// Outside a gRPC call (a test calling Info directly) there is no
+	// header to set.
+	_ = grpc.SetHeader(ctx, metadata.Pairs(targetmetapb.APIHeader, targetmetapb.APIHeaderValue))
 	resp.Rules = &infopb.RulesInfo{}
 	resp.Targets = &infopb.TargetsInfo{}
 	resp.MetricMetadata = &infopb.MetricMetadataInfo{}
@@ -199,6 +207,56 @@ func (a *APIs) Exemplars(req *exemplarspb.ExemplarsRequest, srv exemplarspb.Exem
 	return nil
 }
 
+// TargetMetadata implements targetmetapb.Server from Prometheus's
+// /api/v1/targets/metadata, the targets' labels with the external labels,
+// in frames of metricsPerFrame entries. Matchers of match_target on
+// external labels are decided here.
+func (a *APIs) TargetMetadata(req *targetmetapb.Request, srv targetmetapb.Stream) error {
+	ctx := srv.Context()
+	external, err := a.external(ctx)
+	if err != nil {
+		return err
+	}
+	params := url.Values{}
+	if req.Metric != "" {
+		params.Set("metric", req.Metric)
+	}
+	if req.Limit > 0 {
+		params.Set("limit", strconv.FormatInt(req.Limit, 10))
+	}
+	if req.MatchTarget != "" {
+		sel, err := parser.ParseMetricSelector(req.MatchTarget)
+		if err != nil {
+			return status.Error(codes.InvalidArgument, err.Error())
+		}
+		rest, ok, err := externalMatchers(sel, external)
+		if err != nil {
+			return status.Error(codes.InvalidArgument, err.Error())
+		}
+		if !ok {
+			return nil
+		}
+		if len(rest) > 0 {
+			params.Set("match_target", selectorString(rest))
+		}
+	}
+	var data []targetmetapb.Entry
+	if _, err := a.client.api(ctx, "/api/v1/targets/metadata", params, &data); err != nil {
+		return prometheusError(ctx, "read target metadata", err)
+	}
+	for i := range data {
+		data[i].Target = labelpb.ExtendSortedLabels(data[i].Target, external)
+	}
+	for len(data) > 0 {
+		n := min(len(data), metricsPerFrame)
+		if err := srv.Send(&targetmetapb.Response{Entries: data[:n]}); err != nil {
+			return err
+		}
+		data = data[n:]
+	}
+	return nil
+}
+
 func (a *APIs) external(ctx context.Context) (labels.Labels, error) {
 	external, err := a.target.ExternalLabels(ctx)
 	if err != nil {
@@ -231,27 +289,36 @@ func exemplarQuery(query string, external labels.Labels) (string, bool, error) {
 	}
 	var parts []string
 	for _, sel := range selectors {
-		pms, err := storepb.PromMatchersToMatchers(sel...)
+		kept, matches, err := externalMatchers(sel, external)
 		if err != nil {
 			return "", false, err
 		}
-		kept, matches, err := matchExternal(pms, external)
-		if err != nil {
-			return "", false, err
+		if matches {
+			parts = append(parts, selectorString(selective(kept)))
 		}
-		if !matches {
-			continue
-		}
-		var ms []string
-		for _, m := range selective(kept) {
-			ms = append(ms, m.String())
-		}
-		parts = append(parts, "{"+strings.Join(ms, ", ")+"}")
 	}
 	if len(parts) == 0 {
 		return "", false, nil
 	}
 	return strings.Join(parts, " + "), true, nil
+}
+
+// externalMatchers decides the matchers of sel on external labels: ok is
+// false when they rule this replica out; rest are the others.
+func externalMatchers(sel []*labels.Matcher, external labels.Labels) (rest []*labels.Matcher, ok bool, err error) {
+	pms, err := storepb.PromMatchersToMatchers(sel...)
+	if err != nil {
+		return nil, false, err
+	}
+	return matchExternal(pms, external)
+}
+
+func selectorString(ms []*labels.Matcher) string {
+	parts := make([]string, len(ms))
+	for i, m := range ms {
+		parts[i] = m.String()
+	}
+	return "{" + strings.Join(parts, ", ") + "}"
 }
 
 // prometheusError turns a failed read of Prometheus's HTTP API into a gRPC

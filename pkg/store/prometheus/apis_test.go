@@ -20,10 +20,12 @@ import (
 	"github.com/thanos-io/thanos/pkg/targets/targetspb"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	grpcmd "google.golang.org/grpc/metadata"
 
 	"github.com/tandem-metrics/tandem/internal/promtest"
 	"github.com/tandem-metrics/tandem/internal/wait"
 	promstore "github.com/tandem-metrics/tandem/pkg/store/prometheus"
+	"github.com/tandem-metrics/tandem/pkg/targetmetapb"
 )
 
 // recvAll reads a server stream to its end.
@@ -66,6 +68,7 @@ func TestAPIs(t *testing.T) {
 	targetspb.RegisterTargetsServer(srv, apis)
 	metadatapb.RegisterMetadataServer(srv, apis)
 	exemplarspb.RegisterExemplarsServer(srv, apis)
+	targetmetapb.Register(srv, apis)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -81,9 +84,13 @@ func TestAPIs(t *testing.T) {
 	rules, targets := rulespb.NewRulesClient(conn), targetspb.NewTargetsClient(conn)
 	metadata, exemplars := metadatapb.NewMetadataClient(conn), exemplarspb.NewExemplarsClient(conn)
 
-	info, err := infopb.NewInfoClient(conn).Info(ctx, &infopb.InfoRequest{})
+	var header grpcmd.MD
+	info, err := infopb.NewInfoClient(conn).Info(ctx, &infopb.InfoRequest{}, grpc.Header(&header))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if got := header.Get(targetmetapb.APIHeader); len(got) != 1 || got[0] != targetmetapb.APIHeaderValue {
+		t.Errorf("Info header %s: %q, want the target metadata API announced", targetmetapb.APIHeader, got)
 	}
 	if info.Store == nil || info.Rules == nil || info.Targets == nil || info.MetricMetadata == nil || info.Exemplars == nil {
 		t.Errorf("Info announces %+v, want the Store, Rules, Targets, MetricMetadata and Exemplars APIs", info)
@@ -188,6 +195,34 @@ func TestAPIs(t *testing.T) {
 		fatalIf(t, err)
 		if len(one) != 1 || len(one[0].GetMetadata().Metadata) != 1 {
 			t.Errorf("limit 1: %v", one)
+		}
+	})
+
+	t.Run("target metadata", func(t *testing.T) {
+		for _, tc := range []struct {
+			req  targetmetapb.Request
+			want string
+		}{
+			{targetmetapb.Request{Metric: "rpc_requests"}, `[{{cluster="eu", instance="` + live.App + `", job="app", replica="r1"}  counter Requests served. }]`},
+			{targetmetapb.Request{Metric: "room_temperature_celsius", MatchTarget: `{job="app", replica="r1"}`}, `[{{cluster="eu", instance="` + live.App + `", job="app", replica="r1"}  gauge Temperature in the lab. celsius}]`},
+			{targetmetapb.Request{Metric: "rpc_requests", MatchTarget: `{replica="r2"}`}, `[]`},
+			{targetmetapb.Request{Metric: "rpc_requests", MatchTarget: `{job="down"}`}, `[]`},
+		} {
+			frames, err := recvAll(targetmetapb.Call(ctx, conn, &tc.req))
+			fatalIf(t, err)
+			var entries []targetmetapb.Entry
+			for _, f := range frames {
+				entries = append(entries, f.Entries...)
+			}
+			if got := fmt.Sprint(entries); got != tc.want && !(tc.want == "[]" && len(entries) == 0) {
+				t.Errorf("%+v: %s, want %s", tc.req, got, tc.want)
+			}
+		}
+		// Prometheus's limit counts targets: the app's three metrics.
+		all, err := recvAll(targetmetapb.Call(ctx, conn, &targetmetapb.Request{Limit: 1}))
+		fatalIf(t, err)
+		if len(all) != 1 || len(all[0].Entries) != 3 || all[0].Entries[0].Metric == "" {
+			t.Errorf("limit 1: %+v", all)
 		}
 	})
 
