@@ -40,7 +40,8 @@ func TestThanosFlagsAccepted(t *testing.T) {
 			"--query.telemetry.request-duration-seconds-quantiles=0.1", "--query.telemetry.request-duration-seconds-quantiles=1",
 			"--query.telemetry.request-samples-quantiles=100", "--query.telemetry.request-series-seconds-quantiles=10",
 			"--web.external-prefix=/thanos", "--web.prefix-header=X-Forwarded-Prefix", "--store.sd-dns-resolver=golang",
-			"--grpc-client-tls-min-version=1.2"},
+			"--grpc-client-tls-min-version=1.2", "--no-rule.partial-response", "--target.partial-response",
+			"--metric-metadata.partial-response", "--no-exemplar.partial-response"},
 	} {
 		t.Run(args[0], func(t *testing.T) {
 			if err := buildArgs(t, args...); err != nil {

@@ -111,15 +111,16 @@ func (cfg *queryCmd) build(env environment) (*daemon, error) {
 			// Per query: each request's Queryable has its own gate.
 			MaxConcurrentSelects: cfg.maxSelects,
 		},
-		Sources:       sources,
-		Timeout:       cfg.timeout,
-		MaxConcurrent: cfg.maxConcurrent,
-		Ready:         endpoints.Ready,
-		RoutePrefix:   cfg.prefix(),
-		Flags:         env.flags,
-		Gatherer:      reg,
-		Registerer:    reg,
-		Logger:        logger.With("component", "api"),
+		Sources:                sources,
+		SourcesPartialResponse: cfg.sourcesPartial,
+		Timeout:                cfg.timeout,
+		MaxConcurrent:          cfg.maxConcurrent,
+		Ready:                  endpoints.Ready,
+		RoutePrefix:            cfg.prefix(),
+		Flags:                  env.flags,
+		Gatherer:               reg,
+		Registerer:             reg,
+		Logger:                 logger.With("component", "api"),
 	}).Handler()
 	mux := http.NewServeMux()
 	mux.Handle("GET "+cfg.prefix()+"/api/v1/stores", endpoints.StoresHandler())

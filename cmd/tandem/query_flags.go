@@ -7,6 +7,7 @@ import (
 
 	"github.com/alecthomas/kingpin/v2"
 
+	"github.com/tandem-metrics/tandem/pkg/api"
 	"github.com/tandem-metrics/tandem/pkg/store"
 )
 
@@ -31,6 +32,8 @@ type queryCmd struct {
 	lookbackDelta   time.Duration
 	maxSamples      int
 	partialResponse bool
+	// sourcesPartial are Thanos's per-endpoint defaults of partial_response.
+	sourcesPartial  api.SourcesPartialResponse
 	responseTimeout time.Duration
 	maxSeries       int
 	requestSamples  int
@@ -87,6 +90,18 @@ func registerQuery(app *kingpin.CmdClause) *queryCmd {
 		Default("50000000").IntVar(&cfg.maxSamples)
 	app.Flag("query.partial-response", "Answer with the stores that work, warning about those that fail, unless a request says otherwise.").
 		Default("true").BoolVar(&cfg.partialResponse)
+	for _, f := range []struct {
+		name, what string
+		dst        *bool
+	}{
+		{"rule.partial-response", "/api/v1/rules and /api/v1/alerts", &cfg.sourcesPartial.Rules},
+		{"target.partial-response", "/api/v1/targets and /api/v1/targets/metadata", &cfg.sourcesPartial.Targets},
+		{"metric-metadata.partial-response", "/api/v1/metadata", &cfg.sourcesPartial.Metadata},
+		{"exemplar.partial-response", "/api/v1/query_exemplars", &cfg.sourcesPartial.Exemplars},
+	} {
+		app.Flag(f.name, "Answer "+f.what+" with the stores that work unless a request says otherwise; --no-"+f.name+" to disable.").
+			Hidden().Default("true").BoolVar(f.dst)
+	}
 	app.Flag("store.response-timeout", "How long a store may stay silent during a query before it counts as failed; 0 disables.").
 		Default("0ms").DurationVar(&cfg.responseTimeout)
 	app.Flag("store.limits.request-series", "Maximum series one query may read from the stores; more fails the query. 0 means no limit.").

@@ -39,6 +39,9 @@ type Options struct {
 	// Sources answer the rules, alerts, targets, metadata and exemplars
 	// endpoints; nil answers them 503.
 	Sources Sources
+	// SourcesPartialResponse are the defaults of partial_response on those
+	// endpoints.
+	SourcesPartialResponse SourcesPartialResponse
 	// Ready reports whether the stores are known (first discovery round).
 	Ready func() bool
 	// RoutePrefix is the path under which every endpoint is served.

@@ -46,6 +46,7 @@ type stackOptions struct {
 	series          []storetest.Series // every live store's data; upSeries() when nil
 	maxSelects      int                // --query.max-concurrent-select; 4 when zero
 	sources         api.Sources        // none offering any API when nil
+	sourcesPartial  api.SourcesPartialResponse
 }
 
 // upSeries is the data every live store holds: up{job="j0".."j2"} every 15s
@@ -115,15 +116,16 @@ func startStack(t testing.TB, o stackOptions) *stack {
 			// As the query binary does.
 			MaxConcurrentSelects: o.maxSelects,
 		},
-		Sources:       o.sources,
-		Timeout:       o.queryTimeout,
-		MaxConcurrent: o.maxConcurrent,
-		RoutePrefix:   o.routePrefix,
-		Ready:         o.ready,
-		Gatherer:      reg,
-		Registerer:    reg,
-		Flags:         map[string]string{"query.timeout": "2m"},
-		Now:           func() time.Time { return time.Unix(1800, 0) },
+		Sources:                o.sources,
+		SourcesPartialResponse: o.sourcesPartial,
+		Timeout:                o.queryTimeout,
+		MaxConcurrent:          o.maxConcurrent,
+		RoutePrefix:            o.routePrefix,
+		Ready:                  o.ready,
+		Gatherer:               reg,
+		Registerer:             reg,
+		Flags:                  map[string]string{"query.timeout": "2m"},
+		Now:                    func() time.Time { return time.Unix(1800, 0) },
 	})
 	srv := httptest.NewServer(a.Handler())
 	t.Cleanup(srv.Close)

@@ -118,7 +118,11 @@ func limitParam(r *http.Request) (int, *apiError) {
 
 // queryOptions reads the Thanos parameters of a request over the defaults.
 func (a *API) queryOptions(r *http.Request) (query.Options, *apiError) {
-	opts := a.opts.Defaults
+	return a.optionsOver(r, a.opts.Defaults)
+}
+
+// optionsOver reads the Thanos parameters of a request over opts.
+func (a *API) optionsOver(r *http.Request, opts query.Options) (query.Options, *apiError) {
 	for _, p := range []struct {
 		name string
 		dst  *bool

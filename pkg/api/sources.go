@@ -30,15 +30,27 @@ type Sources interface {
 	TargetMetadataEntries(ctx context.Context, req *targetmetapb.Request, r fanout.Request) ([]targetmetapb.Entry, []error, error)
 }
 
-// fromSources runs get with the request's dedup, partial_response,
-// replicaLabels[] and storeMatch[], and makes its answer the result. (The
-// routes run it within the request's deadline and a slot of the
-// concurrency gate, see limited.)
-func (a *API) fromSources(r *http.Request, get func(ctx context.Context, req fanout.Request) (any, []error, error)) result {
+// SourcesPartialResponse are the defaults of partial_response on the
+// endpoints of Sources, as Thanos's --rule.partial-response,
+// --target.partial-response, --metric-metadata.partial-response and
+// --exemplar.partial-response set them.
+type SourcesPartialResponse struct {
+	// Rules is that of rules and alerts; Targets of targets and target
+	// metadata.
+	Rules, Targets, Metadata, Exemplars bool
+}
+
+// fromSources runs get with the request's dedup, partial_response
+// (partial when it does not say), replicaLabels[] and storeMatch[], and
+// makes its answer the result. (The routes run it within the request's
+// deadline and a slot of the concurrency gate, see limited.)
+func (a *API) fromSources(r *http.Request, partial bool, get func(ctx context.Context, req fanout.Request) (any, []error, error)) result {
 	if a.opts.Sources == nil {
 		return result{err: &apiError{errorAvailable, errors.New("this query reads no rules, targets, metadata or exemplars")}}
 	}
-	opts, apiErr := a.queryOptions(r)
+	defaults := a.opts.Defaults
+	defaults.PartialResponse = partial
+	opts, apiErr := a.optionsOver(r, defaults)
 	if apiErr != nil {
 		return result{err: apiErr}
 	}
@@ -93,7 +105,7 @@ func (a *API) rules(r *http.Request) result {
 	if apiErr != nil {
 		return result{err: apiErr}
 	}
-	return a.fromSources(r, func(ctx context.Context, opts fanout.Request) (any, []error, error) {
+	return a.fromSources(r, a.opts.SourcesPartialResponse.Rules, func(ctx context.Context, opts fanout.Request) (any, []error, error) {
 		groups, warnings, err := a.opts.Sources.RuleGroups(ctx, req, opts)
 		if excludeAlerts {
 			for _, g := range groups {
@@ -114,7 +126,7 @@ type alertsData struct {
 }
 
 func (a *API) alerts(r *http.Request) result {
-	return a.fromSources(r, func(ctx context.Context, opts fanout.Request) (any, []error, error) {
+	return a.fromSources(r, a.opts.SourcesPartialResponse.Rules, func(ctx context.Context, opts fanout.Request) (any, []error, error) {
 		groups, warnings, err := a.opts.Sources.RuleGroups(ctx, &rulespb.RulesRequest{Type: rulespb.RulesRequest_ALERT}, opts)
 		return alertsData{Alerts: fanout.Alerts(groups)}, warnings, err
 	})
@@ -132,7 +144,7 @@ func (a *API) targets(r *http.Request) result {
 		return result{err: invalidParam("state", fmt.Errorf("not supported value %q", state))}
 	}
 	scrapePool := r.FormValue("scrapePool")
-	return a.fromSources(r, func(ctx context.Context, opts fanout.Request) (any, []error, error) {
+	return a.fromSources(r, a.opts.SourcesPartialResponse.Targets, func(ctx context.Context, opts fanout.Request) (any, []error, error) {
 		return a.opts.Sources.TargetDiscovery(ctx, req, scrapePool, opts)
 	})
 }
@@ -147,7 +159,7 @@ func (a *API) metadata(r *http.Request) result {
 		return result{err: apiErr}
 	}
 	metric := r.FormValue("metric")
-	return a.fromSources(r, func(ctx context.Context, opts fanout.Request) (any, []error, error) {
+	return a.fromSources(r, a.opts.SourcesPartialResponse.Metadata, func(ctx context.Context, opts fanout.Request) (any, []error, error) {
 		return a.opts.Sources.Metadata(ctx, metric, limit, limitPerMetric, opts)
 	})
 }
@@ -166,7 +178,7 @@ func (a *API) targetMetadata(r *http.Request) result {
 	if limit == 0 {
 		return result{data: []targetmetapb.Entry{}}
 	}
-	return a.fromSources(r, func(ctx context.Context, opts fanout.Request) (any, []error, error) {
+	return a.fromSources(r, a.opts.SourcesPartialResponse.Targets, func(ctx context.Context, opts fanout.Request) (any, []error, error) {
 		return a.opts.Sources.TargetMetadataEntries(ctx, req, opts)
 	})
 }
@@ -192,7 +204,7 @@ func (a *API) queryExemplars(r *http.Request) result {
 		return result{data: []*exemplarspb.ExemplarData{}}
 	}
 	req := &exemplarspb.ExemplarsRequest{Query: query, Start: timestamp.FromTime(start), End: timestamp.FromTime(end)}
-	return a.fromSources(r, func(ctx context.Context, opts fanout.Request) (any, []error, error) {
+	return a.fromSources(r, a.opts.SourcesPartialResponse.Exemplars, func(ctx context.Context, opts fanout.Request) (any, []error, error) {
 		return a.opts.Sources.ExemplarData(ctx, req, opts)
 	})
 }
