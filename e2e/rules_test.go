@@ -83,8 +83,8 @@ func normalize(v any) any {
 // TestRulesTargetsMetadataExemplars runs two live Prometheus replicas with
 // a sidecar of each kind, and asks the rules, alerts, targets, metadata
 // and exemplars endpoints of every combination of Tandem's and Thanos's
-// queries and sidecars, and of a Tandem query over a Tandem query, all at
-// once: after normalising times and durations, each answers what Thanos's
+// queries and sidecars, and of a Tandem and a Thanos query over a Tandem
+// query, all at once: after normalising times and durations, each answers what Thanos's
 // query over Thanos's sidecars answers.
 func TestRulesTargetsMetadataExemplars(t *testing.T) {
 	live, proms := livePair(t)
@@ -101,6 +101,7 @@ func TestRulesTargetsMetadataExemplars(t *testing.T) {
 		"Tandem over Thanos":        e2etest.Query(t, theirs, replica),
 		"Thanos over Tandem":        e2etest.ThanosQuery(t, ours, replica),
 		"Tandem over Tandem query":  e2etest.Query(t, []string{tandem.GRPC}, replica),
+		"Thanos over Tandem query":  e2etest.ThanosQuery(t, []string{tandem.GRPC}, replica),
 		"Thanos over Thanos, plain": e2etest.ThanosQuery(t, theirs),
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
