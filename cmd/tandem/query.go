@@ -9,12 +9,8 @@ import (
 	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
 	"github.com/prometheus/prometheus/promql"
 	"github.com/prometheus/prometheus/storage"
-	"github.com/thanos-io/thanos/pkg/exemplars/exemplarspb"
 	"github.com/thanos-io/thanos/pkg/info/infopb"
-	"github.com/thanos-io/thanos/pkg/metadata/metadatapb"
-	"github.com/thanos-io/thanos/pkg/rules/rulespb"
 	"github.com/thanos-io/thanos/pkg/store/storepb"
-	"github.com/thanos-io/thanos/pkg/targets/targetspb"
 	"google.golang.org/grpc"
 
 	"github.com/tandem-metrics/tandem/internal/serve"
@@ -24,7 +20,6 @@ import (
 	"github.com/tandem-metrics/tandem/pkg/fanout"
 	"github.com/tandem-metrics/tandem/pkg/query"
 	"github.com/tandem-metrics/tandem/pkg/store"
-	"github.com/tandem-metrics/tandem/pkg/targetmetapb"
 	"github.com/tandem-metrics/tandem/pkg/ui"
 )
 
@@ -136,11 +131,7 @@ func (cfg *queryCmd) build(env environment) (*daemon, error) {
 	grpcSrv, err := cfg.server.grpcServer(env, func(srv *grpc.Server) {
 		storepb.RegisterStoreServer(srv, proxyServer)
 		infopb.RegisterInfoServer(srv, proxyServer)
-		rulespb.RegisterRulesServer(srv, sources)
-		targetspb.RegisterTargetsServer(srv, sources)
-		metadatapb.RegisterMetadataServer(srv, sources)
-		exemplarspb.RegisterExemplarsServer(srv, sources)
-		targetmetapb.Register(srv, sources)
+		fanout.Register(srv, sources)
 	}, grpc.MaxSendMsgSize(maxMessageSize))
 	if err != nil {
 		return nil, err

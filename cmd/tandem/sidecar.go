@@ -9,21 +9,17 @@ import (
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"github.com/thanos-io/thanos/pkg/exemplars/exemplarspb"
 	"github.com/thanos-io/thanos/pkg/info/infopb"
-	"github.com/thanos-io/thanos/pkg/metadata/metadatapb"
-	"github.com/thanos-io/thanos/pkg/rules/rulespb"
 	"github.com/thanos-io/thanos/pkg/store/storepb"
-	"github.com/thanos-io/thanos/pkg/targets/targetspb"
 	"google.golang.org/grpc"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/tandem-metrics/tandem/internal/serve"
 	"github.com/tandem-metrics/tandem/internal/tracing"
+	"github.com/tandem-metrics/tandem/pkg/fanout"
 	"github.com/tandem-metrics/tandem/pkg/reloader"
 	_ "github.com/tandem-metrics/tandem/pkg/store" // the gogo-safe gRPC codec
 	promstore "github.com/tandem-metrics/tandem/pkg/store/prometheus"
-	"github.com/tandem-metrics/tandem/pkg/targetmetapb"
 )
 
 // sidecarCmd is `tandem sidecar`: it serves one Prometheus replica's data over
@@ -154,11 +150,7 @@ func (s *sidecarCmd) build(env environment) (*daemon, error) {
 	srv, err := s.server.grpcServer(env, func(srv *grpc.Server) {
 		storepb.RegisterStoreServer(srv, store)
 		infopb.RegisterInfoServer(srv, apis)
-		rulespb.RegisterRulesServer(srv, apis)
-		targetspb.RegisterTargetsServer(srv, apis)
-		metadatapb.RegisterMetadataServer(srv, apis)
-		exemplarspb.RegisterExemplarsServer(srv, apis)
-		targetmetapb.Register(srv, apis)
+		fanout.Register(srv, apis)
 		healthpb.RegisterHealthServer(srv, promstore.NewHealth(target))
 	}, grpc.MaxSendMsgSize(promstore.DefaultMaxFrameSize))
 	if err != nil {

@@ -1,7 +1,6 @@
 package api_test
 
 import (
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -11,11 +10,11 @@ import (
 	"github.com/thanos-io/thanos/pkg/rules/rulespb"
 	"github.com/thanos-io/thanos/pkg/targets/targetspb"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/tandem-metrics/tandem/pkg/api"
 	"github.com/tandem-metrics/tandem/pkg/discovery"
 	"github.com/tandem-metrics/tandem/pkg/fanout"
+	"github.com/tandem-metrics/tandem/pkg/store/storetest"
 )
 
 // warningPeer serves the Rules and Targets APIs, answering each call with
@@ -41,8 +40,10 @@ type peerEndpoint struct {
 	conn *grpc.ClientConn
 }
 
-func (e peerEndpoint) String() string                     { return e.addr }
-func (e peerEndpoint) LabelSets() []labels.Labels         { return []labels.Labels{labels.FromStrings("replica", "a")} }
+func (e peerEndpoint) String() string { return e.addr }
+func (e peerEndpoint) LabelSets() []labels.Labels {
+	return []labels.Labels{labels.FromStrings("replica", "a")}
+}
 func (e peerEndpoint) ComponentType() string              { return "sidecar" }
 func (e peerEndpoint) ExemplarsTimeRange() (int64, int64) { return 0, 0 }
 func (e peerEndpoint) Conn() *grpc.ClientConn             { return e.conn }
@@ -53,21 +54,11 @@ func (e peerEndpoint) Healthy() bool                      { return true }
 // partial_response overrides it. Without partial response a store's
 // warning fails the request.
 func TestSourcesPartialResponse(t *testing.T) {
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := grpc.NewServer()
-	rulespb.RegisterRulesServer(srv, warningPeer{})
-	targetspb.RegisterTargetsServer(srv, warningPeer{})
-	go func() { _ = srv.Serve(lis) }()
-	t.Cleanup(srv.Stop)
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = conn.Close() })
-	peer := peerEndpoint{addr: lis.Addr().String(), conn: conn}
+	conn := storetest.Serve(t, func(srv *grpc.Server) {
+		rulespb.RegisterRulesServer(srv, warningPeer{})
+		targetspb.RegisterTargetsServer(srv, warningPeer{})
+	})
+	peer := peerEndpoint{addr: conn.Target(), conn: conn}
 	sources := fanout.New(func(discovery.API) []fanout.Endpoint { return []fanout.Endpoint{peer} }, fanout.Options{})
 	s := startStack(t, stackOptions{sources: sources, sourcesPartial: api.SourcesPartialResponse{Targets: true}})
 

@@ -128,17 +128,7 @@ func (p *Proxy) Exemplars(req *exemplarspb.ExemplarsRequest, srv exemplarspb.Exe
 	if err != nil {
 		return serverError(err)
 	}
-	for _, d := range data {
-		if err := srv.Send(exemplarspb.NewExemplarsResponse(d)); err != nil {
-			return err
-		}
-	}
-	for _, w := range warnings {
-		if err := srv.Send(exemplarspb.NewWarningExemplarsResponse(w)); err != nil {
-			return err
-		}
-	}
-	return nil
+	return answer(srv.Send, each(data, exemplarspb.NewExemplarsResponse), warnings, exemplarspb.NewWarningExemplarsResponse)
 }
 
 // ExemplarData returns the exemplars of the series req.Query selects

@@ -190,16 +190,40 @@ func finite(what string, nums ...float64) error {
 // below gRPC's size limit.
 const perFrame = 1000
 
-// inFrames sends items perFrame at a time; nothing when there are none.
-func inFrames[T any](items []T, send func([]T) error) error {
-	for len(items) > 0 {
-		n := min(len(items), perFrame)
-		if err := send(items[:n:n]); err != nil {
+// answer sends the frames of an answer, then a frame for each warning:
+// how every server here answers.
+func answer[F any](send func(F) error, frames []F, warnings []error, warning func(error) F) error {
+	for _, f := range frames {
+		if err := send(f); err != nil {
 			return err
 		}
-		items = items[n:]
+	}
+	for _, w := range warnings {
+		if err := send(warning(w)); err != nil {
+			return err
+		}
 	}
 	return nil
+}
+
+// batched makes frames of items, perFrame at a time.
+func batched[T, F any](items []T, frame func([]T) F) []F {
+	var out []F
+	for len(items) > 0 {
+		n := min(len(items), perFrame)
+		out = append(out, frame(items[:n:n]))
+		items = items[n:]
+	}
+	return out
+}
+
+// each makes a frame of each item.
+func each[T, F any](items []T, frame func(T) F) []F {
+	out := make([]F, len(items))
+	for i, item := range items {
+		out[i] = frame(item)
+	}
+	return out
 }
 
 // withoutLabels returns ls without the named labels.

@@ -61,22 +61,14 @@ func (p *Proxy) MetricMetadata(req *metadatapb.MetricMetadataRequest, srv metada
 		return serverError(err)
 	}
 	md = limitMetrics(md, int(req.Limit))
-	err = inFrames(slices.Sorted(maps.Keys(md)), func(names []string) error {
+	frames := batched(slices.Sorted(maps.Keys(md)), func(names []string) *metadatapb.MetricMetadataResponse {
 		frame := make(map[string][]metadatapb.Meta, len(names))
 		for _, name := range names {
 			frame[name] = md[name]
 		}
-		return srv.Send(metadatapb.NewMetricMetadataResponse(metadatapb.FromMetadataMap(frame)))
+		return metadatapb.NewMetricMetadataResponse(metadatapb.FromMetadataMap(frame))
 	})
-	if err != nil {
-		return err
-	}
-	for _, w := range warnings {
-		if err := srv.Send(metadatapb.NewWarningMetadataResponse(w)); err != nil {
-			return err
-		}
-	}
-	return nil
+	return answer(srv.Send, frames, warnings, metadatapb.NewWarningMetadataResponse)
 }
 
 // Metadata returns the metadata of metric (every metric if empty) of every

@@ -73,17 +73,7 @@ func (p *Proxy) Rules(req *rulespb.RulesRequest, srv rulespb.Rules_RulesServer) 
 	if err != nil {
 		return serverError(err)
 	}
-	for _, g := range groups {
-		if err := srv.Send(rulespb.NewRuleGroupRulesResponse(g)); err != nil {
-			return err
-		}
-	}
-	for _, w := range warnings {
-		if err := srv.Send(rulespb.NewWarningRulesResponse(w)); err != nil {
-			return err
-		}
-	}
-	return nil
+	return answer(srv.Send, each(groups, rulespb.NewRuleGroupRulesResponse), warnings, rulespb.NewWarningRulesResponse)
 }
 
 // RuleGroups returns the rule groups of every endpoint that req selects,

@@ -2,7 +2,6 @@ package fanout_test
 
 import (
 	"context"
-	"net"
 	"slices"
 	"sync"
 	"testing"
@@ -17,11 +16,11 @@ import (
 	"github.com/thanos-io/thanos/pkg/targets/targetspb"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	"github.com/tandem-metrics/tandem/pkg/discovery"
 	"github.com/tandem-metrics/tandem/pkg/fanout"
+	"github.com/tandem-metrics/tandem/pkg/store/storetest"
 	"github.com/tandem-metrics/tandem/pkg/targetmetapb"
 )
 
@@ -172,40 +171,11 @@ func (e *endpoint) Healthy() bool                      { return !e.unhealthy }
 // external labels ext (name, value pairs) of a sidecar.
 func serve(t *testing.T, p *peer, ext ...string) *endpoint {
 	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := grpc.NewServer(grpc.MaxSendMsgSize(256 << 20))
-	register(srv, p)
-	go func() { _ = srv.Serve(lis) }()
-	t.Cleanup(srv.Stop)
-	return dial(t, lis.Addr().String(), "sidecar", ext...)
+	return endpointOf(storetest.Serve(t, func(srv *grpc.Server) { fanout.Register(srv, p) }, grpc.MaxSendMsgSize(256<<20)), "sidecar", ext...)
 }
 
-func register(srv *grpc.Server, s interface {
-	rulespb.RulesServer
-	targetspb.TargetsServer
-	metadatapb.MetadataServer
-	exemplarspb.ExemplarsServer
-	targetmetapb.Server
-}) {
-	rulespb.RegisterRulesServer(srv, s)
-	targetspb.RegisterTargetsServer(srv, s)
-	metadatapb.RegisterMetadataServer(srv, s)
-	exemplarspb.RegisterExemplarsServer(srv, s)
-	targetmetapb.Register(srv, s)
-}
-
-func dial(t *testing.T, addr, component string, ext ...string) *endpoint {
-	t.Helper()
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = conn.Close() })
-	e := &endpoint{addr: addr, component: component, conn: conn}
+func endpointOf(conn *grpc.ClientConn, component string, ext ...string) *endpoint {
+	e := &endpoint{addr: conn.Target(), component: component, conn: conn}
 	if len(ext) > 0 {
 		e.lsets = []labels.Labels{labels.FromStrings(ext...)}
 	}
@@ -229,15 +199,7 @@ func newProxy(opts fanout.Options, eps ...*endpoint) *fanout.Proxy {
 // an endpoint of component type query.
 func serveProxy(t *testing.T, p *fanout.Proxy, ext ...string) *endpoint {
 	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := grpc.NewServer()
-	register(srv, p)
-	go func() { _ = srv.Serve(lis) }()
-	t.Cleanup(srv.Stop)
-	return dial(t, lis.Addr().String(), "query", ext...)
+	return endpointOf(storetest.Serve(t, func(srv *grpc.Server) { fanout.Register(srv, p) }), "query", ext...)
 }
 
 func zl(pairs ...string) labelpb.ZLabelSet {

@@ -69,18 +69,8 @@ func (p *Proxy) TargetMetadata(req *targetmetapb.Request, srv targetmetapb.Strea
 	if err != nil {
 		return serverError(err)
 	}
-	err = inFrames(entries, func(frame []targetmetapb.Entry) error {
-		return srv.Send(&targetmetapb.Response{Entries: frame})
-	})
-	if err != nil {
-		return err
-	}
-	for _, w := range warnings {
-		if err := srv.Send(&targetmetapb.Response{Warning: w.Error()}); err != nil {
-			return err
-		}
-	}
-	return nil
+	frames := batched(entries, func(es []targetmetapb.Entry) *targetmetapb.Response { return &targetmetapb.Response{Entries: es} })
+	return answer(srv.Send, frames, warnings, func(w error) *targetmetapb.Response { return &targetmetapb.Response{Warning: w.Error()} })
 }
 
 // TargetMetadataEntries returns the metadata of the targets that match

@@ -61,23 +61,14 @@ func (p *Proxy) Targets(req *targetspb.TargetsRequest, srv targetspb.Targets_Tar
 	if err != nil {
 		return serverError(err)
 	}
-	err = inFrames(all.ActiveTargets, func(frame []*targetspb.ActiveTarget) error {
-		return srv.Send(targetspb.NewTargetsResponse(&targetspb.TargetDiscovery{ActiveTargets: frame, DroppedTargets: []*targetspb.DroppedTarget{}}))
-	})
-	if err == nil {
-		err = inFrames(all.DroppedTargets, func(frame []*targetspb.DroppedTarget) error {
-			return srv.Send(targetspb.NewTargetsResponse(&targetspb.TargetDiscovery{ActiveTargets: []*targetspb.ActiveTarget{}, DroppedTargets: frame}))
-		})
-	}
-	if err != nil {
-		return err
-	}
-	for _, w := range warnings {
-		if err := srv.Send(targetspb.NewWarningTargetsResponse(w)); err != nil {
-			return err
-		}
-	}
-	return nil
+	frames := append(
+		batched(all.ActiveTargets, func(ts []*targetspb.ActiveTarget) *targetspb.TargetsResponse {
+			return targetspb.NewTargetsResponse(&targetspb.TargetDiscovery{ActiveTargets: ts, DroppedTargets: []*targetspb.DroppedTarget{}})
+		}),
+		batched(all.DroppedTargets, func(ts []*targetspb.DroppedTarget) *targetspb.TargetsResponse {
+			return targetspb.NewTargetsResponse(&targetspb.TargetDiscovery{ActiveTargets: []*targetspb.ActiveTarget{}, DroppedTargets: ts})
+		})...)
+	return answer(srv.Send, frames, warnings, targetspb.NewWarningTargetsResponse)
 }
 
 // TargetDiscovery returns the active and dropped targets of every endpoint

@@ -3,7 +3,6 @@ package store_test
 import (
 	"context"
 	"errors"
-	"net"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -77,15 +76,7 @@ func clients(cs ...store.Client) func() []store.Client {
 // until the test ends, and returns its address.
 func serve(tb testing.TB, register func(*grpc.Server)) string {
 	tb.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	g := grpc.NewServer()
-	register(g)
-	go func() { _ = g.Serve(lis) }()
-	tb.Cleanup(g.Stop)
-	return lis.Addr().String()
+	return storetest.Listen(tb, register)
 }
 
 // serveProxy serves a ProxyServer's Store and Info APIs, see serve.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -19,12 +18,13 @@ import (
 	"github.com/thanos-io/thanos/pkg/rules/rulespb"
 	"github.com/thanos-io/thanos/pkg/targets/targetspb"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	grpcmd "google.golang.org/grpc/metadata"
 
 	"github.com/tandem-metrics/tandem/internal/promtest"
 	"github.com/tandem-metrics/tandem/internal/wait"
+	"github.com/tandem-metrics/tandem/pkg/fanout"
 	promstore "github.com/tandem-metrics/tandem/pkg/store/prometheus"
+	"github.com/tandem-metrics/tandem/pkg/store/storetest"
 	"github.com/tandem-metrics/tandem/pkg/targetmetapb"
 )
 
@@ -62,24 +62,10 @@ func TestAPIs(t *testing.T) {
 	client := promstore.NewClient(u, &http.Client{})
 	target := promstore.NewTarget(client, slog.New(slog.DiscardHandler), promstore.TargetOptions{MaxAge: time.Second, Timeout: 10 * time.Second})
 	apis := promstore.NewAPIs(client, target)
-	srv := grpc.NewServer()
-	infopb.RegisterInfoServer(srv, apis)
-	rulespb.RegisterRulesServer(srv, apis)
-	targetspb.RegisterTargetsServer(srv, apis)
-	metadatapb.RegisterMetadataServer(srv, apis)
-	exemplarspb.RegisterExemplarsServer(srv, apis)
-	targetmetapb.Register(srv, apis)
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = srv.Serve(lis) }()
-	t.Cleanup(srv.Stop)
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
+	conn := storetest.Serve(t, func(srv *grpc.Server) {
+		infopb.RegisterInfoServer(srv, apis)
+		fanout.Register(srv, apis)
+	})
 	ctx := t.Context()
 	rules, targets := rulespb.NewRulesClient(conn), targetspb.NewTargetsClient(conn)
 	metadata, exemplars := metadatapb.NewMetadataClient(conn), exemplarspb.NewExemplarsClient(conn)
@@ -262,22 +248,10 @@ func TestAPIsPrometheusDown(t *testing.T) {
 	u, _ := url.Parse("http://" + promtest.FreeAddr(t))
 	client := promstore.NewClient(u, &http.Client{})
 	apis := promstore.NewAPIs(client, promstore.NewTarget(client, slog.New(slog.DiscardHandler), promstore.TargetOptions{MaxAge: time.Second, Timeout: 10 * time.Second}))
-	srv := grpc.NewServer()
-	rulespb.RegisterRulesServer(srv, apis)
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = srv.Serve(lis) }()
-	t.Cleanup(srv.Stop)
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
+	conn := storetest.Serve(t, func(srv *grpc.Server) { fanout.Register(srv, apis) })
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
-	_, err = recvAll(rulespb.NewRulesClient(conn).Rules(ctx, &rulespb.RulesRequest{}))
+	_, err := recvAll(rulespb.NewRulesClient(conn).Rules(ctx, &rulespb.RulesRequest{}))
 	if err == nil || !strings.Contains(err.Error(), "Unavailable") || !strings.Contains(err.Error(), "external labels") {
 		t.Errorf("error %v, want Unavailable saying the external labels cannot be read", err)
 	}

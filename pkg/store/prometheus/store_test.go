@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"math"
-	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -23,12 +22,12 @@ import (
 	"github.com/thanos-io/thanos/pkg/store/labelpb"
 	"github.com/thanos-io/thanos/pkg/store/storepb"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/tandem-metrics/tandem/internal/promtest"
 	"github.com/tandem-metrics/tandem/internal/wait"
 	promstore "github.com/tandem-metrics/tandem/pkg/store/prometheus"
+	"github.com/tandem-metrics/tandem/pkg/store/storetest"
 )
 
 // base is when the test data starts: a fixed past time, so that blocks are
@@ -130,21 +129,11 @@ func serveSidecar(t testing.TB, promURL string, opts promstore.TargetOptions) *e
 	client := promstore.NewClient(u, &http.Client{Transport: promstore.Transport()})
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	target := promstore.NewTarget(client, logger, opts)
-	srv := grpc.NewServer()
-	storepb.RegisterStoreServer(srv, promstore.NewStore(client, target, logger, promstore.NewMetrics(nil)))
-	infopb.RegisterInfoServer(srv, target)
-	healthpb.RegisterHealthServer(srv, promstore.NewHealth(target))
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = srv.Serve(lis) }()
-	t.Cleanup(srv.Stop)
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
+	conn := storetest.Serve(t, func(srv *grpc.Server) {
+		storepb.RegisterStoreServer(srv, promstore.NewStore(client, target, logger, promstore.NewMetrics(nil)))
+		infopb.RegisterInfoServer(srv, target)
+		healthpb.RegisterHealthServer(srv, promstore.NewHealth(target))
+	})
 	return &env{target: target, client: storepb.NewStoreClient(conn), info: infopb.NewInfoClient(conn), health: healthpb.NewHealthClient(conn)}
 }
 
