@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"net"
 	"net/url"
@@ -177,6 +178,19 @@ func TestDemo(t *testing.T) {
 	// once.
 	if up := e2etest.Vector(t, e2etest.API(ctx, t, base, "/api/v1/query", url.Values{"query": {"count(up)"}})); len(up) == 0 {
 		t.Errorf("count(up) is empty right after the demo said it was ready")
+	}
+
+	// Both replicas evaluate the demo's rules: one group, through the query.
+	var rules struct {
+		Groups []struct {
+			Name  string `json:"name"`
+			Rules []struct {
+				Name string `json:"name"`
+			} `json:"rules"`
+		} `json:"groups"`
+	}
+	if err := json.Unmarshal(e2etest.API(ctx, t, base, "/api/v1/rules", nil).Data, &rules); err != nil || len(rules.Groups) != 1 || len(rules.Groups[0].Rules) != 3 {
+		t.Errorf("rules %+v (%v), want the demo's group of three, deduplicated", rules, err)
 	}
 
 	// 3 instances x 3 codes; every series once per replica without dedup.

@@ -186,7 +186,7 @@ func TestOpenMetricsParses(t *testing.T) {
 // on its Prometheus config.
 func TestBackfillAndConfig(t *testing.T) {
 	promtool := promtest.Binary(t, "promtool")
-	dir := t.TempDir()
+	dir := filepath.Join(t.TempDir(), "r1")
 	cfg := Config{
 		Prometheus:  [2]string{"127.0.0.1:9091", "127.0.0.1:9092"},
 		SidecarHTTP: [2]string{"127.0.0.1:10921", "127.0.0.1:10922"},
@@ -207,7 +207,7 @@ func TestBackfillAndConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"replica: r1", "cluster: demo", `"127.0.0.1:9091", "127.0.0.1:9092"`, `"127.0.0.1:10902"`} {
+	for _, want := range []string{"replica: r1", "cluster: demo", `"127.0.0.1:9091", "127.0.0.1:9092"`, `"127.0.0.1:10902"`, "rule_files: [../rules.yml]"} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("prometheus.yml lacks %q:\n%s", want, b)
 		}
