@@ -1,7 +1,7 @@
 // Package fanout serves Thanos's Rules, Targets, Metadata and Exemplars
-// APIs over every endpoint that offers them: it asks each at once, with
-// the partial-response rules and store selection of Series, and joins
-// their answers. Served over gRPC it passes every endpoint's answer on, as
+// APIs, and Tandem's target metadata API, over every endpoint that offers
+// them: it asks each at once, with the partial-response rules and store
+// selection of Series, and joins their answers. Served over gRPC it passes every endpoint's answer on, as
 // a Thanos querier does, so that a querier above sees every replica; for
 // the HTTP API it also filters as Prometheus does and, deduplicating,
 // keeps one copy of what the replicas of an HA pair share.

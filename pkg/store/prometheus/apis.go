@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"maps"
+	"math"
 	"net/url"
 	"slices"
 	"strconv"
@@ -65,7 +66,9 @@ func (a *APIs) Info(ctx context.Context, req *infopb.InfoRequest) (*infopb.InfoR
 	resp.Rules = &infopb.RulesInfo{}
 	resp.Targets = &infopb.TargetsInfo{}
 	resp.MetricMetadata = &infopb.MetricMetadataInfo{}
-	resp.Exemplars = &infopb.ExemplarsInfo{MinTime: resp.Store.MinTime, MaxTime: resp.Store.MaxTime}
+	// An exemplar's time is what the target exposed, which may be older
+	// than any sample Prometheus holds: any time may have exemplars.
+	resp.Exemplars = &infopb.ExemplarsInfo{MinTime: math.MinInt64, MaxTime: math.MaxInt64}
 	return resp, nil
 }
 
