@@ -164,7 +164,7 @@ func (s *ProxyServer) Info(ctx context.Context, _ *infopb.InfoRequest) (*infopb.
 		Rules:          &infopb.RulesInfo{},
 		Targets:        &infopb.TargetsInfo{},
 		MetricMetadata: &infopb.MetricMetadataInfo{},
-		Exemplars:      &infopb.ExemplarsInfo{MinTime: mint, MaxTime: maxt},
+		Exemplars:      &infopb.ExemplarsInfo{MinTime: math.MinInt64, MaxTime: math.MaxInt64},
 	}, nil
 }
 
