@@ -22,10 +22,11 @@ import (
 // on external labels itself.
 const componentQuery = "query"
 
-func exemplarsCall(reqs map[Endpoint]*exemplarspb.ExemplarsRequest) call[*exemplarspb.ExemplarsResponse] {
+// exemplarsCall asks each endpoint its own request, by address.
+func exemplarsCall(reqs map[string]*exemplarspb.ExemplarsRequest) call[*exemplarspb.ExemplarsResponse] {
 	return call[*exemplarspb.ExemplarsResponse]{
 		open: func(ctx context.Context, e Endpoint) (store.FrameStream[*exemplarspb.ExemplarsResponse], error) {
-			return exemplarspb.NewExemplarsClient(e.Conn()).Exemplars(ctx, reqs[e])
+			return exemplarspb.NewExemplarsClient(e.Conn()).Exemplars(ctx, reqs[e.String()])
 		},
 		warning: (*exemplarspb.ExemplarsResponse).GetWarning,
 	}
@@ -50,7 +51,7 @@ func (p *Proxy) exemplars(ctx context.Context, req *exemplarspb.ExemplarsRequest
 	if len(all) == 0 {
 		return nil, none, nil
 	}
-	reqs := map[Endpoint]*exemplarspb.ExemplarsRequest{}
+	reqs := map[string]*exemplarspb.ExemplarsRequest{}
 	var eps []Endpoint
 	for _, e := range all {
 		if mint, maxt := e.ExemplarsTimeRange(); req.Start > maxt || req.End < mint {
@@ -68,7 +69,7 @@ func (p *Proxy) exemplars(ctx context.Context, req *exemplarspb.ExemplarsRequest
 		}
 		r := *req
 		r.Query = strings.Join(parts, " + ")
-		reqs[e] = &r
+		reqs[e.String()] = &r
 		eps = append(eps, e)
 	}
 	answers, warnings, err := gather(ctx, p, eps, partial(req.PartialResponseStrategy), exemplarsCall(reqs))

@@ -151,13 +151,15 @@ func gather[F store.Frame](ctx context.Context, p *Proxy, eps []Endpoint, partia
 		func(ctx context.Context, e Endpoint) ([]F, []string, error) {
 			frames, warnings, err := store.ReadStream(ctx, p.opts.ResponseTimeout, limits,
 				func(ctx context.Context) (store.FrameStream[F], error) { return c.open(ctx, e) }, c.warning)
-			for _, f := range frames {
-				if c.check == nil || err != nil {
-					break
-				}
-				err = c.check(f)
+			if err != nil || c.check == nil {
+				return frames, warnings, err
 			}
-			return frames, warnings, err
+			for _, f := range frames {
+				if err := c.check(f); err != nil {
+					return nil, nil, err
+				}
+			}
+			return frames, warnings, nil
 		})
 }
 
