@@ -169,7 +169,7 @@ func (e *endpoint) Healthy() bool                      { return !e.unhealthy }
 
 // serve starts p on a loopback port and returns it as an endpoint with the
 // external labels ext (name, value pairs) of a sidecar.
-func serve(t *testing.T, p *peer, ext ...string) *endpoint {
+func serve(t testing.TB, p *peer, ext ...string) *endpoint {
 	t.Helper()
 	return endpointOf(storetest.Serve(t, func(srv *grpc.Server) { fanout.Register(srv, p) }, grpc.MaxSendMsgSize(256<<20)), "sidecar", ext...)
 }
