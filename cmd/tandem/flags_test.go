@@ -31,6 +31,10 @@ func TestThanosFlagsAccepted(t *testing.T) {
 			"--tsdb.path=/prometheus", "--prometheus.ready_timeout=10m", "--prometheus.get_config_interval=30s", "--prometheus.get_config_timeout=5s",
 			"--prometheus.http-client={tls_config: {insecure_skip_verify: true}}", "--min-time=-2h", "--log.level", "debug", "--log.format=json",
 			"--reloader.watch-interval=3m", "--objstore.config=", "--no-shipper.upload-compacted", "--reloader.method=http"},
+		{"sidecar", "--prometheus.url=http://127.0.0.1:1", "--grpc-address=127.0.0.1:0", "--http-address=127.0.0.1:0", "--tsdb.path=/prometheus",
+			"--objstore.config={type: FILESYSTEM, config: {directory: /tmp/bucket}}", "--shipper.upload-compacted", "--shipper.ignore-unequal-block-size",
+			"--shipper.allow-out-of-order-uploads", "--shipper.skip-corrupted-blocks", "--shipper.meta-file-name=thanos.shipper.json",
+			"--shipper.upload-concurrency=4", "--hash-func=SHA256"},
 		{"sidecar", "--grpc-address", "127.0.0.1:0", "--http-address", "127.0.0.1:0", "--prometheus.url", "http://127.0.0.1:1",
 			"--min-time=2024-01-01T00:00:00Z", "--grpc-server-max-connection-age=30m"},
 		{"query", "--grpc-address=127.0.0.1:0", "--http-address=127.0.0.1:0", "--log.level=debug", "--log.format=logfmt",
@@ -59,10 +63,12 @@ func TestRefusedFlags(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"sidecar", "--objstore.config=type: S3"}, "--objstore.config: uploading blocks to object storage is not supported yet"},
-		{[]string{"sidecar", "--objstore.config-file=/etc/thanos/objstore.yaml"}, "--objstore.config-file: uploading blocks"},
-		{[]string{"sidecar", "--shipper.upload-compacted"}, "--shipper.upload-compacted: uploading blocks"},
-		{[]string{"sidecar", "--shipper.meta-file-name=x.json"}, "--shipper.meta-file-name: uploading blocks"},
+		{[]string{"sidecar", "--objstore.config=type: S4"}, "--objstore.config: bucket with type S4 is not supported"},
+		{[]string{"sidecar", "--objstore.config={type: FILESYSTEM, config: {directory: /x}, prefx: a}"}, "--objstore.config: parsing config YAML file: yaml: unmarshal errors: line 1: field prefx not found"},
+		{[]string{"sidecar", "--objstore.config=type: S3"}, "--objstore.config: create S3 client"},
+		{[]string{"sidecar", "--objstore.config-file=/nonexistent/objstore.yaml"}, "--objstore.config-file: open /nonexistent/objstore.yaml"},
+		{[]string{"sidecar", "--objstore.config=type: $(TANDEM_UNSET_BUCKET_TYPE)"}, "TANDEM_UNSET_BUCKET_TYPE"},
+		{[]string{"sidecar", "--hash-func=MD5"}, "enum value must be one of SHA256"},
 		{[]string{"sidecar", "--prometheus.http-client={tls_config: {insecure_skip_verfy: true}}"}, "insecure_skip_verfy"},
 		{[]string{"sidecar", "--prometheus.http-client=a: b", "--prometheus.http-client-file=/x"}, "give one, not both"},
 		{[]string{"sidecar", "--prometheus.http-client={tls_config: {ca_file: /nonexistent}}"}, "tls_config"},

@@ -33,16 +33,7 @@ type sidecarCmd struct {
 	httpClient        *pathOrContent
 	minTime           timeOrDuration
 	reloader          reloader.Options
-	// shipping holds the flags of uploading blocks to object storage,
-	// which the sidecar does not do yet: given, they stop the start.
-	shipping []shippingFlag
-}
-
-// shippingFlag is one flag of uploading blocks and whether it asks for
-// anything: an empty object store config, as in Thanos, uploads nothing.
-type shippingFlag struct {
-	name  string
-	given func() bool
+	shipper           shipperFlags
 }
 
 func registerSidecar(cmd *kingpin.CmdClause) *sidecarCmd {
@@ -60,11 +51,8 @@ func registerSidecar(cmd *kingpin.CmdClause) *sidecarCmd {
 		"YAML with the HTTP client config towards Prometheus, in Thanos's format: tls_config, basic_auth, bearer_token(_file), proxy_url, transport_config.", false)
 	cmd.Flag("min-time", "Serve only data from this time on: RFC3339 or a duration relative to now (e.g. -2h). The later of this and Prometheus's oldest sample is advertised.").
 		Default("0000-01-01T00:00:00Z").SetValue(&s.minTime)
-	// Thanos's sidecar reads blocks from here to upload them; this one
-	// reads everything through remote read.
-	cmd.Flag("tsdb.path", "Data directory of Prometheus's TSDB; accepted for Thanos's manifests, unused until blocks are uploaded.").
-		Default("./data").String()
-	s.registerShippingFlags(cmd)
+	s.shipper.registerTSDBPath(cmd)
+	s.shipper.register(cmd)
 	cmd.Flag("reloader.config-file", "Config file watched by the reloader.").
 		Default("").StringVar(&s.reloader.ConfigFile)
 	cmd.Flag("reloader.config-envsubst-file", "Output file for the environment-variable-substituted config file; empty means Prometheus reads --reloader.config-file itself.").
@@ -82,48 +70,7 @@ func registerSidecar(cmd *kingpin.CmdClause) *sidecarCmd {
 	return s
 }
 
-// registerShippingFlags declares Thanos's flags for uploading blocks, so
-// that their use is refused with a reason rather than as unknown flags.
-func (s *sidecarCmd) registerShippingFlags(cmd *kingpin.CmdClause) {
-	for _, f := range []struct{ name, help, def string }{
-		{"objstore.config", "Object store config YAML (Thanos's format); blocks are not uploaded yet, so it is refused.", ""},
-		{"objstore.config-file", "Path to the object store config; refused, as --objstore.config.", ""},
-		{"shipper.upload-compacted", "Refused: blocks are not uploaded yet.", "false"},
-		{"shipper.ignore-unequal-block-size", "Refused: blocks are not uploaded yet.", "false"},
-		{"shipper.allow-out-of-order-uploads", "Refused: blocks are not uploaded yet.", "false"},
-		{"shipper.skip-corrupted-blocks", "Refused: blocks are not uploaded yet.", "false"},
-		{"shipper.meta-file-name", "Refused: blocks are not uploaded yet.", "thanos.shipper.json"},
-		{"shipper.upload-concurrency", "Refused: blocks are not uploaded yet.", "0"},
-		{"hash-func", "Refused: blocks are not uploaded yet.", ""},
-	} {
-		fc := cmd.Flag(f.name, f.help).Default(f.def)
-		var given func() bool
-		if f.def == "false" {
-			v := fc.Bool()
-			given = func() bool { return *v }
-		} else {
-			set, v := new(bool), new(string)
-			fc.IsSetByUser(set).StringVar(v)
-			given = func() bool { return *set && *v != "" }
-		}
-		s.shipping = append(s.shipping, shippingFlag{f.name, given})
-	}
-}
-
-// refuseShipping fails for the first shipping flag given.
-func (s *sidecarCmd) refuseShipping() error {
-	for _, f := range s.shipping {
-		if f.given() {
-			return fmt.Errorf("--%s: uploading blocks to object storage is not supported yet", f.name)
-		}
-	}
-	return nil
-}
-
 func (s *sidecarCmd) build(env environment) (*daemon, error) {
-	if err := s.refuseShipping(); err != nil {
-		return nil, err
-	}
 	logger := env.logger
 	httpClient, err := s.prometheusClient()
 	if err != nil {
@@ -145,6 +92,11 @@ func (s *sidecarCmd) build(env environment) (*daemon, error) {
 	rl, err := reloader.New(s.reloader, logger.With("component", "reloader"), env.reg)
 	if err != nil {
 		return nil, fmt.Errorf("--reloader.*: %w", err)
+	}
+
+	ship, err := s.shipper.build(env, client, target)
+	if err != nil {
+		return nil, err
 	}
 
 	srv, err := s.server.grpcServer(env, func(srv *grpc.Server) {
@@ -176,7 +128,11 @@ func (s *sidecarCmd) build(env environment) (*daemon, error) {
 		}
 		return target.Run(ctx, s.getConfigInterval)
 	}
-	return s.server.newDaemon(env, srv, mux, waitThenRefresh, rl.Run)
+	background := []func(context.Context) error{waitThenRefresh, rl.Run}
+	if ship != nil {
+		background = append(background, ship)
+	}
+	return s.server.newDaemon(env, srv, mux, background...)
 }
 
 // prometheusClient is the HTTP client towards Prometheus, from

@@ -154,6 +154,16 @@ func (c *Client) ExternalLabels(ctx context.Context) (labels.Labels, error) {
 	return labels.FromMap(cfg.Global.ExternalLabels), nil
 }
 
+// Flags returns the command-line flags Prometheus runs with, by name
+// without dashes.
+func (c *Client) Flags(ctx context.Context) (map[string]string, error) {
+	var flags map[string]string
+	if _, err := c.api(ctx, "/api/v1/status/flags", nil, &flags); err != nil {
+		return nil, err
+	}
+	return flags, nil
+}
+
 // LowestTimestamp returns the oldest sample time the TSDB holds, in
 // milliseconds, read from Prometheus's own metrics.
 func (c *Client) LowestTimestamp(ctx context.Context) (int64, error) {
