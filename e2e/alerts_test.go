@@ -65,14 +65,18 @@ func thanosAlerts(t *testing.T) map[string]string {
 // TestThanosMixinAlerts evaluates the alert expressions of Thanos's mixin
 // over a real Prometheus scraping Tandem under the job names kube-thanos
 // gives Thanos's components, and checks that each fires exactly when it
-// should: for a sidecar whose Prometheus is down, a query answering 5xx,
+// should: for a sidecar whose Prometheus is down, one whose bucket fails, a
+// query answering 5xx,
 // a query whose stores fail and whose DNS lookups fail; and that every
 // metric an alert reads is there, so that one that stays quiet does so
 // because all is well.
 func TestThanosMixinAlerts(t *testing.T) {
 	alerts := thanosAlerts(t)
 	data := replicas(t, 1)[0]
-	healthy := e2etest.Sidecar(t, data.URL())
+	// It serves, and cannot upload: its bucket's directory is a file.
+	brokenBucket := writeFile(t, "bucket", "")
+	healthy := e2etest.Sidecar(t, data.URL(), "--tsdb.path="+data.DataDir(), "--shipper.ignore-unequal-block-size",
+		"--objstore.config={type: FILESYSTEM, config: {directory: "+brokenBucket+"}}")
 	// A sidecar whose Prometheus is gone: it runs, and is not ready.
 	addrs := promtest.FreeAddrs(t, 4)
 	down := e2etest.Start(t, "tandem", "sidecar", "--prometheus.url=http://"+addrs[0], "--grpc-address="+addrs[1], "--http-address="+addrs[2])
@@ -126,9 +130,9 @@ func TestThanosMixinAlerts(t *testing.T) {
 		"ThanosQueryGrpcClientErrorRate":               {"thanos-query"},
 		"ThanosQueryHighDNSFailures":                   {"thanos-query"},
 		"ThanosSidecarNoConnectionToStartedPrometheus": {"thanos-sidecar/prometheus-1"},
+		"ThanosSidecarBucketOperationsFailed":          {"thanos-sidecar"},
 	}
-	// Only the object store's alert cannot be checked: there is none.
-	absent := map[string]bool{"thanos_objstore_bucket_operation_failures_total": true}
+	absent := map[string]bool{}
 	deadline := time.Now().Add(90 * time.Second)
 	for {
 		traffic()

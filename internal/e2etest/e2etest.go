@@ -10,9 +10,14 @@ import (
 	"net/http"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/tandem-metrics/tandem/internal/promtest"
 	"github.com/tandem-metrics/tandem/internal/supervise"
@@ -163,6 +168,53 @@ func ThanosSidecar(t testing.TB, promURL string, args ...string) *Process {
 	p.GRPC, p.HTTP = grpcAddr, httpAddr
 	p.WaitReady("http://"+httpAddr+"/-/ready", time.Minute)
 	return p
+}
+
+// ThanosStore runs Thanos's store gateway over the bucket that the object
+// store config file describes and waits until it is ready, which it is once
+// it has read the bucket's blocks.
+func ThanosStore(t testing.TB, objstoreConfigFile string, args ...string) *Process {
+	t.Helper()
+	addrs := promtest.FreeAddrs(t, 2)
+	grpcAddr, httpAddr := addrs[0], addrs[1]
+	p := Start(t, "thanos", append([]string{"store", "--objstore.config-file=" + objstoreConfigFile,
+		"--data-dir=" + t.TempDir(), "--grpc-address=" + grpcAddr, "--http-address=" + httpAddr, "--log.level=warn"}, args...)...)
+	p.GRPC, p.HTTP = grpcAddr, httpAddr
+	p.WaitReady("http://"+httpAddr+"/-/ready", time.Minute)
+	return p
+}
+
+// Metric returns the value of the process's metric name (a counter, gauge
+// or untyped) whose labels include the given name/value pairs, read from
+// /metrics; ok is false when there is none.
+func (p *Process) Metric(name string, lvs ...string) (v float64, ok bool) {
+	resp, err := http.Get("http://" + p.HTTP + "/metrics")
+	if err != nil {
+		return 0, false
+	}
+	defer resp.Body.Close()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		return 0, false
+	}
+next:
+	for _, m := range families[name].GetMetric() {
+		for i := 0; i+1 < len(lvs); i += 2 {
+			if !slices.ContainsFunc(m.GetLabel(), func(l *dto.LabelPair) bool { return l.GetName() == lvs[i] && l.GetValue() == lvs[i+1] }) {
+				continue next
+			}
+		}
+		switch {
+		case m.Counter != nil:
+			return m.GetCounter().GetValue(), true
+		case m.Gauge != nil:
+			return m.GetGauge().GetValue(), true
+		default:
+			return m.GetUntyped().GetValue(), true
+		}
+	}
+	return 0, false
 }
 
 // APIResponse is the Prometheus HTTP API envelope.

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -139,14 +140,17 @@ func (s *Server) WriteConfig(external map[string]string, extra string) {
 // Start (re)starts a stopped server on the same address and data.
 func (s *Server) Start() {
 	s.t.Helper()
-	args := append([]string{
+	args := []string{
 		"--config.file=" + s.cfgFile,
 		"--storage.tsdb.path=" + s.cfg.DataDir,
-		"--storage.tsdb.retention.time=100y",
 		"--web.listen-address=" + s.addr,
 		"--web.enable-lifecycle",
 		"--log.level=warn",
-	}, s.cfg.Args...)
+	}
+	if !slices.ContainsFunc(s.cfg.Args, func(a string) bool { return strings.HasPrefix(a, "--storage.tsdb.retention.time=") }) {
+		args = append(args, "--storage.tsdb.retention.time=100y")
+	}
+	args = append(args, s.cfg.Args...)
 	proc, err := supervise.Start(supervise.Options{Name: "prometheus", Path: Binary(s.t, "prometheus"), Args: args, Log: s.logFile})
 	if err != nil {
 		s.t.Fatal(err)
@@ -159,6 +163,19 @@ func (s *Server) Start() {
 		s.t.Fatalf("prometheus on %s: %v\n%s", s.addr, err, s.Log())
 	}
 }
+
+// Restart stops the server and starts it again on the same address and
+// data, with args in place of Config.Args (e.g. a shorter
+// --storage.tsdb.retention.time).
+func (s *Server) Restart(args ...string) {
+	s.t.Helper()
+	s.Stop()
+	s.cfg.Args = args
+	s.Start()
+}
+
+// DataDir is the server's TSDB directory.
+func (s *Server) DataDir() string { return s.cfg.DataDir }
 
 // Stop terminates the server and waits for it to exit.
 func (s *Server) Stop() {

@@ -26,10 +26,11 @@ func (s *Shipper) Run(ctx context.Context) error {
 	retry := minRetry
 	for {
 		wait := s.opts.Interval
-		if n, err := s.Sync(ctx); err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
+		n, ok, err := s.syncUntil(ctx)
+		if !ok {
+			return nil
+		}
+		if err != nil {
 			s.logger.Warn("Shipping blocks failed; retrying", "err", err, "uploaded", n, "retry_in", retry)
 			wait, retry = retry, min(2*retry, s.opts.Interval)
 		} else {
@@ -44,6 +45,29 @@ func (s *Shipper) Run(ctx context.Context) error {
 		case <-newBlock:
 			timer.Stop()
 		}
+	}
+}
+
+// syncUntil runs Sync, and returns ok false as soon as ctx ends: a bucket
+// write that does not heed ctx (a filesystem bucket on a hung mount) must
+// not hold up the sidecar's exit. The upload it leaves has no meta.json and
+// is completed at the next start.
+func (s *Shipper) syncUntil(ctx context.Context) (n int, ok bool, err error) {
+	type result struct {
+		n   int
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		n, err := s.Sync(ctx)
+		done <- result{n, err}
+	}()
+	select {
+	case r := <-done:
+		return r.n, ctx.Err() == nil, r.err
+	case <-ctx.Done():
+		s.logger.Info("Stopping; an upload in progress is completed at the next start")
+		return 0, false, nil
 	}
 }
 
