@@ -210,20 +210,26 @@ var helpFlag = regexp.MustCompile(`(?m)^\s+(?:-\w, )?--(?:\[no-\])?([a-z0-9._-]+
 // definedFlags are the flags `tandem sub --help` lists.
 func definedFlags(t *testing.T, sub string) map[string]bool {
 	t.Helper()
-	bin, err := filepath.Abs(filepath.Join("..", "bin", "tandem"))
+	return binaryFlags(t, "tandem", sub)
+}
+
+// binaryFlags are the flags `bin/<binary> sub --help` lists.
+func binaryFlags(t *testing.T, binary, sub string) map[string]bool {
+	t.Helper()
+	bin, err := filepath.Abs(filepath.Join("..", "bin", binary))
 	if err != nil {
 		t.Fatal(err)
 	}
 	out, err := exec.Command(bin, sub, "--help").CombinedOutput()
 	if err != nil {
-		t.Fatalf("tandem %s --help (run `make build`): %v\n%s", sub, err, out)
+		t.Fatalf("%s %s --help (run `make build` and `make tools`): %v\n%s", binary, sub, err, out)
 	}
 	defined := map[string]bool{}
 	for _, m := range helpFlag.FindAllStringSubmatch(string(out), -1) {
 		defined[m[1]] = true
 	}
 	if !defined["grpc-address"] {
-		t.Fatalf("tandem %s --help lists no --grpc-address:\n%s", sub, out)
+		t.Fatalf("%s %s --help lists no --grpc-address:\n%s", binary, sub, out)
 	}
 	return defined
 }

@@ -282,26 +282,35 @@ func TestEveryContainerHasProbesAndResources(t *testing.T) {
 	b := loadBase(t)
 	n := 0
 	for _, o := range append(b.all("StatefulSet"), b.all("Deployment")...) {
-		var w workload
-		o.decode(t, &w)
-		for _, c := range append(w.Spec.Template.Spec.InitContainers, w.Spec.Template.Spec.Containers...) {
-			n++
-			where := o.Kind + "/" + o.Metadata.Name + " container " + c.Name
-			if c.ReadinessProbe == nil || c.ReadinessProbe.HTTPGet == nil || c.ReadinessProbe.HTTPGet.Path != "/-/ready" {
-				t.Errorf("%s: readinessProbe is not an HTTP GET of /-/ready", where)
-			}
-			if c.LivenessProbe == nil || c.LivenessProbe.HTTPGet == nil || c.LivenessProbe.HTTPGet.Path != "/-/healthy" {
-				t.Errorf("%s: livenessProbe is not an HTTP GET of /-/healthy", where)
-			}
-			if c.Resources.Requests["cpu"] == "" || c.Resources.Requests["memory"] == "" {
-				t.Errorf("%s: resource requests %v lack cpu or memory", where, c.Resources.Requests)
-			}
-			if c.Resources.Limits["memory"] == "" {
-				t.Errorf("%s: no memory limit", where)
-			}
-		}
+		n += checkProbesAndResources(t, o)
 	}
 	if n != 3 {
 		t.Errorf("checked %d containers, want 3 (prometheus, sidecar, query)", n)
 	}
+}
+
+// checkProbesAndResources checks the containers of workload o and returns
+// how many it checked.
+func checkProbesAndResources(t *testing.T, o object) int {
+	t.Helper()
+	var w workload
+	o.decode(t, &w)
+	n := 0
+	for _, c := range append(w.Spec.Template.Spec.InitContainers, w.Spec.Template.Spec.Containers...) {
+		n++
+		where := o.Kind + "/" + o.Metadata.Name + " container " + c.Name
+		if c.ReadinessProbe == nil || c.ReadinessProbe.HTTPGet == nil || c.ReadinessProbe.HTTPGet.Path != "/-/ready" {
+			t.Errorf("%s: readinessProbe is not an HTTP GET of /-/ready", where)
+		}
+		if c.LivenessProbe == nil || c.LivenessProbe.HTTPGet == nil || c.LivenessProbe.HTTPGet.Path != "/-/healthy" {
+			t.Errorf("%s: livenessProbe is not an HTTP GET of /-/healthy", where)
+		}
+		if c.Resources.Requests["cpu"] == "" || c.Resources.Requests["memory"] == "" {
+			t.Errorf("%s: resource requests %v lack cpu or memory", where, c.Resources.Requests)
+		}
+		if c.Resources.Limits["memory"] == "" {
+			t.Errorf("%s: no memory limit", where)
+		}
+	}
+	return n
 }

@@ -69,6 +69,9 @@ type podSpec struct {
 			Name string `yaml:"name"`
 		} `yaml:"configMap"`
 		EmptyDir *struct{} `yaml:"emptyDir"`
+		Secret   *struct {
+			SecretName string `yaml:"secretName"`
+		} `yaml:"secret"`
 	} `yaml:"volumes"`
 }
 
@@ -132,8 +135,12 @@ type kustomization struct {
 	NameSuffix string   `yaml:"nameSuffix"`
 	Resources  []string `yaml:"resources"`
 	Patches    []struct {
-		Path  string `yaml:"path"`
-		Patch string `yaml:"patch"`
+		Path   string `yaml:"path"`
+		Patch  string `yaml:"patch"`
+		Target struct {
+			Kind string `yaml:"kind"`
+			Name string `yaml:"name"`
+		} `yaml:"target"`
 	} `yaml:"patches"`
 }
 

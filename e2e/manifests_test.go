@@ -57,6 +57,17 @@ func TestManifestSidecarArgs(t *testing.T) {
 		rewrite: map[string]string{"http://localhost:9090": "{prometheus}", "[$(POD_IP)]:10901": "[127.0.0.1]:{grpc-port}", "[$(POD_IP)]:10902": "[127.0.0.1]:{http-port}", "/etc/thanos/config": "{dir}"},
 		files:   operatorClient,
 	}, {
+		// With spec.thanos.objectStorageConfig the operator passes the
+		// Secret's key through an environment variable, which the kubelet
+		// expands, and the TSDB's path.
+		source: "Prometheus Operator, object storage",
+		args: []string{"sidecar", "--prometheus.url=http://localhost:9090/", "--grpc-address=:10901", "--http-address=:10902",
+			"--prometheus.http-client-file=/etc/thanos/config/prometheus.http-client-file.yaml",
+			"--objstore.config=$(OBJSTORE_CONFIG)", "--tsdb.path=/prometheus"},
+		rewrite: map[string]string{"http://localhost:9090": "{prometheus}", ":10901": "{grpc}", ":10902": "{http}", "/etc/thanos/config": "{dir}",
+			"$(OBJSTORE_CONFIG)": "{type: FILESYSTEM, config: {directory: {dir}/bucket}}", "/prometheus": "{dir}"},
+		files: operatorClient,
+	}, {
 		// kube-prometheus-stack passes prometheusSpec.thanos to the
 		// operator; with its timeouts, log settings and min time set.
 		source: "kube-prometheus-stack",
