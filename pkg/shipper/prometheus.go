@@ -41,15 +41,15 @@ func CheckPrometheus(ctx context.Context, p FlagReader, metaFile string, ignoreU
 func checkFlags(flags map[string]string, metaFile string, ignoreUnequal bool) (warnings []string, _ error) {
 	delay := flags["storage.tsdb.delay-compact-file.path"]
 	if delay != "" && filepath.Clean(delay) != filepath.Clean(metaFile) {
-		return nil, fmt.Errorf("Prometheus delays compaction by --storage.tsdb.delay-compact-file.path=%s, but the shipper writes %s (--tsdb.path and --shipper.meta-file-name): they must be the same file", delay, metaFile)
+		return nil, fmt.Errorf("compaction waits for uploads by Prometheus's --storage.tsdb.delay-compact-file.path=%s, but the shipper writes %s (--tsdb.path and --shipper.meta-file-name): they must be the same file", delay, metaFile)
 	}
 	minBlock, err := model.ParseDuration(flags["storage.tsdb.min-block-duration"])
 	if err != nil {
-		return nil, fmt.Errorf("Prometheus's --storage.tsdb.min-block-duration: %w", err)
+		return nil, fmt.Errorf("parse Prometheus's --storage.tsdb.min-block-duration: %w", err)
 	}
 	maxBlock, err := model.ParseDuration(flags["storage.tsdb.max-block-duration"])
 	if err != nil {
-		return nil, fmt.Errorf("Prometheus's --storage.tsdb.max-block-duration: %w", err)
+		return nil, fmt.Errorf("parse Prometheus's --storage.tsdb.max-block-duration: %w", err)
 	}
 	if minBlock != maxBlock && delay == "" {
 		msg := fmt.Sprintf("Prometheus compacts its blocks (--storage.tsdb.min-block-duration=%s, --storage.tsdb.max-block-duration=%s): a block compacted before it is uploaded never reaches the bucket", minBlock, maxBlock)

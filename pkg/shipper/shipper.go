@@ -120,7 +120,7 @@ func (s *Shipper) Sync(ctx context.Context) (uploaded int, err error) {
 	}
 	lset, err := s.opts.Labels(ctx)
 	if err == nil && lset.IsEmpty() {
-		err = errors.New("Prometheus has no external labels")
+		err = errors.New("none are configured in Prometheus")
 	}
 	if err != nil {
 		return 0, fmt.Errorf("not uploading without external labels: %w", err)

@@ -412,7 +412,7 @@ func TestSyncCorruptedBlock(t *testing.T) {
 func TestSyncNeedsExternalLabels(t *testing.T) {
 	f := newFixture(t, Options{Labels: func(context.Context) (labels.Labels, error) { return labels.EmptyLabels(), nil }})
 	writeBlock(t, f.tsdb, 0, blockRange, testSeries()...)
-	if n, err := f.shipper.Sync(context.Background()); err == nil || n != 0 || !strings.Contains(err.Error(), "no external labels") {
+	if n, err := f.shipper.Sync(context.Background()); err == nil || n != 0 || !strings.Contains(err.Error(), "without external labels: none are configured") {
 		t.Fatalf("Sync = %d, %v; want an error about external labels", n, err)
 	}
 	if got := blocksIn(t, f.bucket); len(got) != 0 {
