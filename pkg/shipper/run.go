@@ -48,10 +48,14 @@ func (s *Shipper) Run(ctx context.Context) error {
 	}
 }
 
-// syncUntil runs Sync, and returns ok false as soon as ctx ends: a bucket
-// write that does not heed ctx (a filesystem bucket on a hung mount) must
-// not hold up the sidecar's exit. The upload it leaves has no meta.json and
-// is completed at the next start.
+// abandonAfter is how long a pass may go on once the shipper is stopped.
+const abandonAfter = 3 * time.Second
+
+// syncUntil runs Sync, and returns ok false once ctx has ended and the pass
+// has returned, or abandonAfter later: a bucket write that does not heed
+// ctx (a filesystem bucket on a hung mount) must not hold up the sidecar's
+// exit. The upload it leaves has no meta.json and is completed at the next
+// start.
 func (s *Shipper) syncUntil(ctx context.Context) (n int, ok bool, err error) {
 	type result struct {
 		n   int
@@ -66,9 +70,15 @@ func (s *Shipper) syncUntil(ctx context.Context) (n int, ok bool, err error) {
 	case r := <-done:
 		return r.n, ctx.Err() == nil, r.err
 	case <-ctx.Done():
-		s.logger.Info("Stopping; an upload in progress is completed at the next start")
-		return 0, false, nil
 	}
+	timer := time.NewTimer(abandonAfter)
+	defer timer.Stop()
+	select {
+	case <-done:
+	case <-timer.C:
+		s.logger.Warn("Stopping during an upload that does not end; it is completed at the next start")
+	}
+	return 0, false, nil
 }
 
 // waitLabels waits until Prometheus's external labels are known, as a

@@ -168,6 +168,10 @@ func (s *Shipper) Sync(ctx context.Context) (uploaded int, err error) {
 			continue
 		}
 		sent, err := s.ship(ctx, b, lset, overlaps)
+		if errors.Is(err, errBlockGone) {
+			s.logger.Error("Prometheus deleted a block before it could be uploaded: its data is not in the bucket", "block", m.ULID)
+			continue
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return uploaded, ctx.Err()

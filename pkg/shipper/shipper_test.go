@@ -3,6 +3,7 @@ package shipper
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -416,6 +417,27 @@ func TestSyncNeedsExternalLabels(t *testing.T) {
 		t.Fatalf("Sync = %d, %v; want an error about external labels", n, err)
 	}
 	if got := blocksIn(t, f.bucket); len(got) != 0 {
+		t.Errorf("bucket holds %v", got)
+	}
+}
+
+// TestUploadOfDeletedBlock: a block Prometheus deleted between the listing
+// and the upload is reported as gone, not as a failing upload, and leaves
+// nothing in the bucket.
+func TestUploadOfDeletedBlock(t *testing.T) {
+	f := newFixture(t, Options{})
+	writeBlock(t, f.tsdb, 0, blockRange, testSeries()...)
+	blocks, _, err := localBlocks(f.tsdb)
+	if err != nil || len(blocks) != 1 {
+		t.Fatal(blocks, err)
+	}
+	if err := os.RemoveAll(blocks[0].dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.shipper.upload(context.Background(), blocks[0], external); !errors.Is(err, errBlockGone) {
+		t.Fatalf("upload of a deleted block: %v, want errBlockGone", err)
+	}
+	if got := tree(t, f.bucket); len(got) != 0 {
 		t.Errorf("bucket holds %v", got)
 	}
 }

@@ -3,8 +3,11 @@ package shipper
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
 	"path"
 	"sort"
 	"strings"
@@ -38,6 +41,10 @@ func (s *Shipper) inBucket(ctx context.Context, id ulid.ULID) (bool, error) {
 	return true, nil
 }
 
+// errBlockGone is a block Prometheus deleted (retention, compaction) before
+// its upload began: there is nothing left to upload.
+var errBlockGone = errors.New("deleted by Prometheus before its upload")
+
 // ship uploads a block unless the bucket holds it already, and reports
 // whether it did. A compacted block is not uploaded over a block of the
 // same labels (unless out-of-order uploads are allowed, as in Thanos).
@@ -62,6 +69,11 @@ func (s *Shipper) upload(ctx context.Context, b localBlock, external labels.Labe
 	id := b.meta.ULID.String()
 	s.logger.Info("Uploading block", "block", id, "min_time", time.UnixMilli(b.meta.MinTime).UTC(), "max_time", time.UnixMilli(b.meta.MaxTime).UTC())
 	files, err := b.openFiles(s.opts.HashFunc)
+	if errors.Is(err, fs.ErrNotExist) {
+		if _, serr := os.Stat(b.dir); errors.Is(serr, fs.ErrNotExist) {
+			return errBlockGone
+		}
+	}
 	if err != nil {
 		return err
 	}
