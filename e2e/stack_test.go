@@ -23,9 +23,11 @@ type stackCluster struct {
 	ds             *groundtruth.Dataset
 	sidecars       []string
 	tandem, thanos string // Store API addresses of the cluster's queries
+
+	tandemProc, thanosProc *e2etest.Process
 }
 
-func startStackCluster(t *testing.T, name string, seed uint64) stackCluster {
+func startStackCluster(t *testing.T, name string, seed uint64, tandemArgs ...string) stackCluster {
 	t.Helper()
 	cfg := groundtruth.DefaultConfig()
 	cfg.Seed = seed
@@ -44,17 +46,17 @@ func startStackCluster(t *testing.T, name string, seed uint64) stackCluster {
 		p := promtest.Start(t, promtest.Config{DataDir: dir, ExternalLabels: map[string]string{"cluster": name, "replica": replicaName(r)}})
 		c.sidecars = append(c.sidecars, e2etest.Sidecar(t, p.URL()).GRPC)
 	}
-	c.tandem = tandemQuery(t, c.sidecars).GRPC
-	c.thanos = thanosQuery(t, c.sidecars).GRPC
+	c.tandemProc, c.thanosProc = tandemQuery(t, c.sidecars, tandemArgs...), thanosQuery(t, c.sidecars)
+	c.tandem, c.thanos = c.tandemProc.GRPC, c.thanosProc.GRPC
 	return c
 }
 
-func tandemQuery(t *testing.T, endpoints []string) *e2etest.Process {
-	return e2etest.Query(t, endpoints, "--query.replica-label=replica")
+func tandemQuery(t *testing.T, endpoints []string, args ...string) *e2etest.Process {
+	return e2etest.Query(t, endpoints, append([]string{"--query.replica-label=replica"}, args...)...)
 }
 
-func thanosQuery(t *testing.T, endpoints []string) *e2etest.Process {
-	p := e2etest.ThanosQuery(t, endpoints, "--query.replica-label=replica")
+func thanosQuery(t *testing.T, endpoints []string, args ...string) *e2etest.Process {
+	p := e2etest.ThanosQuery(t, endpoints, append([]string{"--query.replica-label=replica"}, args...)...)
 	p.WaitHealthyStores(len(endpoints), time.Minute)
 	return p
 }

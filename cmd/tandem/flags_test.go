@@ -46,6 +46,9 @@ func TestThanosFlagsAccepted(t *testing.T) {
 			"--web.external-prefix=/thanos", "--web.prefix-header=X-Forwarded-Prefix", "--store.sd-dns-resolver=golang",
 			"--grpc-client-tls-min-version=1.2", "--no-rule.partial-response", "--target.partial-response",
 			"--metric-metadata.partial-response", "--no-exemplar.partial-response"},
+		{"query", "--grpc-address=127.0.0.1:0", "--http-address=127.0.0.1:0", "--query.promql-engine=thanos"},
+		{"query", "--grpc-address=127.0.0.1:0", "--http-address=127.0.0.1:0", "--query.mode=distributed", "--query.partition-label=cluster",
+			"--query.replica-label=replica", "--endpoint=127.0.0.1:10901"},
 	} {
 		t.Run(args[0], func(t *testing.T) {
 			if err := buildArgs(t, args...); err != nil {
@@ -74,7 +77,8 @@ func TestRefusedFlags(t *testing.T) {
 		{[]string{"sidecar", "--prometheus.http-client={tls_config: {ca_file: /nonexistent}}"}, "tls_config"},
 		{[]string{"sidecar", "--grpc-server-tls-curves=P256"}, `unknown curve "P256"`},
 		{[]string{"query", "--endpoint-group=store:10901"}, "--endpoint-group store:10901: querying one server of a group"},
-		{[]string{"query", "--query.promql-engine=thanos"}, "--query.promql-engine=thanos: not supported yet"},
+		{[]string{"query", "--query.mode=distributed", "--query.replica-label=replica", "--query.partition-label=replica"}, `--query.partition-label="replica": must be a label other than the replica labels`},
+		{[]string{"query", "--query.mode=sharded"}, "must be one of local,distributed"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			err := buildArgs(t, append(tc.args[:1:1], append(listen, tc.args[1:]...)...)...)

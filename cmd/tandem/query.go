@@ -4,11 +4,9 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"time"
 
 	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
-	"github.com/prometheus/prometheus/promql"
-	"github.com/prometheus/prometheus/storage"
+	"github.com/thanos-io/thanos/pkg/api/query/querypb"
 	"github.com/thanos-io/thanos/pkg/info/infopb"
 	"github.com/thanos-io/thanos/pkg/store/storepb"
 	"google.golang.org/grpc"
@@ -19,6 +17,7 @@ import (
 	"github.com/tandem-metrics/tandem/pkg/discovery"
 	"github.com/tandem-metrics/tandem/pkg/fanout"
 	"github.com/tandem-metrics/tandem/pkg/query"
+	"github.com/tandem-metrics/tandem/pkg/queryapi"
 	"github.com/tandem-metrics/tandem/pkg/store"
 	"github.com/tandem-metrics/tandem/pkg/ui"
 )
@@ -84,28 +83,23 @@ func (cfg *queryCmd) build(env environment) (*daemon, error) {
 		return out
 	}, fanout.Options{ResponseTimeout: cfg.responseTimeout})
 
-	engine := promql.NewEngine(promql.EngineOpts{
-		Logger:                   logger.With("component", "engine"),
-		Reg:                      reg,
-		MaxSamples:               cfg.maxSamples,
-		Timeout:                  cfg.timeout,
-		LookbackDelta:            cfg.lookbackDelta,
-		EnableAtModifier:         true,
-		EnableNegativeOffset:     true,
-		NoStepSubqueryIntervalFn: func(int64) int64 { return time.Minute.Milliseconds() },
-	})
+	engines, queryable, err := cfg.engines(env, endpoints, proxy)
+	if err != nil {
+		return nil, err
+	}
+	defaults := query.Options{
+		Dedup:           true,
+		ReplicaLabels:   cfg.replicaLabels,
+		PartialResponse: cfg.partialResponse,
+		MaxSeries:       cfg.maxSeries,
+		MaxSamples:      cfg.requestSamples,
+		// Per query: each request's Queryable has its own gate.
+		MaxConcurrentSelects: cfg.maxSelects,
+	}
 	apiHandler := api.New(api.Options{
-		Engine:    engine,
-		Queryable: func(opts query.Options) storage.Queryable { return query.NewQueryable(proxy, opts) },
-		Defaults: query.Options{
-			Dedup:           true,
-			ReplicaLabels:   cfg.replicaLabels,
-			PartialResponse: cfg.partialResponse,
-			MaxSeries:       cfg.maxSeries,
-			MaxSamples:      cfg.requestSamples,
-			// Per query: each request's Queryable has its own gate.
-			MaxConcurrentSelects: cfg.maxSelects,
-		},
+		Engine:                 engines.Default(),
+		Queryable:              queryable,
+		Defaults:               defaults,
 		Sources:                sources,
 		SourcesPartialResponse: cfg.sourcesPartial,
 		Timeout:                cfg.timeout,
@@ -128,9 +122,18 @@ func (cfg *queryCmd) build(env environment) (*daemon, error) {
 	serve.Pprof(mux)
 
 	proxyServer := store.NewProxyServer(proxy, store.ServerLimits{MaxSeries: int64(cfg.maxSeries), MaxSamples: int64(cfg.requestSamples)})
+	queryServer := queryapi.New(queryapi.Options{
+		Engines:       engines,
+		Queryable:     queryable,
+		Defaults:      defaults,
+		Timeout:       cfg.timeout,
+		MaxConcurrent: cfg.maxConcurrent,
+		Logger:        logger.With("component", "query-api"),
+	})
 	grpcSrv, err := cfg.server.grpcServer(env, func(srv *grpc.Server) {
 		storepb.RegisterStoreServer(srv, proxyServer)
-		infopb.RegisterInfoServer(srv, proxyServer)
+		querypb.RegisterQueryServer(srv, queryServer)
+		infopb.RegisterInfoServer(srv, queryapi.AnnounceIn(proxyServer))
 		fanout.Register(srv, sources)
 	}, grpc.MaxSendMsgSize(maxMessageSize))
 	if err != nil {
@@ -142,7 +145,7 @@ func (cfg *queryCmd) build(env environment) (*daemon, error) {
 	// have drained.
 	return cfg.server.newDaemon(env, grpcSrv, mux, endpoints.Run, func(ctx context.Context) error {
 		<-ctx.Done()
-		if err := engine.Close(); err != nil {
+		if err := engines.Close(); err != nil {
 			logger.Warn("Closing the query engine", "err", err)
 		}
 		return nil

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -43,6 +44,8 @@ type queryCmd struct {
 	grpcCompression string
 	endpointGroups  []string
 	engine          string
+	mode            string
+	partitionLabels []string
 }
 
 // registerQuery declares the flags with Thanos's names and defaults, so a
@@ -128,8 +131,12 @@ func registerQuery(app *kingpin.CmdClause) *queryCmd {
 		Default("none").EnumVar(&cfg.grpcCompression, "none", store.SnappyCompression)
 	app.Flag("grpc-client-tls-min-version", "Lowest TLS version spoken with the endpoints: 1.0, 1.1, 1.2 or 1.3.").
 		Default("1.3").EnumVar(&cfg.clientTLS.MinVersion, "1.0", "1.1", "1.2", "1.3")
-	app.Flag("query.promql-engine", "PromQL engine: prometheus (Thanos's engine, thanos, is not supported yet).").
+	app.Flag("query.promql-engine", "Default PromQL engine: prometheus or thanos (Thanos's promql-engine; what it does not implement falls back to prometheus).").
 		Default("prometheus").EnumVar(&cfg.engine, "prometheus", "thanos")
+	app.Flag("query.mode", "PromQL query mode: local, or distributed (Thanos's engine pushes what it can down to the endpoints that serve the Query API).").
+		Default("local").EnumVar(&cfg.mode, "local", "distributed")
+	app.Flag("query.partition-label", "In distributed mode, an external label that tells the endpoints apart (repeated); empty uses all but the replica labels.").
+		StringsVar(&cfg.partitionLabels)
 	cfg.acceptThanosOnlyFlags(app)
 	return cfg
 }
@@ -157,8 +164,6 @@ func (c *queryCmd) validate() error {
 	switch {
 	case len(c.endpointGroups) > 0:
 		return fmt.Errorf("--endpoint-group %s: querying one server of a group round-robin is not supported yet; list each server with --endpoint (a group's servers hold the same data, so --endpoint=dns+ over them would read it twice)", c.endpointGroups[0])
-	case c.engine != "prometheus":
-		return fmt.Errorf("--query.promql-engine=%s: not supported yet; use prometheus", c.engine)
 	case c.timeout <= 0:
 		return fmt.Errorf("--query.timeout: must be positive, got %s", c.timeout)
 	case c.maxConcurrent <= 0:
@@ -187,6 +192,11 @@ func (c *queryCmd) validate() error {
 	for _, l := range c.replicaLabels {
 		if l == "" {
 			return fmt.Errorf("--query.replica-label: must not be empty")
+		}
+	}
+	for _, l := range c.partitionLabels {
+		if l == "" || slices.Contains(c.replicaLabels, l) {
+			return fmt.Errorf("--query.partition-label=%q: must be a label other than the replica labels", l)
 		}
 	}
 	return nil

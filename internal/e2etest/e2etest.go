@@ -341,6 +341,7 @@ func (p *Process) healthyStores() int {
 type StoreStatus struct {
 	Name      string  `json:"name"`
 	LastError *string `json:"lastError"`
+	MinTime   int64   `json:"minTime"`
 }
 
 // Stores lists the endpoints of a querier (ours or Thanos's) of every

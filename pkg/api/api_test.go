@@ -3,6 +3,7 @@ package api_test
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -20,6 +21,7 @@ import (
 	"github.com/tandem-metrics/tandem/pkg/api"
 	"github.com/tandem-metrics/tandem/pkg/discovery"
 	"github.com/tandem-metrics/tandem/pkg/fanout"
+	"github.com/tandem-metrics/tandem/pkg/engine"
 	"github.com/tandem-metrics/tandem/pkg/query"
 	"github.com/tandem-metrics/tandem/pkg/store"
 	"github.com/tandem-metrics/tandem/pkg/store/storetest"
@@ -103,10 +105,9 @@ func startStack(t testing.TB, o stackOptions) *stack {
 	if o.maxSelects == 0 {
 		o.maxSelects = 4
 	}
-	engine := newEngine(t, o.maxSamples, o.engineTimeout)
 	reg := prometheus.NewRegistry()
 	a := api.New(api.Options{
-		Engine:    engine,
+		Engine:    newEngine(t, o.maxSamples, o.engineTimeout),
 		Queryable: func(opts query.Options) storage.Queryable { return query.NewQueryable(proxy, opts) },
 		Defaults: query.Options{
 			Dedup:           true,
@@ -133,19 +134,32 @@ func startStack(t testing.TB, o stackOptions) *stack {
 	return s
 }
 
+// engineFlag picks the engine the stack evaluates with; the API must work
+// alike with either (TestAPIWithThanosEngine runs every test again with
+// -engine=thanos).
+var engineFlag = flag.String("engine", "prometheus", "PromQL engine of the API under test: prometheus or thanos")
+
 // newEngine returns the PromQL engine the stack evaluates with; tests that
-// compare with Prometheus evaluate with one built alike.
-func newEngine(t testing.TB, maxSamples int, timeout time.Duration) *promql.Engine {
-	engine := promql.NewEngine(promql.EngineOpts{
+// compare with the engine alone evaluate with one built alike.
+func newEngine(t testing.TB, maxSamples int, timeout time.Duration) promql.QueryEngine {
+	t.Helper()
+	set, err := engine.New(engine.Options{EngineOpts: engineOpts(maxSamples, timeout), Default: engine.Name(*engineFlag)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = set.Close() })
+	return set.Default()
+}
+
+func engineOpts(maxSamples int, timeout time.Duration) promql.EngineOpts {
+	return promql.EngineOpts{
 		MaxSamples:               maxSamples,
 		Timeout:                  timeout,
 		LookbackDelta:            5 * time.Minute,
 		EnableAtModifier:         true,
 		EnableNegativeOffset:     true,
 		NoStepSubqueryIntervalFn: func(int64) int64 { return time.Minute.Milliseconds() },
-	})
-	t.Cleanup(func() { _ = engine.Close() })
-	return engine
+	}
 }
 
 // answer is the decoded envelope of an API answer.

@@ -23,6 +23,8 @@ const (
 	ExemplarsAPI
 	// TargetMetadataAPI is Tandem's own, announced in a header.
 	TargetMetadataAPI
+	// QueryAPI is thanos.Query, which distributed execution pushes down to.
+	QueryAPI
 )
 
 func (a API) String() string {
@@ -37,6 +39,8 @@ func (a API) String() string {
 		return "exemplars"
 	case TargetMetadataAPI:
 		return "target metadata"
+	case QueryAPI:
+		return "query"
 	}
 	return "unknown API"
 }
@@ -57,6 +61,7 @@ func announcedAPIs(resp *infopb.InfoResponse, header metadata.MD) apiSet {
 		{MetricMetadataAPI, resp.MetricMetadata != nil},
 		{ExemplarsAPI, resp.Exemplars != nil},
 		{TargetMetadataAPI, slices.Contains(header.Get(targetmetapb.APIHeader), targetmetapb.APIHeaderValue)},
+		{QueryAPI, resp.Query != nil},
 	} {
 		if a.announced {
 			s |= apiSet(a.api)

@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"github.com/prometheus/prometheus/model/labels"
+	"github.com/thanos-io/thanos/pkg/api/query/querypb"
 	"github.com/thanos-io/thanos/pkg/info/infopb"
+	"github.com/thanos-io/thanos/pkg/store/labelpb"
 	"github.com/thanos-io/thanos/pkg/store/storepb"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
@@ -57,6 +59,8 @@ type endpointMetadata struct {
 	// exemplarsMinTime, exemplarsMaxTime the time range of its exemplars.
 	apis                               apiSet
 	exemplarsMinTime, exemplarsMaxTime int64
+	// tsdbInfos are the TSDBs it announced behind its Store API.
+	tsdbInfos []infopb.TSDBInfo
 }
 
 func newEndpoint(addr string, now time.Time, opts ...grpc.DialOption) (*Endpoint, error) {
@@ -106,6 +110,30 @@ func (e *Endpoint) SupportsWithoutReplicaLabels() bool {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	return e.metadata != nil && e.metadata.supportsWithoutReplicaLabels
+}
+
+// QueryClient is the endpoint's Query API (thanos.Query), for the
+// endpoints whose Info announces it (ServesQueryAPI).
+func (e *Endpoint) QueryClient() querypb.QueryClient { return querypb.NewQueryClient(e.conn) }
+
+// ServesQueryAPI reports whether the endpoint is healthy and announced the
+// Query API.
+func (e *Endpoint) ServesQueryAPI() bool {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return e.healthy() && e.metadata.apis.has(QueryAPI)
+}
+
+// TSDBInfos returns the TSDBs behind the endpoint's Store API: those it
+// announced, or, when it announced none (as older stores do), one per
+// external label set over its time range. The caller must not modify them.
+func (e *Endpoint) TSDBInfos() []infopb.TSDBInfo {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if e.metadata == nil || !e.metadata.storeAPI {
+		return nil
+	}
+	return e.metadata.tsdbInfos
 }
 
 // ComponentType returns the component the endpoint said it is, e.g.
@@ -209,6 +237,7 @@ func metadataFromInfo(resp *infopb.InfoResponse, header metadata.MD) *endpointMe
 	if resp.Store != nil {
 		m.storeAPI = true
 		m.minTime, m.maxTime = resp.Store.MinTime, resp.Store.MaxTime
+		m.tsdbInfos = tsdbInfosFromInfo(resp.Store.TsdbInfos, m.labelSets, m.minTime, m.maxTime)
 		// A querier that strips replica labels and joins the replicas'
 		// chunks into one series (Thanos's does) loses which chunk came
 		// from which replica, and the merge here could no longer fill one
@@ -219,6 +248,34 @@ func metadataFromInfo(resp *infopb.InfoResponse, header metadata.MD) *endpointMe
 			(resp.ComponentType != componentQuery || slices.Contains(header.Get(CopiesHeader), CopiesSeparate))
 	}
 	return m
+}
+
+// tsdbInfosFromInfo copies the announced TSDBs out of the receive buffer,
+// or derives them when none were announced.
+func tsdbInfosFromInfo(announced []infopb.TSDBInfo, lsets []labels.Labels, mint, maxt int64) []infopb.TSDBInfo {
+	if len(announced) == 0 {
+		return TSDBInfosOf(lsets, mint, maxt)
+	}
+	out := make([]infopb.TSDBInfo, 0, len(announced))
+	for _, ti := range announced {
+		b := labels.NewScratchBuilder(len(ti.Labels.Labels))
+		for _, l := range ti.Labels.Labels {
+			b.Add(strings.Clone(l.Name), strings.Clone(l.Value))
+		}
+		b.Sort()
+		out = append(out, infopb.TSDBInfo{Labels: labelpb.ZLabelSet{Labels: labelpb.ZLabelsFromPromLabels(b.Labels())}, MinTime: ti.MinTime, MaxTime: ti.MaxTime})
+	}
+	return out
+}
+
+// TSDBInfosOf describes a store that announced no TSDBs (as older stores
+// do): one TSDB per external label set, over the store's time range.
+func TSDBInfosOf(lsets []labels.Labels, mint, maxt int64) []infopb.TSDBInfo {
+	out := make([]infopb.TSDBInfo, 0, len(lsets))
+	for _, ls := range lsets {
+		out = append(out, infopb.TSDBInfo{Labels: labelpb.ZLabelSet{Labels: labelpb.ZLabelsFromPromLabels(ls)}, MinTime: mint, MaxTime: maxt})
+	}
+	return out
 }
 
 // EndpointStatus is what /api/v1/stores shows about one endpoint.

@@ -122,12 +122,18 @@ func (s *Set) Ready() bool { return s.ready.Load() }
 
 // HealthyStores returns the endpoints whose last Info call succeeded and
 // that serve the Store API, ordered by address.
-func (s *Set) HealthyStores() []*Endpoint {
+func (s *Set) HealthyStores() []*Endpoint { return s.endpointsWhere((*Endpoint).servesStoreAPI) }
+
+// HealthyQueryAPIs returns the healthy endpoints that serve the Query API,
+// ordered by address: the remote engines of distributed execution.
+func (s *Set) HealthyQueryAPIs() []*Endpoint { return s.endpointsWhere((*Endpoint).ServesQueryAPI) }
+
+func (s *Set) endpointsWhere(keep func(*Endpoint) bool) []*Endpoint {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	var eps []*Endpoint
 	for _, e := range s.endpoints {
-		if e.servesStoreAPI() {
+		if keep(e) {
 			eps = append(eps, e)
 		}
 	}
@@ -139,16 +145,7 @@ func (s *Set) HealthyStores() []*Endpoint {
 // successful Info call, healthy or not (see Endpoint.Healthy), ordered by
 // address.
 func (s *Set) Offering(api API) []*Endpoint {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	var eps []*Endpoint
-	for _, e := range s.endpoints {
-		if e.offers(api) {
-			eps = append(eps, e)
-		}
-	}
-	slices.SortFunc(eps, func(a, b *Endpoint) int { return strings.Compare(a.addr, b.addr) })
-	return eps
+	return s.endpointsWhere(func(e *Endpoint) bool { return e.offers(api) })
 }
 
 // Status returns the status of every endpoint, ordered by address.

@@ -33,7 +33,7 @@ type GatherOptions struct {
 func Gather[C fmt.Stringer, T any](ctx context.Context, stores []C, opts GatherOptions, call func(ctx context.Context, c C) (T, []string, error)) ([]T, []error, error) {
 	parent := ctx
 	strict := !opts.PartialResponse
-	ctx, cancel := storeCallContext(parent, opts.PartialResponse)
+	ctx, cancel := CallContext(parent, opts.PartialResponse)
 	defer cancel(nil)
 
 	type answer struct {

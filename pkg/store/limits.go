@@ -27,6 +27,10 @@ type LimitError struct{ msg string }
 
 func (e *LimitError) Error() string { return e.msg }
 
+// NewLimitError returns a LimitError saying msg, for limits met elsewhere
+// (another query's).
+func NewLimitError(msg string) *LimitError { return &LimitError{msg} }
+
 // IsLimit reports whether err is, or wraps, a LimitError.
 func IsLimit(err error) bool { return errors.As(err, new(*LimitError)) }
 

@@ -83,7 +83,7 @@ type SeriesOptions struct {
 func (p *Proxy) Series(ctx context.Context, req *storepb.SeriesRequest, opts SeriesOptions) *SeriesSet {
 	parent := ctx
 	partial := !req.PartialResponseDisabled
-	ctx, cancel := storeCallContext(parent, partial)
+	ctx, cancel := CallContext(parent, partial)
 	set := &SeriesSet{parent: parent, cancel: cancel, partial: partial}
 
 	matchers, err := storepb.MatchersToPromMatchers(req.Matchers...)
@@ -118,7 +118,8 @@ func (p *Proxy) Series(ctx context.Context, req *storepb.SeriesRequest, opts Ser
 	return set
 }
 
-// storeCallContext returns the context for the store calls of a request.
+// CallContext returns the context for the calls a request makes to the
+// stores (or to other queries).
 //
 // Without partial response they carry no deadline of their own and end when
 // the request does: a deadline sent along would let a store end its call a
@@ -126,7 +127,7 @@ func (p *Proxy) Series(ctx context.Context, req *storepb.SeriesRequest, opts Ser
 // would read as that store's failure. With partial response they must end
 // earlier, by a tenth of the time left (at most partialMargin), so that
 // PromQL still has time to answer from the stores that did.
-func storeCallContext(parent context.Context, partial bool) (context.Context, context.CancelCauseFunc) {
+func CallContext(parent context.Context, partial bool) (context.Context, context.CancelCauseFunc) {
 	ctx, cancel := context.WithCancelCause(context.WithoutCancel(parent))
 	stop := context.AfterFunc(parent, func() { cancel(context.Cause(parent)) })
 	if deadline, ok := parent.Deadline(); ok && partial {

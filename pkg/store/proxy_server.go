@@ -137,8 +137,10 @@ func (s *ProxyServer) Info(ctx context.Context, _ *infopb.InfoRequest) (*infopb.
 	var (
 		lsets      []labels.Labels
 		mint, maxt int64 = math.MaxInt64, math.MinInt64
+		tsdbs      []infopb.TSDBInfo
 	)
 	for _, c := range s.clients() {
+		tsdbs = append(tsdbs, tsdbInfos(c)...)
 		for _, ls := range c.LabelSets() {
 			if !slices.ContainsFunc(lsets, func(o labels.Labels) bool { return labels.Equal(o, ls) }) {
 				lsets = append(lsets, ls)
@@ -159,6 +161,7 @@ func (s *ProxyServer) Info(ctx context.Context, _ *infopb.InfoRequest) (*infopb.
 			MinTime:                      mint,
 			MaxTime:                      maxt,
 			SupportsWithoutReplicaLabels: true,
+			TsdbInfos:                    tsdbs,
 		},
 		// The query serves these APIs over its endpoints (pkg/fanout).
 		Rules:          &infopb.RulesInfo{},
@@ -166,6 +169,17 @@ func (s *ProxyServer) Info(ctx context.Context, _ *infopb.InfoRequest) (*infopb.
 		MetricMetadata: &infopb.MetricMetadataInfo{},
 		Exemplars:      &infopb.ExemplarsInfo{MinTime: math.MinInt64, MaxTime: math.MaxInt64},
 	}, nil
+}
+
+// tsdbInfos are the TSDBs behind a store, by which a distributed engine
+// above partitions the stores: as the endpoints of pkg/discovery know them,
+// or one per label set for other clients.
+func tsdbInfos(c Client) []infopb.TSDBInfo {
+	if t, ok := c.(interface{ TSDBInfos() []infopb.TSDBInfo }); ok {
+		return t.TSDBInfos()
+	}
+	mint, maxt := c.TimeRange()
+	return discovery.TSDBInfosOf(c.LabelSets(), mint, maxt)
 }
 
 func errorStrings(errs []error) []string {
