@@ -12,7 +12,7 @@ LDFLAGS    := -X $(VERSION_PKG).Version=$(VERSION) -X $(VERSION_PKG).Revision=$(
 
 # The packages whose goroutines share state, run again under the race
 # detector (which needs cgo, so a C compiler) by `make test-race`.
-RACE_PKGS  := ./pkg/readahead/ ./pkg/store/... ./pkg/dedup/ ./pkg/discovery/ ./pkg/query/ ./pkg/api/ ./pkg/fanout/
+RACE_PKGS  := ./pkg/readahead/ ./pkg/store/... ./pkg/dedup/ ./pkg/discovery/ ./pkg/query/ ./pkg/api/ ./pkg/fanout/ ./pkg/engine/ ./pkg/remote/ ./pkg/queryapi/
 
 FUZZTIME   ?= 30s
 # Each fuzz target, as package:Name; their seed corpora are committed

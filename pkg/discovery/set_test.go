@@ -11,6 +11,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/prometheus/model/labels"
+	"github.com/thanos-io/thanos/pkg/info/infopb"
+	"github.com/thanos-io/thanos/pkg/store/labelpb"
 	"github.com/thanos-io/thanos/pkg/store/storepb"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -413,5 +415,49 @@ func TestNewSetRegistersMetricsOnce(t *testing.T) {
 	// A second Set on the same registry would report the same series.
 	if _, err := discovery.NewSet(discovery.Options{}, nil, reg); err == nil {
 		t.Fatal("second NewSet on the same registry succeeded")
+	}
+}
+
+// TestSetQueryAPIs checks what a distributed engine takes from Info: which
+// endpoints serve the Query API, and the TSDBs behind each, as announced or,
+// for a store that announces none, one per label set over its time range.
+func TestSetQueryAPIs(t *testing.T) {
+	sidecar := startInfoServer(t, "sidecar", "cluster", "c0", "replica", "a")
+	leaf := startInfoServer(t, "leaf", "cluster", "c1", "replica", "a")
+	leaf.mu.Lock()
+	leaf.resp = &infopb.InfoResponse{
+		ComponentType: "query",
+		LabelSets:     leaf.resp.LabelSets,
+		Store: &infopb.StoreInfo{MinTime: 1000, MaxTime: 2000, TsdbInfos: []infopb.TSDBInfo{
+			{Labels: labelpb.ZLabelSet{Labels: []labelpb.ZLabel{{Name: "cluster", Value: "c1"}, {Name: "replica", Value: "a"}}}, MinTime: 1000, MaxTime: 2000},
+			{Labels: labelpb.ZLabelSet{Labels: []labelpb.ZLabel{{Name: "cluster", Value: "c1"}, {Name: "replica", Value: "b"}}}, MinTime: 1500, MaxTime: 2000},
+		}},
+		Query: &infopb.QueryAPIInfo{},
+	}
+	leaf.mu.Unlock()
+	set, _ := runSet(t, discovery.Options{Endpoints: []string{sidecar.addr, leaf.addr}, InfoInterval: 50 * time.Millisecond, InfoTimeout: 500 * time.Millisecond})
+	waitForStores(t, set, slack, sidecar, leaf)
+
+	apis := set.HealthyQueryAPIs()
+	if len(apis) != 1 || apis[0].String() != leaf.addr || apis[0].QueryClient() == nil {
+		t.Fatalf("Query APIs %v, want the leaf %s", apis, leaf.addr)
+	}
+	describe := func(e *discovery.Endpoint) []string {
+		var out []string
+		for _, ti := range e.TSDBInfos() {
+			out = append(out, fmt.Sprint(ti.Labels.PromLabels(), ti.MinTime, ti.MaxTime))
+		}
+		return out
+	}
+	if got, want := describe(apis[0]), []string{`{cluster="c1", replica="a"} 1000 2000`, `{cluster="c1", replica="b"} 1500 2000`}; !slices.Equal(got, want) {
+		t.Errorf("leaf TSDBs %q, want %q", got, want)
+	}
+	stores := set.HealthyStores()
+	side := stores[slices.IndexFunc(stores, func(e *discovery.Endpoint) bool { return e.String() == sidecar.addr })]
+	if side.ServesQueryAPI() {
+		t.Error("the sidecar serves the Query API, it said not")
+	}
+	if got, want := describe(side), []string{`{cluster="c0", replica="a"} 1000 2000`}; !slices.Equal(got, want) {
+		t.Errorf("sidecar TSDBs %q, want %q derived from its label set and time range", got, want)
 	}
 }
