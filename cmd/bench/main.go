@@ -51,6 +51,10 @@ func main() {
 		Default("bench-results.json").String()
 	app.Flag("thanos", "Also measure every shape through Thanos's sidecars and query (bin/thanos, make tools).").
 		Default("true").BoolVar(&cfg.Thanos)
+	app.Flag("clusters", "Also measure a root query over one leaf query per cluster of this many clusters, in local and distributed mode; 0 skips it.").
+		Default("4").IntVar(&cfg.Clusters)
+	app.Flag("cluster-series", "Counter series per replica of each cluster.").
+		Default("500").IntVar(&cfg.ClusterSeries)
 	app.Flag("command", "How the run was started, recorded with the results.").
 		Default(strings.Join(os.Args, " ")).StringVar(&cfg.Command)
 	if _, err := app.Parse(os.Args[1:]); err != nil {

@@ -47,6 +47,10 @@ type Config struct {
 	// Thanos, if set, also measures every shape through Thanos's sidecars
 	// and query (bin/thanos), the stack Tandem replaces.
 	Thanos bool
+	// Clusters, if positive, also measures a root query over one leaf query
+	// per cluster, each cluster an HA pair serving ClusterSeries counters
+	// over the dataset's length, in local and in distributed mode.
+	Clusters, ClusterSeries int
 	// Command is how the run was started, for the record.
 	Command string
 }
@@ -61,6 +65,11 @@ func (c Config) validate() error {
 	for _, comp := range c.Compressions {
 		if comp != "none" && comp != "snappy" {
 			return fmt.Errorf("gRPC compression %q: want none or snappy", comp)
+		}
+	}
+	if c.Clusters > 0 {
+		if err := (Dataset{Series: c.ClusterSeries, Length: c.Dataset.Length, Interval: c.Dataset.Interval}).validate(); err != nil {
+			return fmt.Errorf("cluster %w", err)
 		}
 	}
 	return c.Dataset.validate()
@@ -106,6 +115,11 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (*Results, error) {
 	if cfg.Thanos {
 		if res.Thanos, err = m.thanos(ctx, res.Queries); err != nil {
 			return nil, fmt.Errorf("thanos: %w", err)
+		}
+	}
+	if cfg.Clusters > 0 {
+		if res.Clusters, err = m.clusters(ctx); err != nil {
+			return nil, fmt.Errorf("clusters: %w", err)
 		}
 	}
 	if cfg.MicroResults != "" {
@@ -355,6 +369,14 @@ func fetch(ctx context.Context, url, path string) error {
 }
 
 func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
+
+// size writes b in MiB, or in KiB below one MiB.
+func size(b int64) string {
+	if b < 1<<20 {
+		return fmt.Sprintf("%.0f KiB", float64(b)/(1<<10))
+	}
+	return mib(b)
+}
 
 // shortDuration writes 6h and 2h24m rather than 6h0m0s and 2h24m0s.
 func shortDuration(d time.Duration) string {

@@ -18,15 +18,17 @@ import (
 // compressions, and checks that every number it reports was measured.
 func TestRun(t *testing.T) {
 	cfg := Config{
-		BinDir:       filepath.Join(promtest.RepoRoot(t), "bin"),
-		CacheDir:     t.TempDir(),
-		WorkDir:      t.TempDir(),
-		Dataset:      Dataset{Series: 8, Length: time.Hour, Interval: 15 * time.Second},
-		Runs:         2,
-		Compressions: []string{"none", "snappy"},
-		Rows:         regexp.MustCompile("^raw"),
-		Thanos:       true,
-		Command:      "go test",
+		BinDir:        filepath.Join(promtest.RepoRoot(t), "bin"),
+		CacheDir:      t.TempDir(),
+		WorkDir:       t.TempDir(),
+		Dataset:       Dataset{Series: 8, Length: time.Hour, Interval: 15 * time.Second},
+		Runs:          2,
+		Compressions:  []string{"none", "snappy"},
+		Rows:          regexp.MustCompile("^raw"),
+		Thanos:        true,
+		Clusters:      2,
+		ClusterSeries: 4,
+		Command:       "go test",
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -76,6 +78,17 @@ func TestRun(t *testing.T) {
 		}
 	}
 
+	if len(res.Clusters) != 4 {
+		t.Fatalf("%d cluster results, want 4: two stacks in two modes", len(res.Clusters))
+	}
+	for _, c := range res.Clusters {
+		// Two clusters of 4 counters each.
+		ok := c.ResultSeries == 8 && c.Took.Runs == 2 && c.Took.Median > 0 && c.RootBytes > 0 && c.RootPeakRSS > 0 && c.LeafPeakRSS > 0
+		if !ok {
+			t.Errorf("cluster result with missing measurements: %+v", c)
+		}
+	}
+
 	// The blocks are cached for the next run.
 	if _, info, err := ensureDataset(ctx, cfg.Dataset, cfg.CacheDir, io.Discard); err != nil || !info.Cached {
 		t.Errorf("second use of the dataset: cached %v, err %v", info.Cached, err)
@@ -85,7 +98,8 @@ func TestRun(t *testing.T) {
 	if err := WriteTable(&table, res); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"| raw 1k series | 6h / 1m | snappy | 8 |", "% within 1%", "| target | measured | met |", "| Thanos p50 |"} {
+	for _, want := range []string{"| raw 1k series | 6h / 1m | snappy | 8 |", "% within 1%", "| target | measured | met |", "| Thanos p50 |",
+		"| raw 1k series | 24h / 5m | tandem | distributed | 8 |"} {
 		if !strings.Contains(table.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, table.String())
 		}

@@ -50,6 +50,10 @@ func WriteTable(w io.Writer, res *Results) error {
 			seconds(s.Took.Median), s.SeriesPerSecond, s.BytesPerSecond/1e6, mib(s.WireBytes), mib(s.PeakRSS))
 	}
 
+	if len(res.Clusters) > 0 {
+		writeClusters(&b, res.Clusters)
+	}
+
 	if len(res.Micro) > 0 {
 		b.WriteString("\n| micro-benchmark | results |\n|---|---|\n")
 		for _, m := range res.Micro {
@@ -89,6 +93,23 @@ func writeThanos(b *strings.Builder, res *Results) {
 			th.Ratio, ratio, mib(th.QueryPeakRSS), rss, mib(th.SidecarPeakRSS[0]), mib(th.SidecarPeakRSS[1]), th.AgreementWithTandem)
 	}
 	b.WriteString("\nThe same queries through Thanos v0.42's sidecars and query over the same two Prometheus servers, deduplicating by the same replica label; each ratio is to Prometheus measured alongside.\n")
+}
+
+// writeClusters writes the rows of a root over one leaf per cluster.
+func writeClusters(b *strings.Builder, rs []ClusterResult) {
+	b.WriteString("\n| query | range / step | stack | mode | series | p50 | p90 | root reads per query | root peak RSS | leaf peak RSS |\n")
+	b.WriteString("|---|---|---|---|--:|--:|--:|--:|--:|--:|\n")
+	// Each shape's rows together, Tandem's beside Thanos's.
+	rs = slices.Clone(rs)
+	slices.SortStableFunc(rs, func(a, b ClusterResult) int { return strings.Compare(a.Shape, b.Shape) })
+	for _, r := range rs {
+		fmt.Fprintf(b, "| %s | %s / %s | %s | %s | %d | %s | %s | %s | %s | %s |\n",
+			r.Shape, r.Range, r.Step, r.Stack, r.Mode, r.ResultSeries, seconds(r.Took.Median), seconds(r.Took.P90),
+			size(r.RootBytes), mib(r.RootPeakRSS), mib(r.LeafPeakRSS))
+	}
+	fmt.Fprintf(b, "\nA root query over one leaf query per cluster, each leaf over an HA pair's sidecars, root and leaves both Tandem's or both Thanos v0.42's; "+
+		"local: the root reads the leaves' Store API, distributed: Thanos's engine pushes what it can down to the leaves' Query API. "+
+		"Medians and p90 of %d runs after a warm-up; the root is restarted for every row.\n", rs[0].Took.Runs)
 }
 
 // metricOrder puts go test's units first, then the benchmark's own.

@@ -15,9 +15,11 @@ type Results struct {
 	Queries []QueryResult   `json:"queries"`
 	Thanos  []ThanosResult  `json:"thanos,omitempty"`
 	Sidecar []SidecarResult `json:"sidecar"`
-	Micro   []MicroResult   `json:"micro,omitempty"`
-	Targets []Target        `json:"targets"`
-	Profile *Profile        `json:"profile,omitempty"`
+	// Clusters are the rows of a root over one leaf query per cluster.
+	Clusters []ClusterResult `json:"clusters,omitempty"`
+	Micro    []MicroResult   `json:"micro,omitempty"`
+	Targets  []Target        `json:"targets"`
+	Profile  *Profile        `json:"profile,omitempty"`
 }
 
 // Machine is where the numbers were taken.

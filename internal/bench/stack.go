@@ -5,9 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -55,9 +57,7 @@ func findBinaries(dir string, thanos bool) (binaries, error) {
 	return b, nil
 }
 
-// startPrometheus serves each replica's blocks from dataDirs. Blocks are
-// kept at their generated length, so Prometheus never compacts (and so
-// never changes) the cached data.
+// startPrometheus serves each replica's blocks from dataDirs.
 func (s *stack) startPrometheus(ctx context.Context, dataDirs [2]string) error {
 	// Both addresses at once: neither server listens yet when the second
 	// is picked.
@@ -66,29 +66,10 @@ func (s *stack) startPrometheus(ctx context.Context, dataDirs [2]string) error {
 		return err
 	}
 	for r, name := range replicaNames {
-		dir := filepath.Join(s.workDir, "prometheus-"+name)
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return err
-		}
-		cfgFile := filepath.Join(dir, "prometheus.yml")
-		cfg := fmt.Sprintf("global:\n  scrape_interval: 15s\n  external_labels:\n    replica: %q\n", name)
-		if err := os.WriteFile(cfgFile, []byte(cfg), 0o644); err != nil {
-			return err
-		}
-		addr := addrs[r]
-		p, err := startProcess("prometheus-"+name, s.bins.Prometheus, filepath.Join(s.workDir, "prometheus-"+name+".log"),
-			"--config.file="+cfgFile,
-			"--storage.tsdb.path="+dataDirs[r],
-			"--storage.tsdb.retention.time=100y",
-			"--storage.tsdb.min-block-duration=2h",
-			"--storage.tsdb.max-block-duration="+blockLength.String(),
-			"--web.listen-address="+addr,
-			"--log.level=warn",
-		)
+		p, err := startPrometheus(s.bins.Prometheus, s.workDir, "prometheus-"+name, dataDirs[r], addrs[r], map[string]string{"replica": name})
 		if err != nil {
 			return err
 		}
-		p.HTTP = addr
 		s.proms[r] = p
 	}
 	for _, p := range s.proms {
@@ -97,6 +78,40 @@ func (s *stack) startPrometheus(ctx context.Context, dataDirs [2]string) error {
 		}
 	}
 	return nil
+}
+
+// startPrometheus runs a Prometheus called name on addr over the blocks in
+// dataDir, with the given external labels, its config and log in workDir.
+// Blocks are kept at their generated length, so Prometheus never compacts
+// (and so never changes) the cached data.
+func startPrometheus(bin, workDir, name, dataDir, addr string, external map[string]string) (*process, error) {
+	dir := filepath.Join(workDir, name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	var labels strings.Builder
+	for _, k := range slices.Sorted(maps.Keys(external)) {
+		fmt.Fprintf(&labels, "    %s: %q\n", k, external[k])
+	}
+	cfgFile := filepath.Join(dir, "prometheus.yml")
+	cfg := "global:\n  scrape_interval: 15s\n  external_labels:\n" + labels.String()
+	if err := os.WriteFile(cfgFile, []byte(cfg), 0o644); err != nil {
+		return nil, err
+	}
+	p, err := startProcess(name, bin, filepath.Join(workDir, name+".log"),
+		"--config.file="+cfgFile,
+		"--storage.tsdb.path="+dataDir,
+		"--storage.tsdb.retention.time=100y",
+		"--storage.tsdb.min-block-duration=2h",
+		"--storage.tsdb.max-block-duration="+blockLength.String(),
+		"--web.listen-address="+addr,
+		"--log.level=warn",
+	)
+	if err != nil {
+		return nil, err
+	}
+	p.HTTP = addr
+	return p, nil
 }
 
 // promURL is replica r's Prometheus.
