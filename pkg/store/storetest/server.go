@@ -59,9 +59,20 @@ type Server struct {
 // Start serves db on a loopback port until the test ends.
 func Start(t testing.TB, db Storage, opts Options) *Server {
 	t.Helper()
+	s, err := NewServer(db, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// NewServer serves db on a loopback port until Stop, for benchmarks that
+// run outside a test.
+func NewServer(db Storage, opts Options) (*Server, error) {
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatalf("listen: %v", err)
+		return nil, fmt.Errorf("listen: %w", err)
 	}
 	if opts.MinTime == 0 && opts.MaxTime == 0 {
 		opts.MinTime, opts.MaxTime = math.MinInt64, math.MaxInt64
@@ -70,8 +81,7 @@ func Start(t testing.TB, db Storage, opts Options) *Server {
 	storepb.RegisterStoreServer(s.grpc, s)
 	infopb.RegisterInfoServer(s.grpc, s)
 	go func() { _ = s.grpc.Serve(lis) }()
-	t.Cleanup(s.Stop)
-	return s
+	return s, nil
 }
 
 // Addr returns the server's host:port.

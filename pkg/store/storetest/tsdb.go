@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	"github.com/prometheus/prometheus/model/labels"
@@ -24,23 +25,34 @@ type Series struct {
 // and closes it when the test ends.
 func OpenTSDB(t testing.TB, series ...Series) *tsdb.DB {
 	t.Helper()
-	db, err := tsdb.Open(t.TempDir(), nil, nil, tsdb.DefaultOptions(), nil)
+	db, err := NewTSDB(t.TempDir(), series...)
 	if err != nil {
-		t.Fatalf("open tsdb: %v", err)
+		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = db.Close() })
+	return db
+}
+
+// NewTSDB opens a real TSDB in dir loaded with series; the caller closes it.
+func NewTSDB(dir string, series ...Series) (*tsdb.DB, error) {
+	db, err := tsdb.Open(dir, nil, nil, tsdb.DefaultOptions(), nil)
+	if err != nil {
+		return nil, fmt.Errorf("open tsdb: %w", err)
+	}
 	app := db.Appender(context.Background())
 	for _, s := range series {
 		for _, smpl := range s.Samples {
 			if _, err := app.Append(0, s.Labels, smpl.T, smpl.V); err != nil {
-				t.Fatalf("append %s: %v", s.Labels, err)
+				_ = db.Close()
+				return nil, fmt.Errorf("append %s: %w", s.Labels, err)
 			}
 		}
 	}
 	if err := app.Commit(); err != nil {
-		t.Fatalf("commit: %v", err)
+		_ = db.Close()
+		return nil, fmt.Errorf("commit: %w", err)
 	}
-	return db
+	return db, nil
 }
 
 // Ramp returns n samples from t0 every step ms with values 0, 1, 2, ...
