@@ -55,6 +55,10 @@ func main() {
 		Default("4").IntVar(&cfg.Clusters)
 	app.Flag("cluster-series", "Counter series per replica of each cluster.").
 		Default("500").IntVar(&cfg.ClusterSeries)
+	app.Flag("stores", "Also measure a query over this many Store API servers (HA pairs) that the benchmark serves itself; 0 skips it.").
+		Default("64").IntVar(&cfg.Stores)
+	app.Flag("store-series", "Counter series of each store of the first pair, and of each other store (and ten times as many in a second round).").
+		Default("50").IntVar(&cfg.StoreSeries)
 	app.Flag("command", "How the run was started, recorded with the results.").
 		Default(strings.Join(os.Args, " ")).StringVar(&cfg.Command)
 	if _, err := app.Parse(os.Args[1:]); err != nil {

@@ -51,6 +51,11 @@ type Config struct {
 	// per cluster, each cluster an HA pair serving ClusterSeries counters
 	// over the dataset's length, in local and in distributed mode.
 	Clusters, ClusterSeries int
+	// Stores, if positive, also measures a query over this many Store API
+	// servers (HA pairs) served by the benchmark itself, the first pair
+	// holding StoreSeries counters, the others as many and ten times as
+	// many.
+	Stores, StoreSeries int
 	// Command is how the run was started, for the record.
 	Command string
 }
@@ -71,6 +76,9 @@ func (c Config) validate() error {
 		if err := (Dataset{Series: c.ClusterSeries, Length: c.Dataset.Length, Interval: c.Dataset.Interval}).validate(); err != nil {
 			return fmt.Errorf("cluster %w", err)
 		}
+	}
+	if c.Stores > 0 && (c.Stores%2 != 0 || c.StoreSeries < 1) {
+		return fmt.Errorf("stores: want an even number of stores with at least one series, got %d with %d", c.Stores, c.StoreSeries)
 	}
 	return c.Dataset.validate()
 }
@@ -120,6 +128,11 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (*Results, error) {
 	if cfg.Clusters > 0 {
 		if res.Clusters, err = m.clusters(ctx); err != nil {
 			return nil, fmt.Errorf("clusters: %w", err)
+		}
+	}
+	if cfg.Stores > 0 {
+		if res.Stores, err = m.stores(ctx); err != nil {
+			return nil, fmt.Errorf("stores: %w", err)
 		}
 	}
 	if cfg.MicroResults != "" {

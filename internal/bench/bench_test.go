@@ -28,6 +28,8 @@ func TestRun(t *testing.T) {
 		Thanos:        true,
 		Clusters:      2,
 		ClusterSeries: 4,
+		Stores:        8,
+		StoreSeries:   3,
 		Command:       "go test",
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -86,6 +88,17 @@ func TestRun(t *testing.T) {
 		ok := c.ResultSeries == 8 && c.Took.Runs == 2 && c.Took.Median > 0 && c.RootBytes > 0 && c.RootPeakRSS > 0 && c.LeafPeakRSS > 0
 		if !ok {
 			t.Errorf("cluster result with missing measurements: %+v", c)
+		}
+	}
+
+	if len(res.Stores) != 5 {
+		t.Fatalf("%d stores results, want 5", len(res.Stores))
+	}
+	for _, s := range res.Stores {
+		ok := s.Stores == 8 && s.Took.Runs == 2 && s.Took.Median > 0 && s.QueryPeakRSS > 0 && s.PeakGoroutines > 0 && s.RestGoroutines > 0 &&
+			s.ResultSeries == map[string]int{"all stores": 4}[s.Name]+map[bool]int{true: 1}[s.Name != "all stores"]
+		if !ok {
+			t.Errorf("stores result with missing measurements: %+v", s)
 		}
 	}
 

@@ -54,6 +54,10 @@ func WriteTable(w io.Writer, res *Results) error {
 		writeClusters(&b, res.Clusters)
 	}
 
+	if len(res.Stores) > 0 {
+		writeStores(&b, res.Stores)
+	}
+
 	if len(res.Micro) > 0 {
 		b.WriteString("\n| micro-benchmark | results |\n|---|---|\n")
 		for _, m := range res.Micro {
@@ -110,6 +114,19 @@ func writeClusters(b *strings.Builder, rs []ClusterResult) {
 	fmt.Fprintf(b, "\nA root query over one leaf query per cluster, each leaf over an HA pair's sidecars, root and leaves both Tandem's or both Thanos v0.42's; "+
 		"local: the root reads the leaves' Store API, distributed: Thanos's engine pushes what it can down to the leaves' Query API. "+
 		"Medians and p90 of %d runs after a warm-up; the root is restarted for every row.\n", rs[0].Took.Runs)
+}
+
+// writeStores writes the rows of a query over many stores.
+func writeStores(b *strings.Builder, rs []StoresResult) {
+	b.WriteString("\n| query over many stores | stores | series per store (first pair / others) | series | p50 | p90 | query peak RSS | goroutines at peak / at rest |\n")
+	b.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|\n")
+	for _, r := range rs {
+		fmt.Fprintf(b, "| %s | %d | %d / %d | %d | %s | %s | %s | %d / %d |\n", r.Name, r.Stores, r.SeriesPerStore, r.OthersSeries,
+			r.ResultSeries, seconds(r.Took.Median), seconds(r.Took.P90), mib(r.QueryPeakRSS), r.PeakGoroutines, r.RestGoroutines)
+	}
+	fmt.Fprintf(b, "\nA query over %d Store API servers (HA pairs c00, c01, ...) that the benchmark serves over loopback gRPC from TSDBs, %s at %s; "+
+		"medians and p90 of %d runs after a warm-up, the query restarted for every row.\n",
+		rs[0].Stores, shortDuration(storesWindow.Length), shortDuration(storesWindow.Step), rs[0].Took.Runs)
 }
 
 // metricOrder puts go test's units first, then the benchmark's own.

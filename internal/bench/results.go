@@ -17,9 +17,11 @@ type Results struct {
 	Sidecar []SidecarResult `json:"sidecar"`
 	// Clusters are the rows of a root over one leaf query per cluster.
 	Clusters []ClusterResult `json:"clusters,omitempty"`
-	Micro    []MicroResult   `json:"micro,omitempty"`
-	Targets  []Target        `json:"targets"`
-	Profile  *Profile        `json:"profile,omitempty"`
+	// Stores are the rows of a query over many stores.
+	Stores  []StoresResult `json:"stores,omitempty"`
+	Micro   []MicroResult  `json:"micro,omitempty"`
+	Targets []Target       `json:"targets"`
+	Profile *Profile       `json:"profile,omitempty"`
 }
 
 // Machine is where the numbers were taken.

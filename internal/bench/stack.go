@@ -252,7 +252,11 @@ func (s *stack) remoteReadBytes() (float64, error) {
 
 // scrapeCounter reads one unlabelled sample from a /metrics page.
 func scrapeCounter(url, name string) (float64, error) {
-	resp, err := http.Get(url)
+	return scrapeCounterWith(http.DefaultClient, url, name)
+}
+
+func scrapeCounterWith(client *http.Client, url, name string) (float64, error) {
+	resp, err := client.Get(url)
 	if err != nil {
 		return 0, err
 	}
