@@ -23,7 +23,8 @@ import (
 // leaf queries, and a Tandem root in distributed mode over Thanos leaves
 // and over Tandem leaves (one on Prometheus's engine, which evaluates the
 // query strings, one on Thanos's, which evaluates the plans), over two
-// clusters of HA pairs with outages and missed scrapes. Every shape the
+// clusters of HA pairs with outages and missed scrapes, and a Tandem root
+// over one cluster's leaf and the other's sidecars. Every shape the
 // engine pushes down (sum, count, min, max, avg, topk, with rate inside)
 // and some it keeps at the root must answer what the flat query over the
 // four sidecars answers. The leaves merge the replicas, so that is the
@@ -55,6 +56,8 @@ func TestDistributedQueriesAnswerAsOneQuery(t *testing.T) {
 		{"thanos root over tandem leaves", thanosRoot, tandemLeaves, tandemFlat, ds.Start + 10*time.Minute.Milliseconds()},
 		{"tandem root over thanos leaves", "http://" + tandemQuery(t, []string{c0.thanos, c1.thanos}, distributed...).HTTP, thanosLeaves, thanosFlat, ds.Start},
 		{"tandem root over tandem leaves", "http://" + tandemQuery(t, []string{c0.tandem, c1.tandem}, distributed...).HTTP, tandemLeaves, tandemFlat, ds.Start},
+		// c1's sidecars serve no Query API: the root evaluates them itself.
+		{"tandem root over a tandem leaf and sidecars", "http://" + tandemQuery(t, append([]string{c0.tandem}, c1.sidecars...), distributed...).HTTP, tandemLeaves[:1], tandemFlat, ds.Start},
 	}
 	for _, st := range stacks {
 		t.Run(st.name, func(t *testing.T) {

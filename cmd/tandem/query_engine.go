@@ -51,13 +51,14 @@ func (cfg *queryCmd) engines(env environment, endpoints *discovery.Set, proxy *s
 			storesOnly []store.Client
 			infos      []infopb.TSDBInfo
 		)
+		for _, e := range endpoints.HealthyQueryAPIs() {
+			queryAPIs = append(queryAPIs, e)
+		}
 		for _, e := range endpoints.HealthyStores() {
-			if e.ServesQueryAPI() {
-				queryAPIs = append(queryAPIs, e)
-				continue
+			if !e.ServesQueryAPI() {
+				storesOnly = append(storesOnly, e)
+				infos = append(infos, e.TSDBInfos()...)
 			}
-			storesOnly = append(storesOnly, e)
-			infos = append(infos, e.TSDBInfos()...)
 		}
 		stores := store.NewProxy(func() []store.Client { return storesOnly }, store.ProxyOptions{ResponseTimeout: cfg.responseTimeout})
 		return engine.Queryable{
