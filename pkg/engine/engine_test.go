@@ -70,7 +70,7 @@ func startLeaf(t *testing.T, cluster string) leafEndpoint {
 	return l
 }
 
-func newEngines(t *testing.T, mode engine.Mode) *engine.Set {
+func newEngines(t testing.TB, mode engine.Mode) *engine.Set {
 	t.Helper()
 	set, err := engine.New(engine.Options{EngineOpts: promql.EngineOpts{
 		MaxSamples: 50_000_000, Timeout: time.Minute, LookbackDelta: 5 * time.Minute,
