@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/prometheus/model/histogram"
@@ -50,7 +51,9 @@ type query struct {
 	start, end     time.Time
 	step, lookback time.Duration
 	samples        *stats.QuerySamples
-	cancel         context.CancelFunc
+
+	mu     sync.Mutex // Cancel may come from another goroutine
+	cancel context.CancelFunc
 }
 
 // Exec implements promql.Query. A failed engine is a warning naming it
@@ -58,7 +61,9 @@ type query struct {
 // itself, which the other engines would fail on too.
 func (q *query) Exec(ctx context.Context) *promql.Result {
 	ctx, cancel := context.WithCancel(ctx)
+	q.mu.Lock()
 	q.cancel = cancel
+	q.mu.Unlock()
 	defer cancel()
 	partial := q.target.opts.PartialResponse
 	callCtx, stop := store.CallContext(ctx, partial)
@@ -343,6 +348,8 @@ func (q *query) Statement() parser.Statement { return nil }
 func (q *query) Stats() *stats.Statistics { return &stats.Statistics{Samples: q.samples} }
 
 func (q *query) Cancel() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
 	if q.cancel != nil {
 		q.cancel()
 	}
