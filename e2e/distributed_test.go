@@ -223,18 +223,8 @@ type resultPoint struct {
 
 func parseResult(t *testing.T, data json.RawMessage) resultSet {
 	t.Helper()
-	var d struct {
-		Result []struct {
-			Metric map[string]string `json:"metric"`
-			Value  []any             `json:"value"`
-			Values [][]any           `json:"values"`
-		} `json:"result"`
-	}
-	if err := json.Unmarshal(data, &d); err != nil {
-		t.Fatal(err)
-	}
 	out := resultSet{}
-	for _, s := range d.Result {
+	for _, s := range decodeResult(t, data) {
 		key := fmt.Sprint(s.Metric)
 		values := s.Values
 		if s.Value != nil {

@@ -166,22 +166,32 @@ func clusterRateAccuracy(ctx context.Context, t *testing.T, base string, ds *gro
 // canonical turns a query result into one line per series, sorted.
 func canonical(t *testing.T, data json.RawMessage) []string {
 	t.Helper()
-	var d struct {
-		Result []struct {
-			Metric map[string]string `json:"metric"`
-			Value  []any             `json:"value"`
-			Values [][]any           `json:"values"`
-		} `json:"result"`
-	}
-	if err := json.Unmarshal(data, &d); err != nil {
-		t.Fatal(err)
-	}
-	out := make([]string, 0, len(d.Result))
-	for _, s := range d.Result {
+	series := decodeResult(t, data)
+	out := make([]string, 0, len(series))
+	for _, s := range series {
 		out = append(out, fmt.Sprint(s.Metric, " ", s.Value, s.Values))
 	}
 	slices.Sort(out)
 	return out
+}
+
+// resultSeries is one series of a query result as the API writes it: an
+// instant vector's value or a matrix's values.
+type resultSeries struct {
+	Metric map[string]string `json:"metric"`
+	Value  []any             `json:"value"`
+	Values [][]any           `json:"values"`
+}
+
+func decodeResult(t *testing.T, data json.RawMessage) []resultSeries {
+	t.Helper()
+	var d struct {
+		Result []resultSeries `json:"result"`
+	}
+	if err := json.Unmarshal(data, &d); err != nil {
+		t.Fatal(err)
+	}
+	return d.Result
 }
 
 // firstDifference describes where two canonical answers first differ, or

@@ -20,8 +20,8 @@ import (
 
 	"github.com/tandem-metrics/tandem/pkg/api"
 	"github.com/tandem-metrics/tandem/pkg/discovery"
-	"github.com/tandem-metrics/tandem/pkg/fanout"
 	"github.com/tandem-metrics/tandem/pkg/engine"
+	"github.com/tandem-metrics/tandem/pkg/fanout"
 	"github.com/tandem-metrics/tandem/pkg/query"
 	"github.com/tandem-metrics/tandem/pkg/store"
 	"github.com/tandem-metrics/tandem/pkg/store/storetest"

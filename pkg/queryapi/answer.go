@@ -81,9 +81,9 @@ func (a answer) stats(q promql.Query) error {
 	return a.send(querypb.NewQueryStatsResponse(st))
 }
 
-// rangeResponse is m as the answer of QueryRange, whose messages are those
-// of Query under other names.
-func rangeResponse(m *querypb.QueryResponse) *querypb.QueryRangeResponse {
+// AsRange is m as an answer of QueryRange, whose messages are those of
+// Query under other names.
+func AsRange(m *querypb.QueryResponse) *querypb.QueryRangeResponse {
 	switch r := m.Result.(type) {
 	case *querypb.QueryResponse_Warnings:
 		return &querypb.QueryRangeResponse{Result: &querypb.QueryRangeResponse_Warnings{Warnings: r.Warnings}}
@@ -95,4 +95,20 @@ func rangeResponse(m *querypb.QueryResponse) *querypb.QueryRangeResponse {
 		return querypb.NewQueryRangeStatsResponse(r.Stats)
 	}
 	return &querypb.QueryRangeResponse{}
+}
+
+// AsInstant is m, an answer of QueryRange, as one of Query, for clients
+// that read both alike.
+func AsInstant(m *querypb.QueryRangeResponse) *querypb.QueryResponse {
+	switch r := m.Result.(type) {
+	case *querypb.QueryRangeResponse_Warnings:
+		return &querypb.QueryResponse{Result: &querypb.QueryResponse_Warnings{Warnings: r.Warnings}}
+	case *querypb.QueryRangeResponse_Timeseries:
+		return querypb.NewQueryResponse(r.Timeseries)
+	case *querypb.QueryRangeResponse_TimeseriesBatch:
+		return &querypb.QueryResponse{Result: &querypb.QueryResponse_TimeseriesBatch{TimeseriesBatch: r.TimeseriesBatch}}
+	case *querypb.QueryRangeResponse_Stats:
+		return querypb.NewQueryStatsResponse(r.Stats)
+	}
+	return &querypb.QueryResponse{}
 }

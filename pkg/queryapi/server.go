@@ -129,7 +129,7 @@ func (s *Server) QueryRange(req *querypb.QueryRangeRequest, srv querypb.Query_Qu
 		return status.Error(codes.InvalidArgument, "exceeded maximum resolution of 11,000 points per timeseries")
 	}
 	return s.serve(srv.Context(), r, answer{
-		send: func(m *querypb.QueryResponse) error { return srv.Send(rangeResponse(m)) },
+		send: func(m *querypb.QueryResponse) error { return srv.Send(AsRange(m)) },
 	}, func(ctx context.Context, e engine.Engine, q storage.Queryable, opts promql.QueryOpts) (promql.Query, error) {
 		return e.NewRangeQueryFromPlan(ctx, q, opts, r.plan.GetJson(), r.query, start, end, step)
 	})

@@ -2,7 +2,6 @@ package queryapi_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -24,6 +23,7 @@ import (
 
 	"github.com/tandem-metrics/tandem/internal/wait"
 	"github.com/tandem-metrics/tandem/pkg/engine"
+	"github.com/tandem-metrics/tandem/pkg/queryapi"
 	"github.com/tandem-metrics/tandem/pkg/queryapi/queryapitest"
 	"github.com/tandem-metrics/tandem/pkg/store/storetest"
 )
@@ -73,17 +73,7 @@ func (r rangeStream) Recv() (*querypb.QueryResponse, error) {
 	if err != nil {
 		return nil, err
 	}
-	switch v := m.Result.(type) {
-	case *querypb.QueryRangeResponse_Warnings:
-		return &querypb.QueryResponse{Result: &querypb.QueryResponse_Warnings{Warnings: v.Warnings}}, nil
-	case *querypb.QueryRangeResponse_Timeseries:
-		return querypb.NewQueryResponse(v.Timeseries), nil
-	case *querypb.QueryRangeResponse_TimeseriesBatch:
-		return &querypb.QueryResponse{Result: &querypb.QueryResponse_TimeseriesBatch{TimeseriesBatch: v.TimeseriesBatch}}, nil
-	case *querypb.QueryRangeResponse_Stats:
-		return querypb.NewQueryStatsResponse(v.Stats), nil
-	}
-	return nil, errors.New("empty message")
+	return queryapi.AsInstant(m), nil
 }
 
 func read(s stream) (answer, error) {

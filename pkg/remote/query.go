@@ -23,6 +23,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/tandem-metrics/tandem/pkg/queryapi"
 	"github.com/tandem-metrics/tandem/pkg/store"
 )
 
@@ -148,24 +149,10 @@ func (q *query) exec(ctx, parent context.Context) (parser.Value, annotations.Ann
 			if err != nil {
 				return nil, err
 			}
-			return rangeResponse(m), nil
+			return queryapi.AsInstant(m), nil
 		}
 	}
 	return q.receive(recv)
-}
-
-func rangeResponse(m *querypb.QueryRangeResponse) *querypb.QueryResponse {
-	switch r := m.Result.(type) {
-	case *querypb.QueryRangeResponse_Warnings:
-		return &querypb.QueryResponse{Result: &querypb.QueryResponse_Warnings{Warnings: r.Warnings}}
-	case *querypb.QueryRangeResponse_Timeseries:
-		return querypb.NewQueryResponse(r.Timeseries)
-	case *querypb.QueryRangeResponse_TimeseriesBatch:
-		return &querypb.QueryResponse{Result: &querypb.QueryResponse_TimeseriesBatch{TimeseriesBatch: r.TimeseriesBatch}}
-	case *querypb.QueryRangeResponse_Stats:
-		return querypb.NewQueryStatsResponse(r.Stats)
-	}
-	return &querypb.QueryResponse{}
 }
 
 // receive reads the answer, bounding what it holds: at most
