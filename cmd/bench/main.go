@@ -39,8 +39,10 @@ func main() {
 		Default("15s").DurationVar(&cfg.Dataset.Interval)
 	app.Flag("runs", "Timed runs per query, after one warm-up.").
 		Default("5").IntVar(&cfg.Runs)
-	app.Flag("grpc-compression", "--grpc-compression of the query to measure with (repeated).").
-		Default("none", "snappy").EnumsVar(&cfg.Compressions, "none", "snappy")
+	app.Flag("grpc-compression", "--grpc-compression of the query to measure with (repeated); the sidecar is measured with and without snappy.").
+		Default("none").EnumsVar(&cfg.Compressions, "none", "snappy")
+	app.Flag("query.promql-engine", "--query.promql-engine of the query to measure with (repeated).").
+		Default("prometheus", "thanos").EnumsVar(&cfg.Engines, "prometheus", "thanos")
 	app.Flag("rows", "Regular expression selecting the rows to measure by name, such as 'sum by code rate, 6h / 15s' or 'instant'; empty measures all.").
 		Default("").RegexpVar(&cfg.Rows)
 	app.Flag("micro-results", "Output of `go test -bench` to include (dedup cost, sidecar memory).").

@@ -18,11 +18,13 @@ import (
 	"regexp"
 	"runtime"
 	"time"
+
+	"github.com/tandem-metrics/tandem/pkg/store"
 )
 
 // Config is what one run measures and where it keeps its files.
 type Config struct {
-	// BinDir holds prometheus, promtool, sidecar and query.
+	// BinDir holds prometheus, tandem and thanos.
 	BinDir string
 	// CacheDir keeps generated blocks between runs, one directory per
 	// dataset.
@@ -32,8 +34,11 @@ type Config struct {
 	Dataset Dataset
 	// Runs is how many timed runs each query gets, after one warm-up.
 	Runs int
-	// Compressions are the --grpc-compression values the query runs with.
+	// Compressions are the --grpc-compression values the query runs with;
+	// the sidecar is measured with and without snappy whatever they are.
 	Compressions []string
+	// Engines are the --query.promql-engine values the query runs with.
+	Engines []string
 	// Rows, if set, selects the rows to measure by their name, e.g.
 	// "sum by code rate, 6h / 15s".
 	Rows *regexp.Regexp
@@ -70,6 +75,14 @@ func (c Config) validate() error {
 	for _, comp := range c.Compressions {
 		if comp != "none" && comp != "snappy" {
 			return fmt.Errorf("gRPC compression %q: want none or snappy", comp)
+		}
+	}
+	if len(c.Engines) == 0 {
+		return errors.New("no PromQL engine to measure")
+	}
+	for _, e := range c.Engines {
+		if e != "prometheus" && e != "thanos" {
+			return fmt.Errorf("PromQL engine %q: want prometheus or thanos", e)
 		}
 	}
 	if c.Clusters > 0 {
@@ -164,7 +177,7 @@ type measurer struct {
 func (m *measurer) sidecar(ctx context.Context) ([]SidecarResult, error) {
 	d := m.cfg.Dataset
 	var results []SidecarResult
-	for _, comp := range m.cfg.Compressions {
+	for _, comp := range []string{"none", store.SnappyCompression} {
 		for _, length := range []time.Duration{d.Length / 10, d.Length} {
 			if err := m.stack.startSidecar(ctx, 0); err != nil {
 				return nil, err
@@ -212,25 +225,32 @@ func (m *measurer) sidecar(ctx context.Context) ([]SidecarResult, error) {
 	return results, nil
 }
 
-// queries measures every row, with every compression, restarting the
-// sidecars and the query for each so that each peak RSS belongs to one
-// row. The runs of the query and of Prometheus alternate, so both meet the
-// same load from anything else on the machine.
+// queries measures every row, with every engine and compression,
+// restarting the sidecars and the query for each so that each peak RSS
+// belongs to one row. The runs of the query and of Prometheus alternate, so
+// both meet the same load from anything else on the machine.
 func (m *measurer) queries(ctx context.Context) ([]QueryResult, error) {
 	var results []QueryResult
-	for _, comp := range m.cfg.Compressions {
-		for _, row := range m.rows() {
-			r, err := m.query(ctx, comp, row)
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", row, err)
+	for _, engine := range m.cfg.Engines {
+		for _, comp := range m.cfg.Compressions {
+			for _, row := range m.rows() {
+				r, err := m.query(ctx, queryConfig{engine, comp}, row)
+				if err != nil {
+					return nil, fmt.Errorf("%s: %w", row, err)
+				}
+				fmt.Fprintf(m.out, "query %-28s %-10s %-10s %-6s p50 %.3fs p90 %.3fs, Prometheus p50 %.3fs (%.2fx), query RSS %s, sidecar RSS %s/%s, %d series; %s\n",
+					row.Shape.Name, row.Window, engine, comp, r.Tandem.Median, r.Tandem.P90, r.Prometheus.Median, r.Ratio,
+					mib(r.QueryPeakRSS), mib(r.SidecarPeakRSS[0]), mib(r.SidecarPeakRSS[1]), r.ResultSeries, r.Agreement)
+				results = append(results, r)
 			}
-			fmt.Fprintf(m.out, "query %-28s %-10s %-6s p50 %.3fs p90 %.3fs, Prometheus p50 %.3fs (%.2fx), query RSS %s, sidecar RSS %s/%s, %d series; %s\n",
-				row.Shape.Name, row.Window, comp, r.Tandem.Median, r.Tandem.P90, r.Prometheus.Median, r.Ratio,
-				mib(r.QueryPeakRSS), mib(r.SidecarPeakRSS[0]), mib(r.SidecarPeakRSS[1]), r.ResultSeries, r.Agreement)
-			results = append(results, r)
 		}
 	}
 	return results, nil
+}
+
+// queryConfig is how the query under measurement runs.
+type queryConfig struct {
+	engine, compression string
 }
 
 // rows are the rows the configuration selects.
@@ -249,9 +269,9 @@ func (m *measurer) request(row Row) request {
 	return request{expr: row.Shape.Expr, start: end.Add(-row.Window.Length), end: end, step: row.Window.Step}
 }
 
-func (m *measurer) query(ctx context.Context, comp string, row Row) (QueryResult, error) {
+func (m *measurer) query(ctx context.Context, qc queryConfig, row Row) (QueryResult, error) {
 	s := m.stack
-	if err := s.startTandem(ctx, comp); err != nil {
+	if err := s.startTandem(ctx, qc); err != nil {
 		return QueryResult{}, err
 	}
 	defer s.stopTandem()
@@ -268,7 +288,8 @@ func (m *measurer) query(ctx context.Context, comp string, row Row) (QueryResult
 		Shape:         row.Shape.Name,
 		Expr:          row.Shape.Expr,
 		Window:        row.Window.String(),
-		Compression:   comp,
+		Engine:        qc.engine,
+		Compression:   qc.compression,
 		ResultSeries:  ours.last.series,
 		ResponseBytes: ours.last.bytes,
 		Tandem:        summarise(ours.took),
@@ -311,13 +332,13 @@ func furthestBehind(rs []QueryResult) QueryResult {
 // of the query.
 func (m *measurer) profile(ctx context.Context, r QueryResult) (*Profile, error) {
 	s := m.stack
-	if err := s.startTandem(ctx, r.Compression); err != nil {
+	if err := s.startTandem(ctx, queryConfig{r.Engine, r.Compression}); err != nil {
 		return nil, err
 	}
 	defer s.stopTandem()
 	base := "http://" + s.query.HTTP
 	p := &Profile{
-		Query:         r.label() + ", " + r.Compression,
+		Query:         r.label() + ", " + r.Engine + " engine, " + r.Compression,
 		CPU:           filepath.Join(m.cfg.WorkDir, "query-cpu.pb.gz"),
 		Allocs:        filepath.Join(m.cfg.WorkDir, "query-allocs.pb.gz"),
 		SidecarCPU:    filepath.Join(m.cfg.WorkDir, "sidecar-a-cpu.pb.gz"),

@@ -24,6 +24,7 @@ func TestRun(t *testing.T) {
 		Dataset:       Dataset{Series: 8, Length: time.Hour, Interval: 15 * time.Second},
 		Runs:          2,
 		Compressions:  []string{"none", "snappy"},
+		Engines:       []string{"prometheus", "thanos"},
 		Rows:          regexp.MustCompile("^raw"),
 		Thanos:        true,
 		Clusters:      2,
@@ -48,8 +49,8 @@ func TestRun(t *testing.T) {
 			rawRows++
 		}
 	}
-	if len(res.Queries) != rawRows*len(cfg.Compressions) {
-		t.Fatalf("%d query results, want %d", len(res.Queries), rawRows*len(cfg.Compressions))
+	if len(res.Queries) != rawRows*len(cfg.Compressions)*len(cfg.Engines) {
+		t.Fatalf("%d query results, want %d", len(res.Queries), rawRows*len(cfg.Compressions)*len(cfg.Engines))
 	}
 	for _, q := range res.Queries {
 		ok := q.ResultSeries == 8 && q.Tandem.Runs == 2 && q.Tandem.Median > 0 && q.Prometheus.Median > 0 && q.Ratio > 0 &&
@@ -59,8 +60,8 @@ func TestRun(t *testing.T) {
 			t.Errorf("query result with missing measurements: %+v", q)
 		}
 	}
-	if len(res.Sidecar) != 2*len(cfg.Compressions) {
-		t.Fatalf("%d sidecar results, want %d", len(res.Sidecar), 2*len(cfg.Compressions))
+	if len(res.Sidecar) != 4 {
+		t.Fatalf("%d sidecar results, want 4: two ranges, with and without snappy", len(res.Sidecar))
 	}
 	for _, s := range res.Sidecar {
 		if s.Series != 8 || s.Bytes == 0 || s.WireBytes == 0 || s.PeakRSS == 0 || s.SeriesPerSecond <= 0 {
@@ -111,7 +112,7 @@ func TestRun(t *testing.T) {
 	if err := WriteTable(&table, res); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"| raw 1k series | 6h / 1m | snappy | 8 |", "% within 1%", "| target | measured | met |", "| Thanos p50 |",
+	for _, want := range []string{"| raw 1k series | 6h / 1m | thanos | snappy | 8 |", "% within 1%", "| target | measured | met |", "| Thanos p50 |",
 		"| raw 1k series | 24h / 5m | tandem | distributed | 8 |"} {
 		if !strings.Contains(table.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, table.String())

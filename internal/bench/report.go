@@ -27,11 +27,11 @@ func WriteTable(w io.Writer, res *Results) error {
 	fmt.Fprintf(&b, "Data: %s; %s of TSDB blocks per replica.\n", d.describe(), mib(d.BlockBytes))
 	fmt.Fprintf(&b, "Machine: %d CPUs, %s %s/%s. Command: `%s`.\n\n", res.Machine.CPUs, res.Machine.GoVersion, res.Machine.OS, res.Machine.Arch, res.Command)
 
-	b.WriteString("| query | range / step | gRPC compression | series | Tandem p50 | Tandem p90 | Prometheus p50 | ratio | query peak RSS | sidecar peak RSS (a / b) | read from Prometheus | against Prometheus (one replica) |\n")
-	b.WriteString("|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|---|\n")
+	b.WriteString("| query | range / step | engine | gRPC compression | series | Tandem p50 | Tandem p90 | Prometheus p50 | ratio | query peak RSS | sidecar peak RSS (a / b) | read from Prometheus | against Prometheus (one replica) |\n")
+	b.WriteString("|---|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|---|\n")
 	for _, q := range res.Queries {
-		fmt.Fprintf(&b, "| %s | %s | %s | %d | %s | %s | %s | %.2fx | %s | %s / %s | %s | %s |\n",
-			q.Shape, q.Window, q.Compression, q.ResultSeries, seconds(q.Tandem.Median), seconds(q.Tandem.P90),
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %d | %s | %s | %s | %.2fx | %s | %s / %s | %s | %s |\n",
+			q.Shape, q.Window, q.Engine, q.Compression, q.ResultSeries, seconds(q.Tandem.Median), seconds(q.Tandem.P90),
 			seconds(q.Prometheus.Median), q.Ratio, mib(q.QueryPeakRSS), mib(q.SidecarPeakRSS[0]), mib(q.SidecarPeakRSS[1]), mib(q.RemoteReadBytes), q.Agreement)
 	}
 	if len(res.Queries) > 0 {
@@ -83,15 +83,16 @@ func WriteTable(w io.Writer, res *Results) error {
 
 // writeThanos writes the Thanos rows beside Tandem's without compression.
 func writeThanos(b *strings.Builder, res *Results) {
-	b.WriteString("\n| query | range / step | Thanos p50 | Thanos p90 | Prometheus p50 | Thanos ratio | Tandem ratio | Thanos query peak RSS | Tandem query peak RSS | Thanos sidecar peak RSS (a / b) | Tandem against Thanos |\n")
+	b.WriteString("\n| query | range / step | Thanos p50 | Thanos p90 | Prometheus p50 | Thanos ratio | Tandem ratio (engine: prometheus / thanos) | Thanos query peak RSS | Tandem query peak RSS (prometheus / thanos) | Thanos sidecar peak RSS (a / b) | Tandem against Thanos |\n")
 	b.WriteString("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|---|\n")
 	for _, th := range res.Thanos {
-		ratio, rss := "-", "-"
+		var ratios, rsses []string
 		for _, q := range res.Queries {
 			if q.Shape == th.Shape && q.Window == th.Window && q.Compression == "none" {
-				ratio, rss = fmt.Sprintf("%.2fx", q.Ratio), mib(q.QueryPeakRSS)
+				ratios, rsses = append(ratios, fmt.Sprintf("%.2fx", q.Ratio)), append(rsses, mib(q.QueryPeakRSS))
 			}
 		}
+		ratio, rss := strings.Join(ratios, " / "), strings.Join(rsses, " / ")
 		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %.2fx | %s | %s | %s | %s / %s | %s |\n",
 			th.Shape, th.Window, seconds(th.Thanos.Median), seconds(th.Thanos.P90), seconds(th.Prometheus.Median),
 			th.Ratio, ratio, mib(th.QueryPeakRSS), rss, mib(th.SidecarPeakRSS[0]), mib(th.SidecarPeakRSS[1]), th.AgreementWithTandem)

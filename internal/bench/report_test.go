@@ -101,7 +101,7 @@ func TestTargets(t *testing.T) {
 	windows := map[string]Window{"6h": sixHours1m, "24h": oneDay5m}
 	row := func(shape, rng string, ratio float64, start, peak, read int64) QueryResult {
 		r := Row{Shape{Name: shape}, windows[rng]}
-		return QueryResult{row: r, Shape: shape, Window: r.Window.String(), Compression: "none", Ratio: ratio,
+		return QueryResult{row: r, Shape: shape, Window: r.Window.String(), Engine: "prometheus", Compression: "none", Ratio: ratio,
 			QueryStartRSS: start * mb, QueryPeakRSS: peak * mb, RemoteReadBytes: read * mb}
 	}
 	thanos := func(shape, rng string, peak int64) ThanosResult {
@@ -120,35 +120,35 @@ func TestTargets(t *testing.T) {
 		{
 			name:   "latency within",
 			res:    Results{Queries: []QueryResult{row("a", "6h", 0.8, 0, 0, 0), row("a", "24h", 0.95, 0, 0, 0)}},
-			target: "every row no slower", met: true, measure: "2 of 2 within; worst 0.95x (a, 24h / 5m)",
+			target: "every row no slower", met: true, measure: "prometheus engine: 2 of 2 within; worst 0.95x (a, 24h / 5m)",
 		},
 		{
 			name:   "latency beyond",
 			res:    Results{Queries: []QueryResult{row("a", "6h", 0.8, 0, 0, 0), row("b", "24h", 1.1, 0, 0, 0)}},
-			target: "every row no slower", met: false, measure: "1 of 2 within; worst 1.10x (b, 24h / 5m)",
+			target: "every row no slower", met: false, measure: "prometheus engine: 1 of 2 within; worst 1.10x (b, 24h / 5m)",
 		},
 		{
 			name: "half of Thanos's memory",
 			res: Results{Queries: []QueryResult{row("a", "6h", 1, 20, 40, 10), row("a", "24h", 1, 20, 90, 40)},
 				Thanos: []ThanosResult{thanos("a", "6h", 100), thanos("a", "24h", 200)}},
-			target: "query peak RSS at most", met: true, measure: "2 of 2 rows; worst 0.45x (a, 24h / 5m, 90.0 MiB against 200.0 MiB)",
+			target: "query peak RSS at most", met: true, measure: "prometheus engine: 2 of 2 within; worst 0.45x (a, 24h / 5m, 90.0 MiB against 200.0 MiB)",
 		},
 		{
 			name: "more than half of Thanos's memory",
 			res: Results{Queries: []QueryResult{row("a", "6h", 1, 20, 60, 10), row("a", "24h", 1, 20, 90, 40)},
 				Thanos: []ThanosResult{thanos("a", "6h", 100), thanos("a", "24h", 200)}},
-			target: "query peak RSS at most", met: false, measure: "1 of 2 rows; worst 0.60x (a, 6h / 1m",
+			target: "query peak RSS at most", met: false, measure: "prometheus engine: 1 of 2 within; worst 0.60x (a, 6h / 1m",
 		},
 		{
 			name:   "memory grows less than the data",
 			res:    Results{Queries: []QueryResult{row("a", "6h", 1, 20, 40, 10), row("a", "24h", 1, 20, 80, 40)}},
-			target: "query peak RSS bounded", met: true, measure: "worst of 1 shapes, a: memory grows 3.00x for 4.0x the data",
+			target: "query peak RSS bounded", met: true, measure: "worst of 1 shapes, a, prometheus engine: memory grows 3.00x for 4.0x the data",
 		},
 		{
 			name: "memory grows with the data",
 			res: Results{Queries: []QueryResult{row("a", "6h", 1, 20, 40, 10), row("a", "24h", 1, 20, 80, 40),
 				row("b", "6h", 1, 20, 30, 10), row("b", "24h", 1, 20, 70, 40)}},
-			target: "query peak RSS bounded", met: false, measure: "worst of 2 shapes, b: memory grows 5.00x for 4.0x the data",
+			target: "query peak RSS bounded", met: false, measure: "worst of 2 shapes, b, prometheus engine: memory grows 5.00x for 4.0x the data",
 		},
 		{
 			name:   "sidecar flat",

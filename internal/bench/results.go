@@ -78,6 +78,7 @@ type QueryResult struct {
 	Expr  string `json:"expr"`
 	// Window is "6h / 15s" for a range query, "instant" for one at the end.
 	Window      string `json:"window"`
+	Engine      string `json:"promql_engine"`
 	Compression string `json:"grpc_compression"`
 	// ResultSeries is the number of series in the answer, equal for both.
 	ResultSeries  int     `json:"result_series"`

@@ -141,7 +141,7 @@ func (s *stack) startSidecar(ctx context.Context, r int) error {
 // startTandem starts both sidecars and a query over them, the query asking
 // the sidecars with the given gRPC compression, and waits until the query
 // sees both.
-func (s *stack) startTandem(ctx context.Context, compression string) error {
+func (s *stack) startTandem(ctx context.Context, qc queryConfig) error {
 	for r := range s.sidecars {
 		if err := s.startSidecar(ctx, r); err != nil {
 			return err
@@ -157,7 +157,8 @@ func (s *stack) startTandem(ctx context.Context, compression string) error {
 		"--endpoint="+s.sidecars[0].GRPC,
 		"--endpoint="+s.sidecars[1].GRPC,
 		"--query.replica-label=replica",
-		"--grpc-compression="+compression,
+		"--grpc-compression="+qc.compression,
+		"--query.promql-engine="+qc.engine,
 		"--log.level=warn",
 	)
 	if err != nil {

@@ -1,6 +1,9 @@
 package bench
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // Goals the numbers are held against. They are reported, not enforced: a
 // busy machine must not fail a build.
@@ -25,59 +28,67 @@ func checkTargets(res *Results) []Target {
 
 func latencyTarget(qs []QueryResult) Target {
 	t := Target{Name: "every row no slower than one Prometheus answering the same query over one replica"}
-	var worst QueryResult
-	within, n := 0, 0
-	for _, q := range qs {
-		if q.Compression != "none" {
-			continue
-		}
-		n++
-		if q.Ratio <= maxLatencyRatio {
-			within++
-		}
-		if q.Ratio > worst.Ratio {
-			worst = q
-		}
-	}
-	if n == 0 {
-		t.Measured = "not measured (no run without compression)"
-		return t
-	}
-	t.Met = within == n
-	t.Measured = fmt.Sprintf("%d of %d within; worst %.2fx (%s)", within, n, worst.Ratio, worst.label())
+	t.Met, t.Measured = byEngine(qs, func(q QueryResult) (float64, bool) {
+		return q.Ratio, q.Compression == "none"
+	}, maxLatencyRatio, func(q QueryResult, v float64) string { return fmt.Sprintf("%.2fx (%s)", v, q.label()) })
 	return t
 }
 
 func thanosMemoryTarget(qs []QueryResult, ts []ThanosResult) Target {
 	t := Target{Name: fmt.Sprintf("query peak RSS at most %.1fx of Thanos's query on every row", maxThanosMemory)}
-	var (
-		n, within int
-		worst     string
-		worstRate float64
-	)
+	thanosRSS := map[string]int64{}
 	for _, th := range ts {
-		for _, q := range qs {
-			if q.Shape != th.Shape || q.Window != th.Window || q.Compression != "none" || th.QueryPeakRSS == 0 {
-				continue
-			}
-			n++
-			rate := float64(q.QueryPeakRSS) / float64(th.QueryPeakRSS)
-			if rate <= maxThanosMemory {
-				within++
-			}
-			if rate > worstRate {
-				worstRate = rate
-				worst = fmt.Sprintf("%.2fx (%s, %s against %s)", rate, q.label(), mib(q.QueryPeakRSS), mib(th.QueryPeakRSS))
-			}
+		thanosRSS[th.Shape+", "+th.Window] = th.QueryPeakRSS
+	}
+	t.Met, t.Measured = byEngine(qs, func(q QueryResult) (float64, bool) {
+		th := thanosRSS[q.Shape+", "+q.Window]
+		return float64(q.QueryPeakRSS) / float64(max(th, 1)), q.Compression == "none" && th > 0
+	}, maxThanosMemory, func(q QueryResult, v float64) string {
+		return fmt.Sprintf("%.2fx (%s, %s against %s)", v, q.label(), mib(q.QueryPeakRSS), mib(thanosRSS[q.Shape+", "+q.Window]))
+	})
+	return t
+}
+
+// byEngine holds every row's value against bound, engine by engine: met if
+// every row of some engine is within it.
+func byEngine(qs []QueryResult, value func(QueryResult) (float64, bool), bound float64, describe func(QueryResult, float64) string) (bool, string) {
+	type tally struct {
+		n, within int
+		worst     float64
+		worstRow  QueryResult
+	}
+	var engines []string
+	tallies := map[string]*tally{}
+	for _, q := range qs {
+		v, ok := value(q)
+		if !ok {
+			continue
+		}
+		tl, seen := tallies[q.Engine]
+		if !seen {
+			tl = &tally{}
+			tallies[q.Engine] = tl
+			engines = append(engines, q.Engine)
+		}
+		tl.n++
+		if v <= bound {
+			tl.within++
+		}
+		if v > tl.worst {
+			tl.worst, tl.worstRow = v, q
 		}
 	}
-	if n == 0 {
-		t.Measured = "not measured (no Thanos rows)"
-		return t
+	if len(engines) == 0 {
+		return false, "not measured"
 	}
-	t.Met = within == n
-	t.Measured = fmt.Sprintf("%d of %d rows; worst %s", within, n, worst)
-	return t
+	met := false
+	var parts []string
+	for _, e := range engines {
+		tl := tallies[e]
+		met = met || tl.within == tl.n
+		parts = append(parts, fmt.Sprintf("%s engine: %d of %d within; worst %s", e, tl.within, tl.n, describe(tl.worstRow, tl.worst)))
+	}
+	return met, strings.Join(parts, "; ")
 }
 
 func sidecarTarget(ss []SidecarResult, ms []MicroResult) Target {
@@ -122,11 +133,12 @@ func queryRSSTarget(qs []QueryResult) Target {
 		if q.Compression != "none" || q.RemoteReadBytes == 0 || q.row.Window.instant() {
 			continue
 		}
-		if s, ok := short[q.Shape]; !ok || q.RemoteReadBytes < s.RemoteReadBytes {
-			short[q.Shape] = q
+		key := q.Shape + ", " + q.Engine + " engine"
+		if s, ok := short[key]; !ok || q.RemoteReadBytes < s.RemoteReadBytes {
+			short[key] = q
 		}
-		if l, ok := long[q.Shape]; !ok || q.RemoteReadBytes > l.RemoteReadBytes {
-			long[q.Shape] = q
+		if l, ok := long[key]; !ok || q.RemoteReadBytes > l.RemoteReadBytes {
+			long[key] = q
 		}
 	}
 	var (

@@ -115,7 +115,7 @@ func (m *measurer) thanos(ctx context.Context, tandem []QueryResult) ([]ThanosRe
 			return nil, fmt.Errorf("%s: %w", row, err)
 		}
 		for _, q := range tandem {
-			if q.row == row && q.Compression == "none" {
+			if q.row == row && q.Compression == "none" && q.Engine == "prometheus" {
 				if r.AgreementWithTandem, err = agree(q.answer, r.answer); err != nil {
 					return nil, fmt.Errorf("%s: compare with Tandem: %w", row, err)
 				}
