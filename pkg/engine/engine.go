@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -80,7 +81,10 @@ func New(opts Options) (*Set, error) {
 	}
 	s := &Set{def: opts.Default, prometheus: promql.NewEngine(opts.EngineOpts)}
 	thanosOpts := func(mode Mode) thanos.Opts {
-		o := thanos.Opts{EngineOpts: opts.EngineOpts, EnableAnalysis: true}
+		// Its selections decode their series on this many goroutines, half
+		// the CPUs by default: here they do the work read-ahead does for
+		// Prometheus's engine (see streamer), so they get every CPU.
+		o := thanos.Opts{EngineOpts: opts.EngineOpts, EnableAnalysis: true, DecodingConcurrency: runtime.GOMAXPROCS(0)}
 		if o.Reg != nil {
 			o.Reg = prometheus.WrapRegistererWith(prometheus.Labels{"mode": string(mode)}, o.Reg)
 		}
@@ -127,6 +131,30 @@ type Queryable struct {
 	}
 }
 
+// Streaming returns q with its local reads streamed (see streamer).
+func (q Queryable) Streaming() storage.Queryable {
+	q.Queryable = streaming(q.Queryable)
+	return q
+}
+
+// A streamer can read its series as they stream in rather than read each
+// series' samples ahead into memory, which pays off when PromQL evaluates
+// a selection series by series, as Prometheus's engine does. Thanos's
+// engine opens an iterator on every series of a selection before it reads
+// from any, and decodes them on its own goroutines: read ahead, every
+// series of a selection would be held decoded at once.
+type streamer interface {
+	Streaming() storage.Queryable
+}
+
+// streaming returns q as a streamer streams, or q.
+func streaming(q storage.Queryable) storage.Queryable {
+	if s, ok := q.(streamer); ok {
+		return s.Streaming()
+	}
+	return q
+}
+
 type prometheusEngine struct{ *promql.Engine }
 
 func (p prometheusEngine) NewInstantQueryFromPlan(ctx context.Context, q storage.Queryable, opts promql.QueryOpts, _ []byte, qs string, ts time.Time) (promql.Query, error) {
@@ -164,9 +192,9 @@ func (t *thanosEngine) NewInstantQuery(ctx context.Context, q storage.Queryable,
 		err error
 	)
 	if r := t.remote(q); r != nil {
-		qry, err = t.distributed.MakeInstantQuery(ctx, q, r, opts, qs, ts)
+		qry, err = t.distributed.MakeInstantQuery(ctx, streaming(q), r, opts, qs, ts)
 	} else {
-		qry, err = t.local.MakeInstantQuery(ctx, q, queryOpts(opts), qs, ts)
+		qry, err = t.local.MakeInstantQuery(ctx, streaming(q), queryOpts(opts), qs, ts)
 	}
 	if thanos.IsUnimplemented(err) {
 		return t.fallback.NewInstantQuery(ctx, q, opts, qs, ts)
@@ -180,9 +208,9 @@ func (t *thanosEngine) NewRangeQuery(ctx context.Context, q storage.Queryable, o
 		err error
 	)
 	if r := t.remote(q); r != nil {
-		qry, err = t.distributed.MakeRangeQuery(ctx, q, r, opts, qs, start, end, step)
+		qry, err = t.distributed.MakeRangeQuery(ctx, streaming(q), r, opts, qs, start, end, step)
 	} else {
-		qry, err = t.local.MakeRangeQuery(ctx, q, queryOpts(opts), qs, start, end, step)
+		qry, err = t.local.MakeRangeQuery(ctx, streaming(q), queryOpts(opts), qs, start, end, step)
 	}
 	if thanos.IsUnimplemented(err) {
 		return t.fallback.NewRangeQuery(ctx, q, opts, qs, start, end, step)
@@ -198,9 +226,9 @@ func (t *thanosEngine) NewInstantQueryFromPlan(ctx context.Context, q storage.Qu
 	}
 	return fromPlan(func() (promql.Query, error) {
 		if r := t.remote(q); r != nil {
-			return t.distributed.MakeInstantQueryFromPlan(ctx, q, r, opts, root, ts)
+			return t.distributed.MakeInstantQueryFromPlan(ctx, streaming(q), r, opts, root, ts)
 		}
-		return t.local.MakeInstantQueryFromPlan(ctx, q, queryOpts(opts), root, ts)
+		return t.local.MakeInstantQueryFromPlan(ctx, streaming(q), queryOpts(opts), root, ts)
 	}, func() (promql.Query, error) { return t.fallback.NewInstantQuery(ctx, q, opts, qs, ts) })
 }
 
@@ -212,9 +240,9 @@ func (t *thanosEngine) NewRangeQueryFromPlan(ctx context.Context, q storage.Quer
 	}
 	return fromPlan(func() (promql.Query, error) {
 		if r := t.remote(q); r != nil {
-			return t.distributed.MakeRangeQueryFromPlan(ctx, q, r, opts, root, start, end, step)
+			return t.distributed.MakeRangeQueryFromPlan(ctx, streaming(q), r, opts, root, start, end, step)
 		}
-		return t.local.MakeRangeQueryFromPlan(ctx, q, queryOpts(opts), root, start, end, step)
+		return t.local.MakeRangeQueryFromPlan(ctx, streaming(q), queryOpts(opts), root, start, end, step)
 	}, func() (promql.Query, error) { return t.fallback.NewRangeQuery(ctx, q, opts, qs, start, end, step) })
 }
 

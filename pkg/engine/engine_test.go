@@ -5,12 +5,16 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql"
+	"github.com/prometheus/prometheus/promql/parser"
 	"github.com/prometheus/prometheus/storage"
+	"github.com/thanos-io/promql-engine/logicalplan"
+	thanosquery "github.com/thanos-io/promql-engine/query"
 	"github.com/thanos-io/thanos/pkg/api/query/querypb"
 	"github.com/thanos-io/thanos/pkg/info/infopb"
 
@@ -205,6 +209,102 @@ func TestDistributedDeadLeaf(t *testing.T) {
 			}
 			if w := fmt.Sprint(res.Warnings.AsErrors()); !strings.Contains(w, c1.Addr) {
 				t.Errorf("warnings %s, want one naming the dead leaf %s", w, c1.Addr)
+			}
+		})
+	}
+}
+
+// streamingProbe counts the selections made through what Streaming
+// returned and the others.
+type streamingProbe struct {
+	storage.Queryable
+	streamed, readAhead *atomic.Int64
+}
+
+func (p streamingProbe) Querier(mint, maxt int64) (storage.Querier, error) {
+	p.readAhead.Add(1)
+	return p.Queryable.Querier(mint, maxt)
+}
+
+func (p streamingProbe) Streaming() storage.Queryable {
+	return countingQueryable{p.Queryable, p.streamed}
+}
+
+type countingQueryable struct {
+	storage.Queryable
+	n *atomic.Int64
+}
+
+func (c countingQueryable) Querier(mint, maxt int64) (storage.Querier, error) {
+	c.n.Add(1)
+	return c.Queryable.Querier(mint, maxt)
+}
+
+// TestThanosEngineStreams checks that Thanos's engine reads its selections
+// streamed, locally, from a plan and in distributed mode, and that
+// Prometheus's engine, which evaluates series one by one, reads them ahead.
+func TestThanosEngineStreams(t *testing.T) {
+	c0 := startLeaf(t, "c0")
+	all := flat(t, c0)
+	local, distributed := newEngines(t, engine.Local), newEngines(t, engine.Distributed)
+	thanosLocal, _ := local.Get(engine.Thanos)
+	thanosDistributed, _ := distributed.Get(engine.Thanos)
+	prometheus, _ := local.Get(engine.Prometheus)
+	ctx := context.Background()
+	const qs = `sum(rate(requests_total[5m]))`
+	start, end := time.Unix(0, 0), time.Unix(7200, 0)
+	expr, err := parser.ParseExpr(qs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := logicalplan.NewFromAST(expr, &thanosquery.Options{Start: start, End: end, Step: time.Minute}, logicalplan.PlanOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	encoded, err := logicalplan.Marshal(plan.Root())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name     string
+		engine   engine.Engine
+		wrap     func(storage.Queryable) storage.Queryable
+		fromPlan bool
+		streamed bool
+	}{
+		{"thanos", thanosLocal, nil, false, true},
+		{"thanos from a plan", thanosLocal, nil, true, true},
+		{"thanos distributed, nothing to push down to", thanosDistributed, func(q storage.Queryable) storage.Queryable {
+			return engine.Queryable{Queryable: q, Remote: remote.NewEndpoints(nil, nil, remote.Options{ReplicaLabels: opts.ReplicaLabels, Dedup: true})}
+		}, false, true},
+		{"prometheus", prometheus, nil, false, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p := streamingProbe{Queryable: all(opts), streamed: new(atomic.Int64), readAhead: new(atomic.Int64)}
+			var q storage.Queryable = p
+			if c.wrap != nil {
+				q = c.wrap(q)
+			}
+			var (
+				qry promql.Query
+				err error
+			)
+			if c.fromPlan {
+				qry, err = c.engine.NewRangeQueryFromPlan(ctx, q, nil, encoded, qs, start, end, time.Minute)
+			} else {
+				qry, err = c.engine.NewRangeQuery(ctx, q, nil, qs, start, end, time.Minute)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer qry.Close()
+			if res := qry.Exec(ctx); res.Err != nil || len(canonical(t, res)) == 0 {
+				t.Fatalf("answer %v, error %v", res.Value, res.Err)
+			}
+			streamed, ahead := p.streamed.Load(), p.readAhead.Load()
+			if c.streamed && (streamed == 0 || ahead != 0) || !c.streamed && (streamed != 0 || ahead == 0) {
+				t.Errorf("%d selections streamed, %d read ahead; want streamed: %v", streamed, ahead, c.streamed)
 			}
 		})
 	}

@@ -55,6 +55,8 @@ type Queryable struct {
 	opts    Options
 	limiter *store.Limiter
 	gate    *selectGate // for MaxConcurrentSelects
+	// streamed turns reading ahead off.
+	streamed bool
 }
 
 // NewQueryable returns a Queryable over proxy. PromQL engines take one per
@@ -63,9 +65,18 @@ func NewQueryable(proxy *store.Proxy, opts Options) *Queryable {
 	return &Queryable{proxy: proxy, opts: opts, limiter: store.NewLimiter(int64(opts.MaxSeries), int64(opts.MaxSamples)), gate: newSelectGate(opts.MaxConcurrentSelects)}
 }
 
+// Streaming returns q, sharing its limits, with every series read as it
+// streams in from the stores instead of read ahead: for an engine that
+// opens all the series of a selection before it reads any.
+func (q *Queryable) Streaming() storage.Queryable {
+	s := *q
+	s.streamed = true
+	return &s
+}
+
 // Querier implements storage.Queryable.
 func (q *Queryable) Querier(mint, maxt int64) (storage.Querier, error) {
-	return &querier{proxy: q.proxy, opts: q.opts, limiter: q.limiter, gate: q.gate, mint: mint, maxt: maxt}, nil
+	return &querier{proxy: q.proxy, opts: q.opts, limiter: q.limiter, gate: q.gate, streamed: q.streamed, mint: mint, maxt: maxt}, nil
 }
 
 type querier struct {
@@ -73,6 +84,7 @@ type querier struct {
 	opts       Options
 	limiter    *store.Limiter
 	gate       *selectGate
+	streamed   bool
 	mint, maxt int64
 
 	mtx     sync.Mutex
@@ -101,7 +113,7 @@ func (q *querier) Select(ctx context.Context, _ bool, hints *storage.SelectHints
 		closing(set.Close)
 
 		var out storage.SeriesSet = &seriesSet{set: set, dedup: q.opts.Dedup, hints: hints}
-		if ahead, readers := readAhead(); ahead > 0 {
+		if ahead, readers := readAhead(); ahead > 0 && !q.streamed {
 			ra := readahead.NewSeriesSet(out, ahead, readers)
 			closing(ra.Close)
 			out = ra
