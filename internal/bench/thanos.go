@@ -22,6 +22,7 @@ type ThanosResult struct {
 	Prometheus     Latency  `json:"prometheus"`
 	Ratio          float64  `json:"ratio"`
 	QueryPeakRSS   int64    `json:"query_peak_rss_bytes"`
+	QueryStartRSS  int64    `json:"query_start_rss_bytes"` // before its first request
 	SidecarPeakRSS [2]int64 `json:"sidecar_peak_rss_bytes"`
 	// Thanos's answer compared with one Prometheus's, and Tandem's with
 	// Thanos's (both deduplicate).
@@ -135,17 +136,22 @@ func (m *measurer) thanosQuery(ctx context.Context, row Row) (ThanosResult, erro
 		return ThanosResult{}, err
 	}
 	defer t.stop()
+	startRSS, err := t.query.PeakRSS()
+	if err != nil {
+		return ThanosResult{}, err
+	}
 	theirs, prom, err := m.alternate(ctx, m.request(row), "http://"+t.query.HTTP)
 	if err != nil {
 		return ThanosResult{}, err
 	}
 	r := ThanosResult{
-		Shape:        row.Shape.Name,
-		Window:       row.Window.String(),
-		ResultSeries: theirs.last.series,
-		Thanos:       summarise(theirs.took),
-		Prometheus:   summarise(prom.took),
-		answer:       theirs.last.result,
+		Shape:         row.Shape.Name,
+		Window:        row.Window.String(),
+		ResultSeries:  theirs.last.series,
+		Thanos:        summarise(theirs.took),
+		Prometheus:    summarise(prom.took),
+		QueryStartRSS: startRSS,
+		answer:        theirs.last.result,
 	}
 	r.Ratio = r.Thanos.Median / r.Prometheus.Median
 	if r.AgreementWithPrometheus, err = agree(theirs.last.result, prom.last.result); err != nil {
