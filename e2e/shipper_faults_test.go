@@ -19,23 +19,24 @@ import (
 )
 
 // TestSidecarKilledMidUpload kills the sidecar (SIGKILL) while it uploads
-// the second of a Prometheus's blocks, its chunks sent and its index on the
-// way (the index's object is a named pipe, so the upload stops there), and
-// restarts it: the interrupted block has no meta.json meanwhile, so readers
-// skip it; after the restart every block is in the bucket once, nothing
-// already sent is sent again, and a store gateway on the bucket serves
-// every sample.
+// the second of a Prometheus's blocks, its chunks sent and the write of
+// its index hanging, and restarts it: the interrupted block has no
+// meta.json meanwhile, so readers skip it; after the restart every block is
+// in the bucket once, nothing already sent is sent again, and a store
+// gateway on the bucket serves every sample.
 func TestSidecarKilledMidUpload(t *testing.T) {
+	for _, kind := range bucketKinds {
+		t.Run(kind, func(t *testing.T) { testSidecarKilledMidUpload(t, kind) })
+	}
+}
+
+func testSidecarKilledMidUpload(t *testing.T, kind string) {
 	h := newHistory()
 	prom := cuttingPrometheus(t, h, "a", h.family(nil))
 	cut := localBlocks(t, prom.DataDir())
-	b := newBucket(t)
+	b := newBucket(t, kind)
 	first, stuck := cut[0].ULID.String(), cut[1].ULID.String()
-	if err := os.MkdirAll(filepath.Join(b.dir, stuck), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	pipe := filepath.Join(b.dir, stuck, "index")
-	release := stall(t, pipe)
+	release := b.stall(t, stuck+"/index")
 
 	sidecar := shippingSidecar(t, prom, b)
 	chunks, err := os.Stat(filepath.Join(prom.DataDir(), stuck, "chunks", "000001"))
@@ -43,15 +44,15 @@ func TestSidecarKilledMidUpload(t *testing.T) {
 		t.Fatal(err)
 	}
 	wait.Until(t, 30*time.Second, "the first block and the second's chunks uploaded", func() error {
-		blocks, err := readBlocks(b.dir)
+		blocks, err := readBlocks(t.Context(), b.client)
 		if err != nil {
 			return err
 		}
 		if got := blockIDs(blocks); !slices.Equal(got, []string{first}) {
 			return fmt.Errorf("bucket holds %v, want %s", got, first)
 		}
-		if st, err := os.Stat(filepath.Join(b.dir, stuck, "chunks", "000001")); err != nil || st.Size() != chunks.Size() {
-			return fmt.Errorf("chunks of %s: %v %v", stuck, st, err)
+		if got := b.size(t, stuck+"/chunks/000001"); got != chunks.Size() {
+			return fmt.Errorf("chunks of %s: %d bytes in the bucket, want %d", stuck, got, chunks.Size())
 		}
 		return nil
 	})
@@ -64,16 +65,16 @@ func TestSidecarKilledMidUpload(t *testing.T) {
 		}
 		return nil
 	})
-	if _, err := os.Stat(filepath.Join(b.dir, stuck, "meta.json")); !os.IsNotExist(err) {
-		t.Fatalf("meta.json of the interrupted block: %v, want none", err)
+	if got := b.size(t, stuck+"/meta.json"); got != -1 {
+		t.Fatalf("meta.json of the interrupted block: %d bytes, want none", got)
 	}
 	waitShipped(t, b, prom.DataDir(), cut[:1])
 
 	release()
-	rewritten := age(t, b.dir)
+	rewritten := b.writes(t)
 	sidecar.Start()
 	waitShipped(t, b, prom.DataDir(), cut)
-	sameFiles(t, prom.DataDir(), b.dir, cut)
+	sameFiles(t, prom.DataDir(), b, cut)
 	want := []string{stuck + "/index", stuck + "/meta.json"}
 	for _, m := range cut[2:] {
 		id := m.ULID.String()
@@ -107,96 +108,84 @@ func TestSidecarKilledMidUpload(t *testing.T) {
 	}
 }
 
-// stall makes p a named pipe whose buffer is full and which nobody reads,
-// so that writing it waits, until release removes it.
-func stall(t *testing.T, p string) (release func()) {
-	t.Helper()
-	if err := syscall.Mkfifo(p, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	// Opened for reading and writing, a pipe opens at once.
-	fd, err := syscall.Open(p, syscall.O_RDWR|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	page := make([]byte, 4096)
-	for i := 0; ; i++ {
-		if _, err := syscall.Write(fd, page); err == syscall.EAGAIN {
-			break
-		} else if err != nil || i > 1<<12 {
-			t.Fatalf("filling the pipe: %v after %d pages", err, i)
-		}
-	}
-	closed := false
-	release = func() {
-		if !closed {
-			closed = true
-			_ = syscall.Close(fd)
-			if err := os.Remove(p); err != nil {
-				t.Error(err)
-			}
-		}
-	}
-	t.Cleanup(release)
-	return release
-}
-
-// TestSidecarWithBrokenBucket gives the sidecar a bucket it cannot write
-// (its directory is a file, which stops root too): the sidecar goes on
-// serving, says why in its log and its metrics, and uploads every block
-// once the bucket is repaired.
+// TestSidecarWithBrokenBucket gives the sidecar a bucket that fails every
+// request: the sidecar goes on serving, says why in its log and its
+// metrics, and uploads every block once the bucket is repaired.
 func TestSidecarWithBrokenBucket(t *testing.T) {
-	h := newHistory()
-	prom := cuttingPrometheus(t, h, "a", h.family(nil))
-	cut := localBlocks(t, prom.DataDir())
-	b := newBucket(t)
-	if err := os.WriteFile(b.dir, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	sidecar := shippingSidecar(t, prom, b)
-	wait.Until(t, 30*time.Second, "failures counted", func() error {
-		for _, m := range []struct {
-			name string
-			lvs  []string
-		}{
-			{"thanos_shipper_dir_sync_failures_total", nil},
-			{"thanos_shipper_upload_failures_total", nil},
-			{"thanos_objstore_bucket_operation_failures_total", []string{"operation", "get"}},
-		} {
-			if v, _ := sidecar.Metric(m.name, m.lvs...); v < 2 {
-				return fmt.Errorf("%s%v = %v", m.name, m.lvs, v)
+	for _, tc := range []struct {
+		name, kind string
+		// breakBucket breaks b; why is what the log says of it.
+		breakBucket func(t *testing.T, b *bucket) (why string, repair func())
+	}{
+		{"directory is a file", "FILESYSTEM", func(t *testing.T, b *bucket) (string, func()) {
+			// This stops root too.
+			if err := os.WriteFile(b.dir, nil, 0o644); err != nil {
+				t.Fatal(err)
 			}
-		}
-		return nil
-	})
-	if got := metric(t, sidecar, "thanos_shipper_uploads_total"); got != 0 {
-		t.Errorf("thanos_shipper_uploads_total = %v", got)
-	}
-	log := sidecar.Log()
-	if want := "upload block " + cut[0].ULID.String() + ": look for it in the bucket"; !strings.Contains(log, "Shipping blocks failed") || !strings.Contains(log, want) || !strings.Contains(log, "not a directory") {
-		t.Errorf("the log does not say the upload of %s failed and why (%q):\n%s", cut[0].ULID, want, log)
-	}
+			return "not a directory", func() {
+				if err := os.Remove(b.dir); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}},
+		{"S3 server down", "S3", func(t *testing.T, b *bucket) (string, func()) {
+			b.s3.Stop()
+			return "connection refused", b.s3.Restart
+		}},
+		{"S3 server slowing down", "S3", func(t *testing.T, b *bucket) (string, func()) {
+			return "Please reduce your request rate.", b.s3.SlowDown()
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHistory()
+			prom := cuttingPrometheus(t, h, "a", h.family(nil))
+			cut := localBlocks(t, prom.DataDir())
+			b := newBucket(t, tc.kind)
+			why, repair := tc.breakBucket(t, b)
+			sidecar := shippingSidecar(t, prom, b)
+			wait.Until(t, 30*time.Second, "failures counted", func() error {
+				for _, m := range []struct {
+					name string
+					lvs  []string
+				}{
+					{"thanos_shipper_dir_sync_failures_total", nil},
+					{"thanos_shipper_upload_failures_total", nil},
+					{"thanos_objstore_bucket_operation_failures_total", []string{"operation", "get"}},
+				} {
+					if v, _ := sidecar.Metric(m.name, m.lvs...); v < 2 {
+						return fmt.Errorf("%s%v = %v", m.name, m.lvs, v)
+					}
+				}
+				return nil
+			})
+			if got := metric(t, sidecar, "thanos_shipper_uploads_total"); got != 0 {
+				t.Errorf("thanos_shipper_uploads_total = %v", got)
+			}
+			log := sidecar.Log()
+			if want := "upload block " + cut[0].ULID.String() + ": look for it in the bucket"; !strings.Contains(log, "Shipping blocks failed") || !strings.Contains(log, want) || !strings.Contains(log, why) {
+				t.Errorf("the log does not say the upload of %s failed and why (%q, %q):\n%s", cut[0].ULID, want, why, log)
+			}
 
-	// Serving goes on.
-	resp, err := http.Get("http://" + sidecar.HTTP + "/-/ready")
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("/-/ready: %v %v", resp, err)
-	}
-	resp.Body.Close()
-	q := e2etest.Query(t, []string{sidecar.GRPC})
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	vec := e2etest.Vector(t, e2etest.API(ctx, t, "http://"+q.HTTP, "/api/v1/query", url.Values{
-		"query": {"count_over_time(shipped_total[1h])"}, "time": {unixSeconds(h.end())},
-	}))
-	if len(vec) != shipTargets || vec[0].Value[1] != fmt.Sprint(shipSamples) {
-		t.Errorf("query through the sidecar: %v, want %d series of %d samples", vec, shipTargets, shipSamples)
-	}
+			// Serving goes on.
+			resp, err := http.Get("http://" + sidecar.HTTP + "/-/ready")
+			if err != nil || resp.StatusCode != http.StatusOK {
+				t.Fatalf("/-/ready: %v %v", resp, err)
+			}
+			resp.Body.Close()
+			q := e2etest.Query(t, []string{sidecar.GRPC})
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			vec := e2etest.Vector(t, e2etest.API(ctx, t, "http://"+q.HTTP, "/api/v1/query", url.Values{
+				"query": {"count_over_time(shipped_total[1h])"}, "time": {unixSeconds(h.end())},
+			}))
+			if len(vec) != shipTargets || vec[0].Value[1] != fmt.Sprint(shipSamples) {
+				t.Errorf("query through the sidecar: %v, want %d series of %d samples", vec, shipTargets, shipSamples)
+			}
 
-	if err := os.Remove(b.dir); err != nil {
-		t.Fatal(err)
+			repair()
+			waitShipped(t, b, prom.DataDir(), cut)
+		})
 	}
-	waitShipped(t, b, prom.DataDir(), cut)
 }
 
 // TestSidecarChecksPrometheusBlockDurations runs the sidecar beside a
@@ -207,7 +196,7 @@ func TestSidecarChecksPrometheusBlockDurations(t *testing.T) {
 		ExternalLabels: map[string]string{"replica": "a"},
 		Args:           []string{"--storage.tsdb.min-block-duration=2m", "--storage.tsdb.max-block-duration=6m"},
 	})
-	b := newBucket(t)
+	b := newBucket(t, "FILESYSTEM")
 	sidecar := shippingSidecar(t, prom, b)
 	const why = "Prometheus compacts its blocks (--storage.tsdb.min-block-duration=2m, --storage.tsdb.max-block-duration=6m)"
 	wait.Until(t, 30*time.Second, "the sidecar refusing to upload", func() error {
@@ -240,11 +229,8 @@ func TestSidecarStopsDuringStalledUpload(t *testing.T) {
 	h := newHistory()
 	prom := cuttingPrometheus(t, h, "a", h.family(nil))
 	first := localBlocks(t, prom.DataDir())[0].ULID.String()
-	b := newBucket(t)
-	if err := os.MkdirAll(filepath.Join(b.dir, first, "chunks"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	stall(t, filepath.Join(b.dir, first, "chunks", "000001"))
+	b := newBucket(t, "FILESYSTEM")
+	b.stall(t, first+"/chunks/000001")
 	sidecar := shippingSidecar(t, prom, b)
 	wait.Until(t, 30*time.Second, "the upload to start", func() error {
 		if !strings.Contains(sidecar.Log(), "Uploading block") {
@@ -256,7 +242,7 @@ func TestSidecarStopsDuringStalledUpload(t *testing.T) {
 		t.Fatal(err)
 	}
 	sidecar.WaitExitOK(t, 10*time.Second)
-	if blocks := localBlocks(t, b.dir); len(blocks) != 0 {
+	if blocks := b.blocks(t); len(blocks) != 0 {
 		t.Errorf("bucket holds %v", blocks)
 	}
 }

@@ -2,18 +2,28 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/go-kit/log"
 	"github.com/oklog/ulid/v2"
+	"github.com/thanos-io/objstore"
+	objstoreclient "github.com/thanos-io/objstore/client"
+	"github.com/thanos-io/objstore/providers/filesystem"
 
 	"github.com/tandem-metrics/tandem/internal/e2etest"
 	"github.com/tandem-metrics/tandem/internal/promtest"
+	"github.com/tandem-metrics/tandem/internal/s3test"
 	"github.com/tandem-metrics/tandem/internal/wait"
 )
 
@@ -107,42 +117,48 @@ func (m blockMeta) String() string {
 	return fmt.Sprintf("%s[%s, %s)", m.ULID, time.UnixMilli(m.MinTime).UTC().Format(time.TimeOnly), time.UnixMilli(m.MaxTime).UTC().Format(time.TimeOnly))
 }
 
-// localBlocks reads the blocks of a TSDB directory, or of a filesystem
-// bucket (only those with a meta.json, as a store gateway loads them),
-// oldest first.
+// localBlocks reads the blocks of a TSDB directory, oldest first.
 func localBlocks(t *testing.T, dir string) []blockMeta {
 	t.Helper()
-	blocks, err := readBlocks(dir)
+	bkt, err := filesystem.NewBucket(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks, err := readBlocks(t.Context(), bkt)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return blocks
 }
 
-// readBlocks is localBlocks, with an error for a meta.json that does not
-// read (yet: a filesystem bucket writes it in place).
-func readBlocks(dir string) ([]blockMeta, error) {
-	entries, err := os.ReadDir(dir)
-	if err != nil && !os.IsNotExist(err) {
-		return nil, err
-	}
+// readBlocks reads the blocks of a bucket (or of a TSDB directory through
+// a filesystem bucket) that have a meta.json, as a store gateway loads
+// them, oldest first. A meta.json that does not read is an error: it may
+// be one a filesystem bucket is still writing in place.
+func readBlocks(ctx context.Context, bkt objstore.BucketReader) ([]blockMeta, error) {
 	var out []blockMeta
-	for _, e := range entries {
-		if _, err := ulid.Parse(e.Name()); err != nil {
-			continue
+	err := bkt.Iter(ctx, "", func(name string) error {
+		id, err := ulid.Parse(strings.TrimSuffix(name, objstore.DirDelim))
+		if err != nil {
+			return nil
 		}
-		b, err := os.ReadFile(filepath.Join(dir, e.Name(), "meta.json"))
-		if os.IsNotExist(err) {
-			continue
-		}
-		var m blockMeta
-		if err == nil {
-			err = json.Unmarshal(b, &m)
+		rc, err := bkt.Get(ctx, path.Join(id.String(), "meta.json"))
+		if bkt.IsObjNotFoundErr(err) {
+			return nil
 		}
 		if err != nil {
-			return nil, fmt.Errorf("block %s: %w", e.Name(), err)
+			return err
+		}
+		defer rc.Close()
+		var m blockMeta
+		if err := json.NewDecoder(rc).Decode(&m); err != nil {
+			return fmt.Errorf("block %s: %w", id, err)
 		}
 		out = append(out, m)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	slices.SortFunc(out, func(a, b blockMeta) int { return int(a.MinTime - b.MinTime) })
 	return out, nil
@@ -158,31 +174,146 @@ func blockIDs(blocks []blockMeta) []string {
 	return out
 }
 
-// bucket is a filesystem bucket and its config file in Thanos's format.
-type bucket struct{ dir, config string }
+// bucketKinds are the object stores the sidecar uploads to in the tests:
+// a directory, and an S3-compatible server on loopback.
+var bucketKinds = []string{"FILESYSTEM", "S3"}
 
-func newBucket(t *testing.T) bucket {
+// bucket is an object store of one of bucketKinds, the file that describes
+// it in Thanos's format, and the test's own client of it, through which
+// the test reads it as a store gateway does.
+type bucket struct {
+	config string // the config file
+	client objstore.Bucket
+	dir    string         // FILESYSTEM: the directory
+	s3     *s3test.Server // S3: the server
+}
+
+func newBucket(t *testing.T, kind string) *bucket {
 	t.Helper()
 	root := t.TempDir()
-	b := bucket{dir: filepath.Join(root, "bucket"), config: filepath.Join(root, "objstore.yml")}
-	if err := os.WriteFile(b.config, fmt.Appendf(nil, "type: FILESYSTEM\nconfig:\n  directory: %s\n", b.dir), 0o600); err != nil {
+	b := &bucket{config: filepath.Join(root, "objstore.yml")}
+	var conf string
+	switch kind {
+	case "FILESYSTEM":
+		b.dir = filepath.Join(root, "bucket")
+		conf = fmt.Sprintf("type: FILESYSTEM\nconfig:\n  directory: %s\n", b.dir)
+	case "S3":
+		b.s3 = s3test.Start(t)
+		conf = b.s3.Config()
+	default:
+		t.Fatalf("no bucket of kind %q", kind)
+	}
+	if err := os.WriteFile(b.config, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	client, err := objstoreclient.NewBucket(log.NewNopLogger(), []byte(conf), "e2e", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = client.Close() })
+	b.client = client
 	return b
 }
 
+// blocks reads the blocks in the bucket, oldest first.
+func (b *bucket) blocks(t *testing.T) []blockMeta {
+	t.Helper()
+	blocks, err := readBlocks(t.Context(), b.client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return blocks
+}
+
+// size is the size of an object, or -1 if the bucket has none of that name.
+func (b *bucket) size(t *testing.T, name string) int64 {
+	t.Helper()
+	attrs, err := b.client.Attributes(t.Context(), name)
+	if b.client.IsObjNotFoundErr(err) {
+		return -1
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return attrs.Size
+}
+
+// stall makes writes of the object hang until release: in a directory it
+// is a named pipe nobody reads, on the S3 server a request it holds.
+func (b *bucket) stall(t *testing.T, name string) (release func()) {
+	t.Helper()
+	if b.s3 != nil {
+		return b.s3.Stall(name)
+	}
+	p := filepath.Join(b.dir, filepath.FromSlash(name))
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return stallPipe(t, p)
+}
+
+// stallPipe makes p a named pipe whose buffer is full and which nobody reads,
+// so that writing it waits, until release removes it.
+func stallPipe(t *testing.T, p string) (release func()) {
+	t.Helper()
+	if err := syscall.Mkfifo(p, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Opened for reading and writing, a pipe opens at once.
+	fd, err := syscall.Open(p, syscall.O_RDWR|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := make([]byte, 4096)
+	for i := 0; ; i++ {
+		if _, err := syscall.Write(fd, page); err == syscall.EAGAIN {
+			break
+		} else if err != nil || i > 1<<12 {
+			t.Fatalf("filling the pipe: %v after %d pages", err, i)
+		}
+	}
+	closed := false
+	release = func() {
+		if !closed {
+			closed = true
+			_ = syscall.Close(fd)
+			if err := os.Remove(p); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	t.Cleanup(release)
+	return release
+}
+
+// writes returns a function that lists the objects written from now on,
+// sorted: a directory tells by the files' modification times, the S3
+// server by the writes it served.
+func (b *bucket) writes(t *testing.T) (since func() []string) {
+	t.Helper()
+	if b.s3 != nil {
+		before := len(b.s3.Written())
+		return func() []string {
+			out := b.s3.Written()[before:]
+			slices.Sort(out)
+			return out
+		}
+	}
+	return age(t, b.dir)
+}
+
 // shippingSidecar runs a sidecar that uploads p's blocks to b.
-func shippingSidecar(t *testing.T, p *promtest.Server, b bucket, args ...string) *e2etest.Process {
+func shippingSidecar(t *testing.T, p *promtest.Server, b *bucket, args ...string) *e2etest.Process {
 	t.Helper()
 	return e2etest.Sidecar(t, p.URL(), append([]string{"--tsdb.path=" + p.DataDir(), "--objstore.config-file=" + b.config}, args...)...)
 }
 
 // waitShipped waits until the bucket holds exactly the blocks want and the
 // shipper's meta file in dataDir lists them all.
-func waitShipped(t *testing.T, b bucket, dataDir string, want []blockMeta) {
+func waitShipped(t *testing.T, b *bucket, dataDir string, want []blockMeta) {
 	t.Helper()
 	wait.Until(t, 30*time.Second, "blocks uploaded", func() error {
-		inBucket, err := readBlocks(b.dir)
+		inBucket, err := readBlocks(t.Context(), b.client)
 		if err != nil {
 			return err
 		}
@@ -262,7 +393,7 @@ func age(t *testing.T, dir string) (rewritten func() []string) {
 
 // sameFiles checks that every file of the local blocks, but meta.json and
 // tombstones, is in the bucket with the same content.
-func sameFiles(t *testing.T, dataDir, bucketDir string, blocks []blockMeta) {
+func sameFiles(t *testing.T, dataDir string, b *bucket, blocks []blockMeta) {
 	t.Helper()
 	for _, m := range blocks {
 		id := m.ULID.String()
@@ -271,10 +402,20 @@ func sameFiles(t *testing.T, dataDir, bucketDir string, blocks []blockMeta) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := os.ReadFile(filepath.Join(bucketDir, id, rel))
+			got, err := objectBytes(t.Context(), b.client, path.Join(id, rel))
 			if err != nil || !bytes.Equal(got, want) {
 				t.Errorf("%s/%s differs in the bucket (%v)", id, rel, err)
 			}
 		}
 	}
+}
+
+// objectBytes reads an object whole.
+func objectBytes(ctx context.Context, bkt objstore.BucketReader, name string) ([]byte, error) {
+	rc, err := bkt.Get(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return io.ReadAll(rc)
 }

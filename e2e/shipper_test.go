@@ -13,26 +13,34 @@ import (
 	"github.com/tandem-metrics/tandem/internal/wait"
 )
 
-// TestLongTermStorage ships replica a's blocks to a filesystem bucket,
-// lets its Prometheus drop all but the last 10 minutes, and reads the pair
-// through Tandem's query over both sidecars and Thanos's store gateway on
-// the bucket. Replica b keeps everything but missed 9 minutes, which only
-// the bucket still holds. Every answer equals the history as generated.
+// TestLongTermStorage ships replica a's blocks to a bucket (a directory,
+// an S3-compatible server), lets its Prometheus drop all but the last 10
+// minutes, and reads the pair through Tandem's query over both sidecars
+// and Thanos's store gateway on the bucket. Replica b keeps everything but
+// missed 9 minutes, which only the bucket still holds. Every answer equals
+// the history as generated.
 func TestLongTermStorage(t *testing.T) {
+	for _, kind := range bucketKinds {
+		t.Run(kind, func(t *testing.T) { testLongTermStorage(t, kind) })
+	}
+}
+
+func testLongTermStorage(t *testing.T, kind string) {
 	h := newHistory()
 	gapFrom, gapTo := 20, 56 // samples replica b missed
 	promA := cuttingPrometheus(t, h, "a", h.family(nil))
 	promB := cuttingPrometheus(t, h, "b", h.family(func(j int) bool { return j >= gapFrom && j < gapTo }))
 	cut := localBlocks(t, promA.DataDir())
 
-	b := newBucket(t)
+	b := newBucket(t, kind)
 	sidecarA := shippingSidecar(t, promA, b)
 	sidecarB := e2etest.Sidecar(t, promB.URL())
 	waitShipped(t, b, promA.DataDir(), cut)
+	sameFiles(t, promA.DataDir(), b, cut)
 	if got := metric(t, sidecarA, "thanos_shipper_uploads_total"); got != float64(len(cut)) {
 		t.Errorf("thanos_shipper_uploads_total = %v, want %d", got, len(cut))
 	}
-	for _, m := range localBlocks(t, b.dir) {
+	for _, m := range b.blocks(t) {
 		if m.Thanos.Source != "sidecar" || m.Thanos.Labels["replica"] != "a" || m.Thanos.Labels["cluster"] != "eu" {
 			t.Errorf("block %s: thanos section %+v", m, m.Thanos)
 		}
@@ -56,8 +64,6 @@ func TestLongTermStorage(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 
-	// A sidecar that uploads announces what its Prometheus holds, as
-	// Thanos's does; the store gateway announces the rest.
 	// A sidecar that uploads announces what its Prometheus holds, as
 	// Thanos's does; the store gateway announces the rest. The query
 	// learns of Prometheus's retention at its next Info poll.
