@@ -3,12 +3,12 @@ package e2e
 import (
 	"net/http"
 	"net/http/httptest"
-	"net/http/httputil"
 	"net/url"
 	"testing"
 	"time"
 
 	"github.com/tandem-metrics/tandem/internal/e2etest"
+	"github.com/tandem-metrics/tandem/internal/promtest"
 	"github.com/tandem-metrics/tandem/pkg/store/storetest"
 )
 
@@ -25,7 +25,7 @@ func TestSidecarShutdownDrainsInFlight(t *testing.T) {
 	// Between the sidecar and Prometheus, a proxy holds remote-read
 	// answers back (the fault: a slow Prometheus), so that the call is in
 	// flight when the signal comes.
-	forward := httputil.NewSingleHostReverseProxy(target)
+	forward := promtest.Proxy(target)
 	reading := make(chan struct{}, 1)
 	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/api/v1/read" {

@@ -5,7 +5,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httputil"
 	"net/url"
 	"strconv"
 	"strings"
@@ -60,7 +59,7 @@ func TestSidecarHTTPClientConfig(t *testing.T) {
 	}
 	ca := certtest.NewCA(t, "tandem")
 	cert := ca.Server("prometheus")
-	proxy := httputil.NewSingleHostReverseProxy(target)
+	proxy := promtest.Proxy(target)
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if u, p, ok := r.BasicAuth(); !ok || u != "sidecar" || p != "s3cret" {
 			http.Error(w, "unauthorized", http.StatusUnauthorized)

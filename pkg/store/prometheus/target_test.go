@@ -8,7 +8,6 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
-	"net/http/httputil"
 	"net/url"
 	"slices"
 	"strings"
@@ -63,7 +62,7 @@ func startHangingPrometheus(t *testing.T, prom *promtest.Server) *hangingPrometh
 	t.Helper()
 	u, _ := url.Parse(prom.URL())
 	h := &hangingPrometheus{}
-	proxy := httputil.NewSingleHostReverseProxy(u)
+	proxy := promtest.Proxy(u)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.mu.Lock()
 		hang := h.hanging
