@@ -19,6 +19,7 @@ import (
 	"github.com/tandem-metrics/tandem/pkg/fanout"
 	"github.com/tandem-metrics/tandem/pkg/reloader"
 	_ "github.com/tandem-metrics/tandem/pkg/store" // the gogo-safe gRPC codec
+	"github.com/tandem-metrics/tandem/pkg/store/blocks"
 	promstore "github.com/tandem-metrics/tandem/pkg/store/prometheus"
 )
 
@@ -34,6 +35,7 @@ type sidecarCmd struct {
 	minTime           timeOrDuration
 	reloader          reloader.Options
 	shipper           shipperFlags
+	readBlocks        bool
 }
 
 func registerSidecar(cmd *kingpin.CmdClause) *sidecarCmd {
@@ -52,6 +54,8 @@ func registerSidecar(cmd *kingpin.CmdClause) *sidecarCmd {
 	cmd.Flag("min-time", "Serve only data from this time on: RFC3339 or a duration relative to now (e.g. -2h). The later of this and Prometheus's oldest sample is advertised.").
 		Default("0000-01-01T00:00:00Z").SetValue(&s.minTime)
 	s.shipper.registerTSDBPath(cmd)
+	cmd.Flag("tsdb.read-blocks", "Read the blocks Prometheus has persisted straight from --tsdb.path, and only its head through remote read. Blocks it cannot find there are read through remote read.").
+		Default("true").BoolVar(&s.readBlocks)
 	s.shipper.register(cmd)
 	cmd.Flag("reloader.config-file", "Config file watched by the reloader.").
 		Default("").StringVar(&s.reloader.ConfigFile)
@@ -84,8 +88,14 @@ func (s *sidecarCmd) build(env environment) (*daemon, error) {
 		MinTime: s.minTime.millis,
 		MaxAge:  2 * time.Second,
 		Timeout: s.getConfigTimeout,
+		Blocks:  s.readBlocks,
 	})
-	store := promstore.NewStore(client, target, logger, promstore.NewMetrics(env.reg))
+	var dir *blocks.Dir
+	if s.readBlocks {
+		dir = blocks.NewDir(s.shipper.tsdbPath)
+		logger.Info("Reading persisted blocks from the data directory", "tsdb_path", s.shipper.tsdbPath)
+	}
+	store := promstore.NewStore(client, target, dir, logger, promstore.NewMetrics(env.reg))
 	apis := promstore.NewAPIs(client, target)
 
 	s.reloader.PrometheusURL = s.promURL

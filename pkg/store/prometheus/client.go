@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/golang/snappy"
 	"github.com/prometheus/common/expfmt"
@@ -134,24 +135,40 @@ func (c *Client) api(ctx context.Context, path string, params url.Values, data a
 	return env.Warnings, nil
 }
 
-// ExternalLabels returns the external labels of Prometheus's loaded
+// promConfig is what the sidecar reads from Prometheus's loaded
 // configuration.
-func (c *Client) ExternalLabels(ctx context.Context) (labels.Labels, error) {
+type promConfig struct {
+	external labels.Labels
+	// oooWindow is storage.tsdb.out_of_order_time_window, in ms: how far
+	// behind its newest sample the head still takes samples.
+	oooWindow int64
+}
+
+// config reads Prometheus's loaded configuration.
+func (c *Client) config(ctx context.Context) (promConfig, error) {
 	var data struct {
 		YAML string `json:"yaml"`
 	}
 	if _, err := c.api(ctx, "/api/v1/status/config", nil, &data); err != nil {
-		return labels.EmptyLabels(), err
+		return promConfig{external: labels.EmptyLabels()}, err
 	}
 	var cfg struct {
 		Global struct {
 			ExternalLabels map[string]string `yaml:"external_labels"`
 		} `yaml:"global"`
+		Storage struct {
+			TSDB struct {
+				OutOfOrderTimeWindow model.Duration `yaml:"out_of_order_time_window"`
+			} `yaml:"tsdb"`
+		} `yaml:"storage"`
 	}
 	if err := yaml.Unmarshal([]byte(data.YAML), &cfg); err != nil {
-		return labels.EmptyLabels(), fmt.Errorf("parse Prometheus config: %w", err)
+		return promConfig{external: labels.EmptyLabels()}, fmt.Errorf("parse Prometheus config: %w", err)
 	}
-	return labels.FromMap(cfg.Global.ExternalLabels), nil
+	return promConfig{
+		external:  labels.FromMap(cfg.Global.ExternalLabels),
+		oooWindow: time.Duration(cfg.Storage.TSDB.OutOfOrderTimeWindow).Milliseconds(),
+	}, nil
 }
 
 // Flags returns the command-line flags Prometheus runs with, by name
@@ -164,26 +181,44 @@ func (c *Client) Flags(ctx context.Context) (map[string]string, error) {
 	return flags, nil
 }
 
-// LowestTimestamp returns the oldest sample time the TSDB holds, in
-// milliseconds, read from Prometheus's own metrics.
-func (c *Client) LowestTimestamp(ctx context.Context) (int64, error) {
+// tsdbTimes are the TSDB's bounds as Prometheus's own metrics give them,
+// in ms.
+type tsdbTimes struct {
+	lowest  int64 // the oldest sample
+	headMin int64 // the oldest sample in the head; math.MaxInt64 if empty or unknown
+}
+
+// times reads the TSDB's bounds from Prometheus's /metrics.
+func (c *Client) times(ctx context.Context) (tsdbTimes, error) {
+	t := tsdbTimes{headMin: math.MaxInt64}
 	resp, err := c.get(ctx, "/metrics", nil)
 	if err != nil {
-		return 0, err
+		return t, err
 	}
 	defer resp.Body.Close()
 	parser := expfmt.NewTextParser(model.UTF8Validation)
 	families, err := parser.TextToMetricFamilies(resp.Body)
 	if err != nil {
-		return 0, fmt.Errorf("parse Prometheus metrics: %w", err)
+		return t, fmt.Errorf("parse Prometheus metrics: %w", err)
 	}
-	if f, ok := families["prometheus_tsdb_lowest_timestamp_seconds"]; ok && len(f.GetMetric()) > 0 {
-		return secondsToMillis(f.GetMetric()[0].GetGauge().GetValue()), nil
+	gauge := func(name string) (float64, bool) {
+		if f, ok := families[name]; ok && len(f.GetMetric()) > 0 {
+			return f.GetMetric()[0].GetGauge().GetValue(), true
+		}
+		return 0, false
 	}
-	if f, ok := families["prometheus_tsdb_lowest_timestamp"]; ok && len(f.GetMetric()) > 0 {
-		return int64(f.GetMetric()[0].GetGauge().GetValue()), nil
+	if v, ok := gauge("prometheus_tsdb_head_min_time"); ok && v < math.MaxInt64 {
+		t.headMin = int64(v)
 	}
-	return 0, errors.New("no prometheus_tsdb_lowest_timestamp_seconds metric in what Prometheus exposes")
+	if v, ok := gauge("prometheus_tsdb_lowest_timestamp_seconds"); ok {
+		t.lowest = secondsToMillis(v)
+		return t, nil
+	}
+	if v, ok := gauge("prometheus_tsdb_lowest_timestamp"); ok {
+		t.lowest = int64(v)
+		return t, nil
+	}
+	return t, errors.New("no prometheus_tsdb_lowest_timestamp_seconds metric in what Prometheus exposes")
 }
 
 func secondsToMillis(s float64) int64 {

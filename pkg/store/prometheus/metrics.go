@@ -10,6 +10,7 @@ import (
 // Metrics are the sidecar's own metrics about the data it relays.
 type Metrics struct {
 	frameBytes promclient.Counter
+	blockBytes promclient.Counter
 }
 
 // NewMetrics registers the metrics on reg (nil: not registered).
@@ -19,9 +20,13 @@ func NewMetrics(reg promclient.Registerer) *Metrics {
 			Name: "tandem_sidecar_remote_read_bytes_total",
 			Help: "Bytes of remote-read frames received from Prometheus.",
 		}),
+		blockBytes: promclient.NewCounter(promclient.CounterOpts{
+			Name: "tandem_sidecar_block_chunk_bytes_total",
+			Help: "Bytes of chunks read from the blocks in Prometheus's data directory (--tsdb.path).",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.frameBytes)
+		reg.MustRegister(m.frameBytes, m.blockBytes)
 	}
 	return m
 }

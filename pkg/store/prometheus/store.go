@@ -4,118 +4,41 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math"
 	"slices"
 	"sort"
+	"sync"
 
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/prompb"
-	"github.com/thanos-io/thanos/pkg/store/labelpb"
 	"github.com/thanos-io/thanos/pkg/store/storepb"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	_ "github.com/tandem-metrics/tandem/pkg/store" // the gogo-safe gRPC codec
+	"github.com/tandem-metrics/tandem/pkg/store/blocks"
 )
 
 // Store serves one Prometheus over the Thanos Store API.
 type Store struct {
 	client       *Client
 	target       *Target
+	blocks       *blocks.Dir
 	logger       *slog.Logger
 	metrics      *Metrics
 	maxFrameSize uint64
+
+	mu           sync.Mutex
+	lastBlockErr string // the last error opening blocks that was logged
 }
 
 // NewStore returns a Store API server for the Prometheus that client talks
-// to; target supplies its external labels.
-func NewStore(client *Client, target *Target, logger *slog.Logger, metrics *Metrics) *Store {
-	return &Store{client: client, target: target, logger: logger, metrics: metrics, maxFrameSize: DefaultMaxFrameSize}
-}
-
-// Series streams the series that match r, as Prometheus's remote read sends
-// them: chunks are passed on as they arrive, never re-encoded or collected.
-func (s *Store) Series(r *storepb.SeriesRequest, srv storepb.Store_SeriesServer) error {
-	ctx := srv.Context()
-	external, matchers, ok, err := s.selection(ctx, r.Matchers)
-	if err != nil {
-		return err
-	}
-	mint := max(r.MinTime, s.target.MinTime())
-	if !ok || mint > r.MaxTime {
-		return nil
-	}
-	q := &prompb.Query{
-		StartTimestampMs: mint,
-		EndTimestampMs:   r.MaxTime,
-		Matchers:         toPromMatchers(selective(matchers)),
-		Hints:            readHints(r, mint),
-	}
-	body, err := s.client.RemoteRead(ctx, q)
-	if err != nil {
-		return remoteReadError(ctx, err)
-	}
-	defer body.Close()
-
-	out := newSender(srv, r.ResponseBatchSize, r.Limit)
-	shape := newShaper(external, r.WithoutReplicaLabels)
-	order := newOrderer(shape.inserted, out.send)
-	frames := NewFrameReader(body, s.maxFrameSize)
-	var (
-		conflict string
-		frameDec frameDecoder
-	)
-	relay := func(cs *chunkedSeries) error {
-		key, final, c := shape.shape(cs.Labels)
-		if c != "" {
-			conflict = c
-		}
-		series := &storepb.Series{Labels: labelpb.ZLabelsFromPromLabels(final)}
-		if !r.SkipChunks {
-			// One allocation for the series' chunks and one for their
-			// data headers; the data stays in the frame.
-			series.Chunks = make([]storepb.AggrChunk, len(cs.Chunks))
-			raws := make([]storepb.Chunk, len(cs.Chunks))
-			for i, c := range cs.Chunks {
-				enc, err := chunkEncoding(c.Type)
-				if err != nil {
-					return status.Error(codes.Internal, err.Error())
-				}
-				raws[i] = storepb.Chunk{Type: enc, Data: c.Data}
-				series.Chunks[i] = storepb.AggrChunk{MinTime: c.MinTimeMs, MaxTime: c.MaxTimeMs, Raw: &raws[i]}
-			}
-		}
-		return order.push(key, final, series)
-	}
-	for !out.full() {
-		frame, err := frames.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return remoteReadError(ctx, err)
-		}
-		s.metrics.frameBytes.Add(float64(len(frame)))
-		if err := frameDec.decode(frame, relay); err != nil {
-			if errors.Is(err, errBadFrame) {
-				return status.Error(codes.Internal, err.Error())
-			}
-			return err
-		}
-	}
-	if err := order.flush(); err != nil {
-		return err
-	}
-	if out.unsorted && conflict != "" {
-		msg := fmt.Sprintf("series label %q collides with an external or replica label of %s: series may be out of order", conflict, s.client.URL())
-		s.logger.Warn("series order not preserved", "label", conflict)
-		if err := srv.Send(storepb.NewWarnSeriesResponse(errors.New(msg))); err != nil {
-			return err
-		}
-	}
-	return out.flush()
+// to; target supplies its external labels. With dir, the blocks Prometheus
+// has persisted are read from there; nil reads everything through remote
+// read.
+func NewStore(client *Client, target *Target, dir *blocks.Dir, logger *slog.Logger, metrics *Metrics) *Store {
+	return &Store{client: client, target: target, blocks: dir, logger: logger, metrics: metrics, maxFrameSize: DefaultMaxFrameSize}
 }
 
 func readHints(r *storepb.SeriesRequest, mint int64) *prompb.ReadHints {

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	promclient "github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/tsdb/chunkenc"
 	"github.com/thanos-io/thanos/pkg/info/infopb"
@@ -26,6 +27,7 @@ import (
 
 	"github.com/tandem-metrics/tandem/internal/promtest"
 	"github.com/tandem-metrics/tandem/internal/wait"
+	"github.com/tandem-metrics/tandem/pkg/store/blocks"
 	promstore "github.com/tandem-metrics/tandem/pkg/store/prometheus"
 	"github.com/tandem-metrics/tandem/pkg/store/storetest"
 )
@@ -122,6 +124,13 @@ func setupFloor(t testing.TB, om string, minTime func(time.Time) int64) *env {
 // Prometheus at promURL on a loopback port.
 func serveSidecar(t testing.TB, promURL string, opts promstore.TargetOptions) *env {
 	t.Helper()
+	return serveSidecarWith(t, promURL, opts, nil, nil)
+}
+
+// serveSidecarWith is serveSidecar reading blocks from dir, with its
+// metrics on reg (either may be nil).
+func serveSidecarWith(t testing.TB, promURL string, opts promstore.TargetOptions, dir *blocks.Dir, reg *promclient.Registry) *env {
+	t.Helper()
 	u, err := url.Parse(promURL)
 	if err != nil {
 		t.Fatal(err)
@@ -129,8 +138,12 @@ func serveSidecar(t testing.TB, promURL string, opts promstore.TargetOptions) *e
 	client := promstore.NewClient(u, &http.Client{Transport: promstore.Transport()})
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	target := promstore.NewTarget(client, logger, opts)
+	metrics := promstore.NewMetrics(nil)
+	if reg != nil {
+		metrics = promstore.NewMetrics(reg)
+	}
 	conn := storetest.Serve(t, func(srv *grpc.Server) {
-		storepb.RegisterStoreServer(srv, promstore.NewStore(client, target, logger, promstore.NewMetrics(nil)))
+		storepb.RegisterStoreServer(srv, promstore.NewStore(client, target, dir, logger, metrics))
 		infopb.RegisterInfoServer(srv, target)
 		healthpb.RegisterHealthServer(srv, promstore.NewHealth(target))
 	})
@@ -146,34 +159,52 @@ type gotSeries struct {
 // series runs a Series call and decodes every chunk.
 func series(ctx context.Context, t *testing.T, c storepb.StoreClient, req *storepb.SeriesRequest) (out []gotSeries, warnings []string, frames int) {
 	t.Helper()
+	out, warnings, frames, err := seriesNoFatal(ctx, c, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out, warnings, frames
+}
+
+// seriesNoFatal is series for goroutines other than the test's.
+func seriesNoFatal(ctx context.Context, c storepb.StoreClient, req *storepb.SeriesRequest) (out []gotSeries, warnings []string, frames int, err error) {
 	stream, err := c.Series(ctx, req)
 	if err != nil {
-		t.Fatalf("Series: %v", err)
+		return nil, nil, 0, fmt.Errorf("Series: %w", err)
 	}
-	add := func(s *storepb.Series) {
+	add := func(s *storepb.Series) error {
 		lset := labelpb.ZLabelsToPromLabels(s.Labels).Copy()
+		samples, err := decodeChunks(s.Chunks)
+		if err != nil {
+			return err
+		}
 		if n := len(out); n > 0 && labels.Equal(out[n-1].labels, lset) {
 			out[n-1].chunks += len(s.Chunks)
-			out[n-1].samples = append(out[n-1].samples, decode(t, s.Chunks)...)
-			return
+			out[n-1].samples = append(out[n-1].samples, samples...)
+			return nil
 		}
-		out = append(out, gotSeries{labels: lset, samples: decode(t, s.Chunks), chunks: len(s.Chunks)})
+		out = append(out, gotSeries{labels: lset, samples: samples, chunks: len(s.Chunks)})
+		return nil
 	}
 	for {
 		resp, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
-			return out, warnings, frames
+			return out, warnings, frames, nil
 		}
 		if err != nil {
-			t.Fatalf("Series recv: %v", err)
+			return nil, nil, 0, fmt.Errorf("Series recv: %w", err)
 		}
 		frames++
 		switch {
 		case resp.GetSeries() != nil:
-			add(resp.GetSeries())
+			if err := add(resp.GetSeries()); err != nil {
+				return nil, nil, 0, err
+			}
 		case resp.GetBatch() != nil:
 			for _, s := range resp.GetBatch().Series {
-				add(s)
+				if err := add(s); err != nil {
+					return nil, nil, 0, err
+				}
 			}
 		case resp.GetWarning() != "":
 			warnings = append(warnings, resp.GetWarning())
@@ -183,14 +214,22 @@ func series(ctx context.Context, t *testing.T, c storepb.StoreClient, req *store
 
 func decode(t *testing.T, chunks []storepb.AggrChunk) []promtest.Sample {
 	t.Helper()
+	out, err := decodeChunks(chunks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func decodeChunks(chunks []storepb.AggrChunk) ([]promtest.Sample, error) {
 	var out []promtest.Sample
 	for _, c := range chunks {
 		if c.Raw.Type != storepb.Chunk_XOR {
-			t.Fatalf("chunk encoding %v, want XOR", c.Raw.Type)
+			return nil, fmt.Errorf("chunk encoding %v, want XOR", c.Raw.Type)
 		}
 		chk, err := chunkenc.FromData(chunkenc.EncXOR, c.Raw.Data)
 		if err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 		it := chk.Iterator(nil)
 		for it.Next() == chunkenc.ValFloat {
@@ -198,10 +237,10 @@ func decode(t *testing.T, chunks []storepb.AggrChunk) []promtest.Sample {
 			out = append(out, promtest.Sample{T: ts, V: v})
 		}
 		if it.Err() != nil {
-			t.Fatal(it.Err())
+			return nil, it.Err()
 		}
 	}
-	return out
+	return out, nil
 }
 
 // want returns the written series that match, with the labels a client

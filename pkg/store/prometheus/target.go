@@ -29,10 +29,11 @@ type Target struct {
 	logger *slog.Logger
 	opts   TargetOptions
 
-	mu       sync.Mutex
-	state    targetState    // what the last refresh learnt
-	flight   *refreshFlight // the refresh running, or nil
-	loggedOK bool
+	mu        sync.Mutex
+	state     targetState    // what the last refresh learnt
+	flight    *refreshFlight // the refresh running, or nil
+	loggedOK  bool
+	blocksErr string // the last error listing blocks that was logged
 }
 
 // TargetOptions say how a Target keeps its answers fresh.
@@ -46,12 +47,16 @@ type TargetOptions struct {
 	MaxAge time.Duration
 	// Timeout bounds one refresh (--prometheus.get_config_timeout).
 	Timeout time.Duration
+	// Blocks asks Prometheus at each refresh which blocks it has loaded,
+	// for reading them from its data directory.
+	Blocks bool
 }
 
 type targetState struct {
 	checked  time.Time // zero: never
 	external labels.Labels
 	lowest   int64
+	tsdb     tsdbView
 	err      error
 }
 
@@ -104,7 +109,7 @@ func (t *Target) startLocked() *refreshFlight {
 func (t *Target) refresh(f *refreshFlight) {
 	ctx, cancel := context.WithTimeout(context.Background(), t.opts.Timeout)
 	defer cancel()
-	external, lowest, err := t.fetch(ctx)
+	st, err := t.fetch(ctx)
 	if err != nil && ctx.Err() != nil {
 		err = fmt.Errorf("the Prometheus at %s did not answer within %v (--prometheus.get_config_timeout): %w", t.client.URL(), t.opts.Timeout, err)
 	}
@@ -125,25 +130,54 @@ func (t *Target) refresh(f *refreshFlight) {
 		t.state.checked, t.state.err, t.loggedOK = time.Now(), err, false
 		return
 	}
-	t.state = targetState{checked: time.Now(), external: external, lowest: lowest}
+	st.checked = time.Now()
+	t.state = st
 	if !t.loggedOK {
-		t.logger.Info("Prometheus usable", "url", t.client.URL(), "external_labels", external.String())
+		t.logger.Info("Prometheus usable", "url", t.client.URL(), "external_labels", st.external.String())
 		t.loggedOK = true
 	}
 }
-func (t *Target) fetch(ctx context.Context) (labels.Labels, int64, error) {
-	external, err := t.client.ExternalLabels(ctx)
+func (t *Target) fetch(ctx context.Context) (targetState, error) {
+	st := targetState{external: labels.EmptyLabels()}
+	cfg, err := t.client.config(ctx)
 	if err != nil {
-		return labels.EmptyLabels(), 0, fmt.Errorf("read external labels from Prometheus at %s: %w", t.client.URL(), err)
+		return st, fmt.Errorf("read external labels from Prometheus at %s: %w", t.client.URL(), err)
 	}
-	if external.IsEmpty() {
-		return labels.EmptyLabels(), 0, fmt.Errorf("%w in the Prometheus at %s: its data can't be told apart from other replicas' and can't be deduplicated; set global.external_labels in its configuration (e.g. replica: $(POD_NAME))", errNoExternalLabels, t.client.URL())
+	if cfg.external.IsEmpty() {
+		return st, fmt.Errorf("%w in the Prometheus at %s: its data can't be told apart from other replicas' and can't be deduplicated; set global.external_labels in its configuration (e.g. replica: $(POD_NAME))", errNoExternalLabels, t.client.URL())
 	}
-	lowest, err := t.client.LowestTimestamp(ctx)
+	times, err := t.client.times(ctx)
 	if err != nil {
-		return labels.EmptyLabels(), 0, fmt.Errorf("read lowest timestamp from Prometheus at %s: %w", t.client.URL(), err)
+		return st, fmt.Errorf("read lowest timestamp from Prometheus at %s: %w", t.client.URL(), err)
 	}
-	return external, lowest, nil
+	st.external, st.lowest = cfg.external, times.lowest
+	st.tsdb = tsdbView{headMin: times.headMin, oooWindow: cfg.oooWindow}
+	if t.opts.Blocks {
+		// Without the list, every read goes through remote read; that is
+		// slower, not wrong, so it does not make Prometheus unusable.
+		if st.tsdb.blocks, err = t.client.loadedBlocks(ctx); err != nil {
+			t.logBlocksError(err)
+		}
+	}
+	return st, nil
+}
+
+// logBlocksError logs a failure to list Prometheus's blocks when it differs
+// from the last one logged.
+func (t *Target) logBlocksError(err error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if err.Error() != t.blocksErr {
+		t.blocksErr = err.Error()
+		t.logger.Warn("cannot list the blocks Prometheus has loaded; reading everything through remote read", "err", err)
+	}
+}
+
+// TSDB is what the last refresh learnt of Prometheus's TSDB.
+func (t *Target) TSDB() tsdbView {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.state.tsdb
 }
 
 // stale reports whether the state is due for a refresh: a failure is

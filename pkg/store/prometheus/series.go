@@ -1,0 +1,244 @@
+package prometheus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/prompb"
+	"github.com/thanos-io/thanos/pkg/store/labelpb"
+	"github.com/thanos-io/thanos/pkg/store/storepb"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/tandem-metrics/tandem/pkg/store/blocks"
+)
+
+// Series streams the series that match r. The part of the range that
+// Prometheus has persisted in blocks is read from its data directory when
+// the Store has one; the rest comes through remote read. Chunks are passed
+// on as stored or as they arrive, never re-encoded or collected.
+func (s *Store) Series(r *storepb.SeriesRequest, srv storepb.Store_SeriesServer) error {
+	ctx := srv.Context()
+	external, matchers, ok, err := s.selection(ctx, r.Matchers)
+	if err != nil {
+		return err
+	}
+	mint := max(r.MinTime, s.target.MinTime())
+	if !ok || mint > r.MaxTime {
+		return nil
+	}
+	matchers = selective(matchers)
+
+	out := newSender(srv, r.ResponseBatchSize, r.Limit)
+	m := &merger{
+		shape:      newShaper(external, r.WithoutReplicaLabels),
+		out:        out,
+		skipChunks: r.SkipChunks,
+	}
+	m.order = newOrderer(m.shape.inserted, out.send)
+
+	end := int64(math.MinInt64)
+	if set, e := s.openBlocks(mint, r.MaxTime); set != nil {
+		defer set.Close()
+		end = e
+		m.local = set.Select(ctx, mint, min(r.MaxTime, end-1), r.SkipChunks, matchers)
+		if err := m.nextLocal(); err != nil {
+			return blockError(ctx, err)
+		}
+	}
+	if from := max(mint, end); from <= r.MaxTime {
+		if err := s.remoteRead(ctx, r, from, matchers, m); err != nil {
+			return err
+		}
+	}
+	if err := m.drainLocal(nil); err != nil {
+		return err
+	}
+	s.metrics.blockBytes.Add(float64(m.localBytes))
+	if err := m.order.flush(); err != nil {
+		return err
+	}
+	if out.unsorted && m.conflict != "" {
+		msg := fmt.Sprintf("series label %q collides with an external or replica label of %s: series may be out of order", m.conflict, s.client.URL())
+		s.logger.Warn("series order not preserved", "label", m.conflict)
+		if err := srv.Send(storepb.NewWarnSeriesResponse(errors.New(msg))); err != nil {
+			return err
+		}
+	}
+	return out.flush()
+}
+
+// remoteRead relays Prometheus's remote-read answer over [from, r.MaxTime]
+// to m.
+func (s *Store) remoteRead(ctx context.Context, r *storepb.SeriesRequest, from int64, matchers []*labels.Matcher, m *merger) error {
+	q := &prompb.Query{
+		StartTimestampMs: from,
+		EndTimestampMs:   r.MaxTime,
+		Matchers:         toPromMatchers(matchers),
+		Hints:            readHints(r, from),
+	}
+	body, err := s.client.RemoteRead(ctx, q)
+	if err != nil {
+		return remoteReadError(ctx, err)
+	}
+	defer body.Close()
+	frames := NewFrameReader(body, s.maxFrameSize)
+	var dec frameDecoder
+	for !m.out.full() {
+		frame, err := frames.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return remoteReadError(ctx, err)
+		}
+		s.metrics.frameBytes.Add(float64(len(frame)))
+		if err := dec.decode(frame, m.remote); err != nil {
+			if errors.Is(err, errBadFrame) {
+				return status.Error(codes.Internal, err.Error())
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// openBlocks holds open the blocks that answer the start of [mint, maxt],
+// and returns them with the time from which remote read answers. It
+// returns nil when no block answers any of it; a block it cannot open is
+// logged and left to remote read with the rest.
+func (s *Store) openBlocks(mint, maxt int64) (*blocks.Set, int64) {
+	if s.blocks == nil {
+		return nil, math.MinInt64
+	}
+	p := plan(s.target.TSDB())
+	if p.end <= mint {
+		return nil, math.MinInt64
+	}
+	set, err := s.blocks.Acquire(p.metas, func(b blocks.Meta) bool {
+		return b.MaxTime <= p.end && b.MaxTime > mint && b.MinTime <= maxt
+	})
+	if err != nil {
+		s.logBlockError(err)
+		return nil, math.MinInt64
+	}
+	return set, p.end
+}
+
+func (s *Store) logBlockError(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err.Error() != s.lastBlockErr {
+		s.lastBlockErr = err.Error()
+		msg := "cannot read a block Prometheus has from --tsdb.path; reading through remote read instead"
+		if errors.Is(err, blocks.ErrNotFound) {
+			msg += " (is --tsdb.path this Prometheus's data directory?)"
+		}
+		s.logger.Warn(msg, "path", s.blocks.Path(), "err", err)
+	}
+}
+
+func blockError(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return status.FromContextError(ctx.Err()).Err()
+	}
+	return status.Errorf(codes.Internal, "read Prometheus's blocks: %v", err)
+}
+
+// merger joins the series of the blocks and of remote read into one stream
+// in Prometheus's label order. Both come sorted; a series in both is sent
+// twice in a row, the blocks' older chunks first, which a Store API client
+// takes as one series.
+type merger struct {
+	shape      *shaper
+	order      *orderer
+	out        *sender
+	skipChunks bool
+	conflict   string
+
+	local      *blocks.SeriesSet // nil: no blocks
+	localKey   labels.Labels     // the next local series' key, nil if none
+	localFinal labels.Labels
+	localBuf   []prompb.Label
+	localBytes int
+}
+
+// push shapes and orders one series.
+func (m *merger) push(key, final labels.Labels, conflict string, chunks []storepb.AggrChunk) error {
+	if conflict != "" {
+		m.conflict = conflict
+	}
+	series := &storepb.Series{Labels: labelpb.ZLabelsFromPromLabels(final)}
+	if !m.skipChunks {
+		series.Chunks = chunks
+	}
+	return m.order.push(key, final, series)
+}
+
+// nextLocal moves to the next series of the blocks.
+func (m *merger) nextLocal() error {
+	m.localKey = nil
+	if m.local == nil || !m.local.Next() {
+		if m.local != nil {
+			return m.local.Err()
+		}
+		return nil
+	}
+	lset, _ := m.local.At()
+	m.localBuf = m.localBuf[:0]
+	for _, l := range lset {
+		m.localBuf = append(m.localBuf, prompb.Label{Name: l.Name, Value: l.Value})
+	}
+	var conflict string
+	m.localKey, m.localFinal, conflict = m.shape.shape(m.localBuf)
+	if conflict != "" {
+		m.conflict = conflict
+	}
+	return nil
+}
+
+// drainLocal sends the blocks' series up to and including key; nil sends
+// all that are left.
+func (m *merger) drainLocal(key labels.Labels) error {
+	for m.localKey != nil && !m.out.full() && (key == nil || labels.Compare(m.localKey, key) <= 0) {
+		_, chunks := m.local.At()
+		for _, c := range chunks {
+			m.localBytes += len(c.Raw.Data)
+		}
+		if err := m.push(m.localKey, m.localFinal, "", chunks); err != nil {
+			return err
+		}
+		if err := m.nextLocal(); err != nil {
+			return status.Errorf(codes.Internal, "read Prometheus's blocks: %v", err)
+		}
+	}
+	return nil
+}
+
+// remote takes one series of a remote-read frame.
+func (m *merger) remote(cs *chunkedSeries) error {
+	key, final, conflict := m.shape.shape(cs.Labels)
+	if err := m.drainLocal(key); err != nil {
+		return err
+	}
+	var chunks []storepb.AggrChunk
+	if !m.skipChunks {
+		// One allocation for the series' chunks and one for their data
+		// headers; the data stays in the frame.
+		chunks = make([]storepb.AggrChunk, len(cs.Chunks))
+		raws := make([]storepb.Chunk, len(cs.Chunks))
+		for i, c := range cs.Chunks {
+			enc, err := chunkEncoding(c.Type)
+			if err != nil {
+				return status.Error(codes.Internal, err.Error())
+			}
+			raws[i] = storepb.Chunk{Type: enc, Data: c.Data}
+			chunks[i] = storepb.AggrChunk{MinTime: c.MinTimeMs, MaxTime: c.MaxTimeMs, Raw: &raws[i]}
+		}
+	}
+	return m.push(key, final, conflict, chunks)
+}
