@@ -29,8 +29,10 @@ func TestTracing(t *testing.T) {
 		ExtraConfig:    fmt.Sprintf("tracing:\n  endpoint: %s\n  insecure: true\n  sampling_fraction: 1\n", rcv.GRPC)})
 
 	// Thanos's format, as its manifests write it: the sidecar's config
-	// inline, the query's from a file.
-	sidecar := e2etest.Sidecar(t, prom.URL(), "--tracing.config=type: OTLP\nconfig:\n  client_type: grpc\n  insecure: true\n  endpoint: "+rcv.GRPC+"\n  service_name: sidecar\n")
+	// inline, the query's from a file. The sidecar reads the history
+	// through remote read, not from the blocks, so that Prometheus takes
+	// part in the trace.
+	sidecar := e2etest.Sidecar(t, prom.URL(), "--no-tsdb.read-blocks", "--tracing.config=type: OTLP\nconfig:\n  client_type: grpc\n  insecure: true\n  endpoint: "+rcv.GRPC+"\n  service_name: sidecar\n")
 	queryConfig := writeFile(t, "tracing.yaml", "type: otlp\nconfig:\n  client_type: http\n  insecure: true\n  endpoint: "+rcv.HTTP+"\n  sampler_type: alwayssample\n")
 	q := e2etest.Query(t, []string{sidecar.GRPC}, "--tracing.config-file="+queryConfig, "--query.replica-label=replica")
 

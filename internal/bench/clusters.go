@@ -156,6 +156,8 @@ func (m *measurer) startClusterStack(ctx context.Context, name string, proms []*
 				return nil, err
 			}
 			args = append(args, "--tsdb.path="+dir)
+		} else {
+			args = append(args, "--tsdb.path="+prom.DataDir)
 		}
 		p, err := m.startServer(ctx, cs, strings.Replace(prom.Name(), "prometheus", name+"-sidecar", 1), "sidecar", args...)
 		if err != nil {

@@ -16,6 +16,9 @@ import (
 type process struct {
 	*supervise.Process
 	HTTP, GRPC string
+	// DataDir is a Prometheus's --storage.tsdb.path, which its sidecar
+	// reads blocks from.
+	DataDir string
 }
 
 // startProcess runs bin with args, its output in a fresh log at logPath.

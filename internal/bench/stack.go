@@ -110,7 +110,7 @@ func startPrometheus(bin, workDir, name, dataDir, addr string, external map[stri
 	if err != nil {
 		return nil, err
 	}
-	p.HTTP = addr
+	p.HTTP, p.DataDir = addr, dataDir
 	return p, nil
 }
 
@@ -126,6 +126,7 @@ func (s *stack) startSidecar(ctx context.Context, r int) error {
 	name := "sidecar-" + replicaNames[r]
 	p, err := startProcess(name, s.bins.Tandem, filepath.Join(s.workDir, name+".log"), "sidecar",
 		"--prometheus.url="+s.promURL(r),
+		"--tsdb.path="+s.proms[r].DataDir,
 		"--grpc-address="+addrs[0],
 		"--http-address="+addrs[1],
 		"--log.level=warn",

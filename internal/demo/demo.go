@@ -95,6 +95,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 		sidecars = append(sidecars, component{name: "sidecar-" + name, bin: bins["tandem"], ready: answersOK("http://" + cfg.SidecarHTTP[r] + "/-/ready"), args: []string{
 			"sidecar",
 			"--prometheus.url=http://" + cfg.Prometheus[r],
+			"--tsdb.path=" + filepath.Join(cfg.WorkDir, name, "data"),
 			"--grpc-address=" + cfg.SidecarGRPC[r],
 			"--http-address=" + cfg.SidecarHTTP[r],
 			"--reloader.config-file=" + filepath.Join(cfg.WorkDir, name, "prometheus.yml"),

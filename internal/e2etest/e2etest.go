@@ -129,9 +129,17 @@ func (p *Process) WaitReady(url string, timeout time.Duration) {
 }
 
 // Sidecar runs `bin/tandem sidecar` for the Prometheus at promURL and
-// waits until it is ready.
+// waits until it is ready. Unless args set --tsdb.path, it is Prometheus's
+// data directory, as where both share a volume, so that the sidecar reads
+// the blocks from there; a Prometheus that does not say (a fault proxy in
+// front of it, say) leaves the sidecar with remote read alone.
 func Sidecar(t testing.TB, promURL string, args ...string) *Process {
 	t.Helper()
+	if !slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, "--tsdb.path=") }) {
+		if dir := dataDir(promURL); dir != "" {
+			args = append(args, "--tsdb.path="+dir)
+		}
+	}
 	addrs := promtest.FreeAddrs(t, 2)
 	grpcAddr, httpAddr := addrs[0], addrs[1]
 	p := Start(t, "tandem", append([]string{"sidecar", "--prometheus.url=" + promURL,
@@ -139,6 +147,29 @@ func Sidecar(t testing.TB, promURL string, args ...string) *Process {
 	p.GRPC, p.HTTP = grpcAddr, httpAddr
 	p.WaitReady("http://"+httpAddr+"/-/ready", time.Minute)
 	return p
+}
+
+// dataDir asks the Prometheus at promURL for its --storage.tsdb.path; ""
+// if it does not answer.
+func dataDir(promURL string) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(promURL, "/")+"/api/v1/status/flags", nil)
+	if err != nil {
+		return ""
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Data map[string]string `json:"data"`
+	}
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&body) != nil {
+		return ""
+	}
+	return body.Data["storage.tsdb.path"]
 }
 
 // ThanosQuery runs Thanos's querier (bin/thanos, built by `make tools`) over
