@@ -27,7 +27,7 @@ func main() {
 	cfg := &bench.Config{}
 	app.Flag("bin-dir", "Directory holding prometheus and tandem (make tools build).").
 		Default("bin").StringVar(&cfg.BinDir)
-	app.Flag("cache-dir", "Directory keeping generated TSDB blocks between runs, one subdirectory per dataset.").
+	app.Flag("cache-dir", "Directory keeping generated TSDB data (blocks and WAL) between runs, one subdirectory per dataset.").
 		Default(".bench/data").StringVar(&cfg.CacheDir)
 	app.Flag("work-dir", "Directory for configurations, logs and profiles.").
 		Default(".bench/run").StringVar(&cfg.WorkDir)

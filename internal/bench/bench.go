@@ -26,7 +26,7 @@ import (
 type Config struct {
 	// BinDir holds prometheus, tandem and thanos.
 	BinDir string
-	// CacheDir keeps generated blocks between runs, one directory per
+	// CacheDir keeps generated data between runs, one directory per
 	// dataset.
 	CacheDir string
 	// WorkDir receives configurations, logs and profiles.
@@ -119,7 +119,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (*Results, error) {
 		return nil, fmt.Errorf("dataset: %w", err)
 	}
 	res.Dataset = info
-	fmt.Fprintf(out, "Dataset: %s, %s of blocks per replica\n", info.describe(), mib(info.BlockBytes))
+	fmt.Fprintf(out, "Dataset: %s, %s of blocks and %s of head per replica\n", info.describe(), mib(info.BlockBytes), mib(info.HeadBytes))
 
 	s := &stack{bins: bins, workDir: cfg.WorkDir}
 	defer s.stop()

@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -75,16 +74,7 @@ func (m *measurer) clusters(ctx context.Context) ([]ClusterResult, error) {
 	for c := range m.cfg.Clusters {
 		for r, replica := range replicaNames {
 			name := fmt.Sprintf("c%d-%s", c, replica)
-			// Each Prometheus needs a directory of its own; the blocks are
-			// shared as links, read only.
-			dir := filepath.Join(m.cfg.WorkDir, "clusters", name)
-			if err := os.RemoveAll(dir); err != nil {
-				return nil, err
-			}
-			if err := linkTree(dirs[r], dir); err != nil {
-				return nil, err
-			}
-			p, err := startPrometheus(m.stack.bins.Prometheus, filepath.Join(m.cfg.WorkDir, "clusters"), "prometheus-"+name, dir,
+			p, err := startPrometheus(m.stack.bins.Prometheus, filepath.Join(m.cfg.WorkDir, "clusters"), "prometheus-"+name, dirs[r],
 				addrs[len(proms)], map[string]string{"cluster": fmt.Sprintf("c%d", c), "replica": replica})
 			if err != nil {
 				return nil, err
@@ -285,23 +275,4 @@ func readBytes(p *process) (int64, error) {
 		}
 	}
 	return 0, fmt.Errorf("%s: no rchar in /proc io", p.Name())
-}
-
-// linkTree recreates the directory tree src at dst with hard links to its
-// files.
-func linkTree(src, dst string) error {
-	return filepath.WalkDir(src, func(path string, e fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(src, path)
-		if err != nil {
-			return err
-		}
-		target := filepath.Join(dst, rel)
-		if e.IsDir() {
-			return os.MkdirAll(target, 0o755)
-		}
-		return os.Link(path, target)
-	})
 }

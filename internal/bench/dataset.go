@@ -14,10 +14,11 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/tsdb"
+	"github.com/prometheus/prometheus/util/compression"
 )
 
 // Dataset is the history both replicas hold. It is a pure function of its
-// fields, so generated blocks can be cached under Key.
+// fields, so generated data can be cached under Key.
 type Dataset struct {
 	// Series is the number of counter series per replica; the classic
 	// histogram adds HistogramSeries more.
@@ -28,9 +29,9 @@ type Dataset struct {
 	Interval time.Duration
 }
 
-// formatVersion changes whenever the generated data does, so that cached
-// blocks of an older generator are not reused.
-const formatVersion = 2
+// formatVersion changes whenever the generated data does, so that the
+// cached data of an older generator is not reused.
+const formatVersion = 3
 
 // Metric names and the selectors the query shapes use.
 const (
@@ -57,9 +58,15 @@ var lesShare = [...]float64{0.02, 0.05, 0.12, 0.25, 0.45, 0.7, 0.85, 0.93, 0.97,
 // length.
 var start = time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 
-// blockLength is the length of the TSDB blocks promtool writes: what a
+// blockLength is the length of the generated TSDB blocks: what a
 // Prometheus that has run for a day has compacted its 2 h blocks into.
 const blockLength = 6 * time.Hour
+
+// headLength is how much of the newest history is in Prometheus's head,
+// not in blocks: what queries at the end of the history, instant or range,
+// read from memory in production. A head spanning one block range (the
+// default 2 h) is not yet compacted.
+const headLength = 2 * time.Hour
 
 // replicaNames are the values of the replica external label.
 var replicaNames = [2]string{"a", "b"}
@@ -69,6 +76,14 @@ func (d Dataset) Start() time.Time { return start }
 
 // End is just past the newest sample.
 func (d Dataset) End() time.Time { return start.Add(d.Length) }
+
+// HeadStart is where the head begins: the blocks end before it.
+func (d Dataset) HeadStart() time.Time {
+	if d.Length <= headLength {
+		return d.Start()
+	}
+	return d.End().Add(-headLength)
+}
 
 // Instances is how many distinct instance label values the counters have.
 func (d Dataset) Instances() int { return (d.Series + 1) / 2 }
@@ -174,13 +189,14 @@ func hash(a, b, c uint64) uint64 {
 // scrapes calls emit with the time of every scrape replica r made of series
 // i in [from, to): on its phase, jittered, without the missed ones and those
 // in its outages.
-func (d Dataset) scrapes(r, i int, from, to int64, emit func(t int64)) {
+func (d Dataset) scrapes(r, i int, outages []Outage, from, to int64, emit func(t int64)) {
 	base, iv, end := d.Start().UnixMilli(), d.Interval.Milliseconds(), d.End().UnixMilli()
-	outages := d.Outages(r)
 	first := base + d.phase(r, i)
+	// The first scrape that may fall in the range: one due just before
+	// from can be jittered into it.
 	k := int64(0)
-	if first < from {
-		k = (from - first + iv - 1) / iv
+	if early := from - jitter.Milliseconds(); first < early {
+		k = (early - first + iv - 1) / iv
 	}
 	for ; ; k++ {
 		h := hash(uint64(r), uint64(i), uint64(k))
@@ -255,20 +271,24 @@ func (d Dataset) nativeHistogram(h int, t int64) *histogram.Histogram {
 	return hist
 }
 
-// generate writes replica r's history into TSDB blocks under dataDir, one
-// block per blockLength, with Prometheus's own block writer.
+// generate writes replica r's history under dataDir as a Prometheus that
+// has run for a while holds it: blocks of blockLength, written with
+// Prometheus's own block writer, up to HeadStart, and from there on the
+// head's write-ahead log, which the Prometheus started over dataDir
+// replays.
 func (d Dataset) generate(ctx context.Context, r int, dataDir string) error {
 	if err := os.MkdirAll(dataDir, 0o755); err != nil {
 		return err
 	}
 	logger := slog.New(slog.DiscardHandler)
-	for from := d.Start(); from.Before(d.End()); from = from.Add(blockLength) {
-		to := min(from.Add(blockLength).UnixMilli(), d.End().UnixMilli())
+	head := d.HeadStart()
+	for from := d.Start(); from.Before(head); from = from.Add(blockLength) {
+		to := min(from.Add(blockLength).UnixMilli(), head.UnixMilli())
 		w, err := tsdb.NewBlockWriter(logger, dataDir, blockLength.Milliseconds())
 		if err != nil {
 			return fmt.Errorf("block writer: %w", err)
 		}
-		if err := d.appendBlock(ctx, w.Appender(ctx), r, from.UnixMilli(), to); err != nil {
+		if err := d.history(r).append(ctx, w.Appender(ctx), from.UnixMilli(), to); err != nil {
 			w.Close()
 			return err
 		}
@@ -280,39 +300,105 @@ func (d Dataset) generate(ctx context.Context, r int, dataDir string) error {
 			return err
 		}
 	}
+	return d.appendHead(ctx, r, dataDir, logger)
+}
+
+// appendHead appends replica r's samples from HeadStart on to the head of
+// the TSDB in dataDir, in time order, one commit per scrape interval, as
+// Prometheus appends what it scrapes, so that its write-ahead log holds
+// them.
+func (d Dataset) appendHead(ctx context.Context, r int, dataDir string, logger *slog.Logger) (err error) {
+	opts := tsdb.DefaultOptions()
+	opts.NoLockfile = true
+	opts.RetentionDuration = 0 // keep every block, however long the history
+	// As Prometheus writes its WAL by default.
+	opts.WALCompression = compression.Snappy
+	db, err := tsdb.Open(dataDir, logger, nil, opts, nil)
+	if err != nil {
+		return fmt.Errorf("open TSDB: %w", err)
+	}
+	// The head spans no more than a block range, so it would not be
+	// compacted anyway; the blocks are as generated.
+	db.DisableCompactions()
+	defer func() {
+		if cerr := db.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("close TSDB: %w", cerr)
+		}
+	}()
+	h := d.history(r)
+	end, iv := d.End().UnixMilli(), d.Interval.Milliseconds()
+	for from := d.HeadStart().UnixMilli(); from < end; from += iv {
+		if err := h.append(ctx, db.Appender(ctx), from, min(from+iv, end)); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
-// appendBlock appends replica r's samples in [from, to) and commits them.
-func (d Dataset) appendBlock(ctx context.Context, app storage.Appender, r int, from, to int64) error {
-	var err error
-	float := func(lset labels.Labels, value func(t int64) float64, i int) {
-		var ref storage.SeriesRef
-		d.scrapes(r, i, from, to, func(t int64) {
-			if err == nil {
-				ref, err = app.Append(ref, lset, t, value(t))
-			}
+// history is replica r's series, to append to one storage range by range.
+type history struct {
+	d       Dataset
+	r       int
+	outages []Outage
+	series  []generated
+	refs    []storage.SeriesRef // of series in the storage, once appended
+}
+
+// generated is one series: its labels, the series whose scrape moments it
+// has (a histogram's are scraped together) and its value at t, a float or
+// a native histogram.
+type generated struct {
+	lset   labels.Labels
+	scrape int
+	float  func(t int64) float64
+	native func(t int64) *histogram.Histogram
+}
+
+func (d Dataset) history(r int) *history {
+	h := &history{d: d, r: r, outages: d.Outages(r)}
+	for i := range d.Series {
+		h.series = append(h.series, generated{
+			lset:   labels.FromStrings("__name__", counterName, "code", seriesCode(i), "group", strconv.Itoa(i/groupSize), "instance", instance(i/2), "job", job),
+			scrape: i,
+			float:  func(t int64) float64 { return d.counterAt(i, t) },
 		})
 	}
-	for i := range d.Series {
+	base := d.Start().UnixMilli()
+	for hi := range d.Histograms() {
+		rate, phi := 10*counterRate(hi), float64(hi%13)
+		for k, le := range les {
+			h.series = append(h.series, generated{
+				lset:   labels.FromStrings("__name__", bucketName, "instance", instance(hi), "job", job, "le", le),
+				scrape: d.Series + hi,
+				float:  func(t int64) float64 { return math.Floor(counterValue(rate, phi, t-base) * lesShare[k]) },
+			})
+		}
+		h.series = append(h.series, generated{
+			lset:   labels.FromStrings("__name__", nativeName, "instance", instance(hi), "job", job),
+			scrape: d.Series + hi,
+			native: func(t int64) *histogram.Histogram { return d.nativeHistogram(hi, t) },
+		})
+	}
+	h.refs = make([]storage.SeriesRef, len(h.series))
+	return h
+}
+
+// append appends the samples in [from, to) and commits them.
+func (h *history) append(ctx context.Context, app storage.Appender, from, to int64) error {
+	var err error
+	for n, s := range h.series {
 		if ctx.Err() != nil {
+			_ = app.Rollback()
 			return ctx.Err()
 		}
-		lset := labels.FromStrings("__name__", counterName, "code", seriesCode(i), "group", strconv.Itoa(i/groupSize), "instance", instance(i/2), "job", job)
-		float(lset, func(t int64) float64 { return d.counterAt(i, t) }, i)
-	}
-	base := d.Start().UnixMilli()
-	for h := range d.Histograms() {
-		rate, phi := 10*counterRate(h), float64(h%13)
-		for k, le := range les {
-			lset := labels.FromStrings("__name__", bucketName, "instance", instance(h), "job", job, "le", le)
-			float(lset, func(t int64) float64 { return math.Floor(counterValue(rate, phi, t-base) * lesShare[k]) }, d.Series+h)
-		}
-		lset := labels.FromStrings("__name__", nativeName, "instance", instance(h), "job", job)
-		var ref storage.SeriesRef
-		d.scrapes(r, d.Series+h, from, to, func(t int64) {
-			if err == nil {
-				ref, err = app.AppendHistogram(ref, lset, t, d.nativeHistogram(h, t), nil)
+		h.d.scrapes(h.r, s.scrape, h.outages, from, to, func(t int64) {
+			if err != nil {
+				return
+			}
+			if s.native != nil {
+				h.refs[n], err = app.AppendHistogram(h.refs[n], s.lset, t, s.native(t), nil)
+			} else {
+				h.refs[n], err = app.Append(h.refs[n], s.lset, t, s.float(t))
 			}
 		})
 	}

@@ -3,33 +3,38 @@ package bench
 import (
 	"context"
 	"math"
-	"os"
-	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/tsdb"
 	"github.com/prometheus/prometheus/tsdb/chunkenc"
 )
 
-// readBlocks reads back every series of replica r's generated blocks, as
-// Prometheus will.
-func readBlocks(t *testing.T, d Dataset, r int) map[string]*series {
+// readReplica generates replica r's data and reads back every series, from
+// its blocks and its head's WAL, as Prometheus will; and the blocks' metas.
+func readReplica(t *testing.T, d Dataset, r int) (map[string]*series, []tsdb.BlockMeta) {
 	t.Helper()
 	dir := t.TempDir()
 	if err := d.generate(context.Background(), r, dir); err != nil {
 		t.Fatal(err)
 	}
-	// As Prometheus finds them, beside the head's empty write-ahead log.
-	if err := os.Mkdir(filepath.Join(dir, "wal"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	db, err := tsdb.OpenDBReadOnly(dir, "", nil)
+	db, err := tsdb.OpenDBReadOnly(dir, t.TempDir(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
+	blocks, err := db.Blocks()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var metas []tsdb.BlockMeta
+	for _, b := range blocks {
+		metas = append(metas, b.Meta())
+	}
 	q, err := db.Querier(math.MinInt64, math.MaxInt64)
 	if err != nil {
 		t.Fatal(err)
@@ -62,7 +67,82 @@ func readBlocks(t *testing.T, d Dataset, r int) map[string]*series {
 	if err := set.Err(); err != nil {
 		t.Fatal(err)
 	}
-	return out
+	return out, metas
+}
+
+// recorder keeps what the generator appends, all of it in one range.
+type recorder struct {
+	storage.Appender // the methods the generator does not call
+	series           map[string]*series
+}
+
+func (a *recorder) Append(_ storage.SeriesRef, lset labels.Labels, t int64, v float64) (storage.SeriesRef, error) {
+	s, ok := a.series[lset.String()]
+	if !ok {
+		s = &series{lset: lset}
+		a.series[lset.String()] = s
+	}
+	s.samples = append(s.samples, sample{t: t, v: v})
+	return 0, nil
+}
+
+func (a *recorder) AppendHistogram(ref storage.SeriesRef, lset labels.Labels, t int64, h *histogram.Histogram, _ *histogram.FloatHistogram) (storage.SeriesRef, error) {
+	return a.Append(ref, lset, t, float64(h.Count))
+}
+
+func (a *recorder) Commit() error { return nil }
+
+// TestDatasetHeadAfterBlocks checks that the newest headLength of the
+// history is in the head's WAL and all before it in blocks, and that
+// splitting the history into blocks and the head into its commits loses
+// and repeats no sample: each series holds exactly what the generator
+// makes of the whole range at once.
+func TestDatasetHeadAfterBlocks(t *testing.T) {
+	// Two blocks, the second cut short by the head; enough series that
+	// some of both replicas are scraped just before a commit's start, and
+	// jittered past it.
+	d := Dataset{Series: 100, Length: 9 * time.Hour, Interval: 15 * time.Second}
+	head := d.HeadStart().UnixMilli()
+	for r := range replicaNames {
+		want := &recorder{series: map[string]*series{}}
+		if err := d.history(r).append(context.Background(), want, d.Start().UnixMilli(), d.End().UnixMilli()); err != nil {
+			t.Fatal(err)
+		}
+		var inBlocks, inHead uint64
+		for _, s := range want.series {
+			for _, smpl := range s.samples {
+				if smpl.t < head {
+					inBlocks++
+				} else {
+					inHead++
+				}
+			}
+		}
+
+		got, metas := readReplica(t, d, r)
+		var blockSamples uint64
+		for _, m := range metas {
+			if m.MaxTime > head {
+				t.Errorf("replica %d: block [%d, %d) reaches into the head, which starts at %d", r, m.MinTime, m.MaxTime, head)
+			}
+			blockSamples += m.Stats.NumSamples
+		}
+		if len(metas) != 2 || blockSamples != inBlocks || inHead == 0 {
+			t.Errorf("replica %d: %d blocks of %d samples, want 2 of %d, and %d in the head", r, len(metas), blockSamples, inBlocks, inHead)
+		}
+		if len(got) != len(want.series) {
+			t.Fatalf("replica %d: %d series, want %d", r, len(got), len(want.series))
+		}
+		for key, w := range want.series {
+			var g []sample
+			if got[key] != nil {
+				g = got[key].samples
+			}
+			if !slices.Equal(g, w.samples) {
+				t.Errorf("replica %d, %s: read back %d samples, generated %d, or others", r, key, len(g), len(w.samples))
+			}
+		}
+	}
 }
 
 type series struct {
@@ -81,7 +161,10 @@ type sample struct {
 // two replicas scraping at different moments.
 func TestDatasetLikeProduction(t *testing.T) {
 	d := Dataset{Series: 100, Length: 6 * time.Hour, Interval: 15 * time.Second}
-	replicas := [2]map[string]*series{readBlocks(t, d, 0), readBlocks(t, d, 1)}
+	var replicas [2]map[string]*series
+	for r := range replicas {
+		replicas[r], _ = readReplica(t, d, r)
+	}
 	if len(d.Outages(0)) != 2 || len(d.Outages(1)) != 2 {
 		t.Fatalf("outages %v and %v: want one of each replica and one of both in 6 h", d.Outages(0), d.Outages(1))
 	}

@@ -24,7 +24,8 @@ func WriteJSON(res *Results, path string) error {
 func WriteTable(w io.Writer, res *Results) error {
 	var b strings.Builder
 	d := res.Dataset
-	fmt.Fprintf(&b, "Data: %s; %s of TSDB blocks per replica.\n", d.describe(), mib(d.BlockBytes))
+	fmt.Fprintf(&b, "Data: %s; %s of TSDB blocks and %s of head (the last %s, WAL and chunks) per replica.\n",
+		d.describe(), mib(d.BlockBytes), mib(d.HeadBytes), headLength)
 	fmt.Fprintf(&b, "Machine: %d CPUs, %s %s/%s. Command: `%s`.\n\n", res.Machine.CPUs, res.Machine.GoVersion, res.Machine.OS, res.Machine.Arch, res.Command)
 
 	b.WriteString("| query | range / step | engine | gRPC compression | series | Tandem p50 | Tandem p90 | Prometheus p50 | ratio | query peak RSS | sidecar peak RSS (a / b) | read from Prometheus | against Prometheus (one replica) |\n")

@@ -42,6 +42,7 @@ type DatasetInfo struct {
 	Interval          string  `json:"interval"`
 	SamplesPerReplica int64   `json:"samples_per_replica"`
 	BlockBytes        int64   `json:"block_bytes_per_replica"`
+	HeadBytes         int64   `json:"head_bytes_per_replica"` // its WAL and m-mapped chunks
 	Cached            bool    `json:"cached"`
 	GenerateSeconds   float64 `json:"generate_seconds,omitempty"`
 	Dir               string  `json:"dir"`

@@ -57,7 +57,7 @@ func findBinaries(dir string, thanos bool) (binaries, error) {
 	return b, nil
 }
 
-// startPrometheus serves each replica's blocks from dataDirs.
+// startPrometheus serves each replica's data, cached in dataDirs.
 func (s *stack) startPrometheus(ctx context.Context, dataDirs [2]string) error {
 	// Both addresses at once: neither server listens yet when the second
 	// is picked.
@@ -80,14 +80,17 @@ func (s *stack) startPrometheus(ctx context.Context, dataDirs [2]string) error {
 	return nil
 }
 
-// startPrometheus runs a Prometheus called name on addr over the blocks in
-// dataDir, with the given external labels, its config and log in workDir.
-// Blocks are kept at their generated length, so Prometheus never compacts
-// (and so never changes) the cached data.
-func startPrometheus(bin, workDir, name, dataDir, addr string, external map[string]string) (*process, error) {
+// startPrometheus runs a Prometheus called name on addr over a copy of the
+// data cached in cachedDir, with the given external labels, its config,
+// data and log in workDir.
+func startPrometheus(bin, workDir, name, cachedDir, addr string, external map[string]string) (*process, error) {
 	dir := filepath.Join(workDir, name)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	dataDir := filepath.Join(dir, "data")
+	if err := os.RemoveAll(dataDir); err != nil {
 		return nil, err
+	}
+	if err := copyData(cachedDir, dataDir); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	var labels strings.Builder
 	for _, k := range slices.Sorted(maps.Keys(external)) {
