@@ -242,7 +242,11 @@ func TestSeriesFromBlocks(t *testing.T) {
 				}
 			}
 			req.SkipChunks = false
-			series(ctx, t, e.client, req)
+			// One message per series, its chunks from blocks and head
+			// together.
+			if got, _, frames := series(ctx, t, e.client, req); frames != len(got) {
+				t.Errorf("%d series in %d messages", len(got), frames)
+			}
 			if read := e.blockBytes(t) - before; c.fromBlocks != (read > 0) {
 				t.Errorf("read %v bytes from blocks; want some: %v", read, c.fromBlocks)
 			}

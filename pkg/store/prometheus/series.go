@@ -151,8 +151,7 @@ func blockError(ctx context.Context, err error) error {
 
 // merger joins the series of the blocks and of remote read into one stream
 // in Prometheus's label order. Both come sorted; a series in both is sent
-// twice in a row, the blocks' older chunks first, which a Store API client
-// takes as one series.
+// once, the blocks' older chunks first.
 type merger struct {
 	shape      *shaper
 	order      *orderer
@@ -201,15 +200,11 @@ func (m *merger) nextLocal() error {
 	return nil
 }
 
-// drainLocal sends the blocks' series up to and including key; nil sends
-// all that are left.
+// drainLocal sends the blocks' series before key; nil sends all that are
+// left.
 func (m *merger) drainLocal(key labels.Labels) error {
-	for m.localKey != nil && !m.out.full() && (key == nil || labels.Compare(m.localKey, key) <= 0) {
-		_, chunks := m.local.At()
-		for _, c := range chunks {
-			m.localBytes += len(c.Raw.Data)
-		}
-		if err := m.push(m.localKey, m.localFinal, "", chunks); err != nil {
+	for m.localKey != nil && !m.out.full() && (key == nil || labels.Compare(m.localKey, key) < 0) {
+		if err := m.push(m.localKey, m.localFinal, "", m.takeLocal()); err != nil {
 			return err
 		}
 		if err := m.nextLocal(); err != nil {
@@ -219,17 +214,34 @@ func (m *merger) drainLocal(key labels.Labels) error {
 	return nil
 }
 
+// takeLocal returns the chunks of the blocks' current series.
+func (m *merger) takeLocal() []storepb.AggrChunk {
+	_, chunks := m.local.At()
+	for _, c := range chunks {
+		m.localBytes += len(c.Raw.Data)
+	}
+	return chunks
+}
+
 // remote takes one series of a remote-read frame.
 func (m *merger) remote(cs *chunkedSeries) error {
 	key, final, conflict := m.shape.shape(cs.Labels)
 	if err := m.drainLocal(key); err != nil {
 		return err
 	}
+	var older []storepb.AggrChunk
+	if m.localKey != nil && labels.Compare(m.localKey, key) == 0 {
+		older = m.takeLocal()
+		if err := m.nextLocal(); err != nil {
+			return status.Errorf(codes.Internal, "read Prometheus's blocks: %v", err)
+		}
+	}
 	var chunks []storepb.AggrChunk
 	if !m.skipChunks {
 		// One allocation for the series' chunks and one for their data
 		// headers; the data stays in the frame.
-		chunks = make([]storepb.AggrChunk, len(cs.Chunks))
+		chunks = make([]storepb.AggrChunk, len(older), len(older)+len(cs.Chunks))
+		copy(chunks, older)
 		raws := make([]storepb.Chunk, len(cs.Chunks))
 		for i, c := range cs.Chunks {
 			enc, err := chunkEncoding(c.Type)
@@ -237,7 +249,7 @@ func (m *merger) remote(cs *chunkedSeries) error {
 				return status.Error(codes.Internal, err.Error())
 			}
 			raws[i] = storepb.Chunk{Type: enc, Data: c.Data}
-			chunks[i] = storepb.AggrChunk{MinTime: c.MinTimeMs, MaxTime: c.MaxTimeMs, Raw: &raws[i]}
+			chunks = append(chunks, storepb.AggrChunk{MinTime: c.MinTimeMs, MaxTime: c.MaxTimeMs, Raw: &raws[i]})
 		}
 	}
 	return m.push(key, final, conflict, chunks)
