@@ -279,7 +279,12 @@ func (m *measurer) query(ctx context.Context, qc queryConfig, row Row) (QueryRes
 	if err != nil {
 		return QueryResult{}, err
 	}
+	cpu := s.servingCPU()
 	ours, theirs, err := m.alternate(ctx, m.request(row), "http://"+s.query.HTTP)
+	if err != nil {
+		return QueryResult{}, err
+	}
+	promCPU, err := cpu(m.cfg.Runs + 1)
 	if err != nil {
 		return QueryResult{}, err
 	}
@@ -295,6 +300,7 @@ func (m *measurer) query(ctx context.Context, qc queryConfig, row Row) (QueryRes
 		Tandem:        summarise(ours.took),
 		Prometheus:    summarise(theirs.took),
 		QueryStartRSS: startRSS,
+		PrometheusCPU: promCPU,
 		answer:        ours.last.result,
 	}
 	r.Ratio = r.Tandem.Median / r.Prometheus.Median

@@ -82,23 +82,28 @@ func WriteTable(w io.Writer, res *Results) error {
 	return err
 }
 
+// cpuTime is CPU seconds in ms, at the 10 ms the kernel counts in.
+func cpuTime(s float64) string { return fmt.Sprintf("%.0f ms", s*1000) }
+
 // writeThanos writes the Thanos rows beside Tandem's without compression.
 func writeThanos(b *strings.Builder, res *Results) {
-	b.WriteString("\n| query | range / step | Thanos p50 | Thanos p90 | Prometheus p50 | Thanos ratio | Tandem ratio (engine: prometheus / thanos) | Thanos query peak RSS | Tandem query peak RSS (prometheus / thanos) | query RSS growth over its floor: Thanos, Tandem (prometheus / thanos) | Thanos sidecar peak RSS (a / b) | Tandem against Thanos |\n")
-	b.WriteString("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|\n")
+	b.WriteString("\n| query | range / step | Thanos p50 | Thanos p90 | Prometheus p50 | Thanos ratio | Tandem ratio (engine: prometheus / thanos) | Thanos query peak RSS | Tandem query peak RSS (prometheus / thanos) | query RSS growth over its floor: Thanos, Tandem (prometheus / thanos) | Thanos sidecar peak RSS (a / b) | Prometheus CPU per query for its sidecar: Thanos, Tandem (prometheus / thanos) | Tandem against Thanos |\n")
+	b.WriteString("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|\n")
 	for _, th := range res.Thanos {
-		var ratios, rsses, growths []string
+		var ratios, rsses, growths, cpus []string
 		for _, q := range res.Queries {
 			if q.Shape == th.Shape && q.Window == th.Window && q.Compression == "none" {
 				ratios, rsses = append(ratios, fmt.Sprintf("%.2fx", q.Ratio)), append(rsses, mib(q.QueryPeakRSS))
 				growths = append(growths, mib(q.QueryPeakRSS-q.QueryStartRSS))
+				cpus = append(cpus, cpuTime(q.PrometheusCPU))
 			}
 		}
 		ratio, rss := strings.Join(ratios, " / "), strings.Join(rsses, " / ")
 		growth := fmt.Sprintf("%s, %s", mib(th.QueryPeakRSS-th.QueryStartRSS), strings.Join(growths, " / "))
-		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %.2fx | %s | %s | %s | %s | %s / %s | %s |\n",
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %.2fx | %s | %s | %s | %s | %s / %s | %s, %s | %s |\n",
 			th.Shape, th.Window, seconds(th.Thanos.Median), seconds(th.Thanos.P90), seconds(th.Prometheus.Median),
-			th.Ratio, ratio, mib(th.QueryPeakRSS), rss, growth, mib(th.SidecarPeakRSS[0]), mib(th.SidecarPeakRSS[1]), th.AgreementWithTandem)
+			th.Ratio, ratio, mib(th.QueryPeakRSS), rss, growth, mib(th.SidecarPeakRSS[0]), mib(th.SidecarPeakRSS[1]),
+			cpuTime(th.PrometheusCPU), strings.Join(cpus, " / "), th.AgreementWithTandem)
 	}
 	b.WriteString("\nThe same queries through Thanos v0.42's sidecars and query over the same two Prometheus servers, deduplicating by the same replica label; each ratio is to Prometheus measured alongside.\n")
 }

@@ -95,6 +95,9 @@ type QueryResult struct {
 	SidecarPeakRSS [2]int64 `json:"sidecar_peak_rss_bytes"`
 	// RemoteReadBytes is what both sidecars read from Prometheus per query.
 	RemoteReadBytes int64 `json:"remote_read_bytes_per_query"`
+	// PrometheusCPU is the CPU time Prometheus b spends per query
+	// answering its sidecar.
+	PrometheusCPU float64 `json:"prometheus_b_cpu_seconds_per_query"`
 	// Agreement compares Tandem's answer, deduplicated, with the one
 	// Prometheus answered from its replica alone.
 	Agreement Agreement `json:"agreement_with_prometheus"`

@@ -24,6 +24,9 @@ type ThanosResult struct {
 	QueryPeakRSS   int64    `json:"query_peak_rss_bytes"`
 	QueryStartRSS  int64    `json:"query_start_rss_bytes"` // before its first request
 	SidecarPeakRSS [2]int64 `json:"sidecar_peak_rss_bytes"`
+	// PrometheusCPU is the CPU time Prometheus b spends per query
+	// answering Thanos's sidecar.
+	PrometheusCPU float64 `json:"prometheus_b_cpu_seconds_per_query"`
 	// Thanos's answer compared with one Prometheus's, and Tandem's with
 	// Thanos's (both deduplicate).
 	AgreementWithPrometheus Agreement `json:"agreement_with_prometheus"`
@@ -140,7 +143,12 @@ func (m *measurer) thanosQuery(ctx context.Context, row Row) (ThanosResult, erro
 	if err != nil {
 		return ThanosResult{}, err
 	}
+	cpu := m.stack.servingCPU()
 	theirs, prom, err := m.alternate(ctx, m.request(row), "http://"+t.query.HTTP)
+	if err != nil {
+		return ThanosResult{}, err
+	}
+	promCPU, err := cpu(m.cfg.Runs + 1)
 	if err != nil {
 		return ThanosResult{}, err
 	}
@@ -151,6 +159,7 @@ func (m *measurer) thanosQuery(ctx context.Context, row Row) (ThanosResult, erro
 		Thanos:        summarise(theirs.took),
 		Prometheus:    summarise(prom.took),
 		QueryStartRSS: startRSS,
+		PrometheusCPU: promCPU,
 		answer:        theirs.last.result,
 	}
 	r.Ratio = r.Thanos.Median / r.Prometheus.Median
@@ -170,6 +179,23 @@ func (m *measurer) thanosQuery(ctx context.Context, row Row) (ThanosResult, erro
 type runs struct {
 	took []time.Duration
 	last answer
+}
+
+// servingCPU starts counting the CPU time of Prometheus b, which only its
+// sidecar asks (Prometheus a also answers the direct queries); the function
+// it returns gives that time per query for n queries.
+func (s *stack) servingCPU() func(n int) (float64, error) {
+	before, err := s.proms[1].CPUTime()
+	return func(n int) (float64, error) {
+		if err != nil {
+			return 0, err
+		}
+		after, err := s.proms[1].CPUTime()
+		if err != nil {
+			return 0, err
+		}
+		return (after - before).Seconds() / float64(n), nil
+	}
 }
 
 // alternate asks q of the query at base and of Prometheus a, one after the

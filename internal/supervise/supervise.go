@@ -167,6 +167,31 @@ func (p *Process) PeakRSS() (int64, error) {
 	return 0, fmt.Errorf("%s: no VmHWM in /proc status", p.opts.Name)
 }
 
+// CPUTime is the CPU time the process has used, in user and system mode,
+// as /proc/<pid>/stat counts it in clock ticks (100 a second on Linux).
+func (p *Process) CPUTime() (time.Duration, error) {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.Pid()))
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", p.opts.Name, err)
+	}
+	// The command name, in parentheses, may hold spaces: count fields
+	// from after it. utime and stime are fields 14 and 15.
+	i := strings.LastIndexByte(string(stat), ')')
+	fields := strings.Fields(string(stat[i+1:]))
+	if i < 0 || len(fields) < 13 {
+		return 0, fmt.Errorf("%s: malformed /proc stat", p.opts.Name)
+	}
+	var ticks int64
+	for _, f := range fields[11:13] {
+		n, err := strconv.ParseInt(f, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("%s: /proc stat: %w", p.opts.Name, err)
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond, nil
+}
+
 // WaitReady polls url every 50 ms until it answers 200, and fails if the
 // process exits or ctx ends first.
 func (p *Process) WaitReady(ctx context.Context, url string) error {

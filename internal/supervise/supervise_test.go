@@ -69,3 +69,19 @@ func TestWaitReady(t *testing.T) {
 		t.Errorf("exit code %d, want 3", p.ExitCode())
 	}
 }
+
+// TestCPUTime: a process that spins shows CPU time, and one that sleeps
+// shows next to none.
+func TestCPUTime(t *testing.T) {
+	idle := start(t, "exec sleep 30")
+	busy := start(t, "i=0; while [ $i -lt 100000000 ]; do i=$((i+1)); done")
+	wait.Until(t, 20*time.Second, "the busy process to use 100 ms of CPU", func() error {
+		if d, err := busy.CPUTime(); err != nil || d < 100*time.Millisecond {
+			return fmt.Errorf("%v, %v", d, err)
+		}
+		return nil
+	})
+	if d, err := idle.CPUTime(); err != nil || d > 50*time.Millisecond {
+		t.Fatalf("a sleeping process used %v (%v)", d, err)
+	}
+}
