@@ -27,7 +27,7 @@ const (
 	maxChunkSize = 16 << 20
 	// readAhead is read past a series' last chunk's start in the same
 	// call, enough for that chunk in all but rare cases.
-	readAhead = 4 << 10
+	readAhead = 1 << 10
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
