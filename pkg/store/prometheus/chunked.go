@@ -1,12 +1,12 @@
 package prometheus
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"unsafe"
 
 	"github.com/prometheus/prometheus/prompb"
+
+	"github.com/tandem-metrics/tandem/internal/pbwire"
 )
 
 // chunkedSeries is one series of a remote-read frame. Its label strings and
@@ -39,20 +39,9 @@ const (
 	fieldChunkData     = 4
 )
 
-// Protobuf wire types.
-const (
-	wireVarint  = 0
-	wireFixed64 = 1
-	wireBytes   = 2
-	wireFixed32 = 5
-)
-
-var (
-	errTruncated = errors.New("truncated message")
-	// errBadFrame marks the errors of a frame that cannot be decoded, as
-	// opposed to those of the function given the series.
-	errBadFrame = errors.New("decode remote-read frame")
-)
+// errBadFrame marks the errors of a frame that cannot be decoded, as opposed
+// to those of the function given the series.
+var errBadFrame = errors.New("decode remote-read frame")
 
 // decode calls fn with each series of the ChunkedReadResponse in frame, in
 // order, and returns the first error fn returns as it is. The series is
@@ -60,14 +49,14 @@ var (
 // frame does.
 func (d *frameDecoder) decode(frame []byte, fn func(*chunkedSeries) error) error {
 	var fnErr error
-	err := fields(frame, func(num, wire int, v uint64, b []byte) error {
+	err := pbwire.Fields(frame, func(num, wire int, v uint64, b []byte) error {
 		switch num {
 		case fieldChunkedSeries:
-			if err := wireIs(num, wire, wireBytes); err != nil {
+			if err := pbwire.Expect(num, wire, pbwire.Bytes); err != nil {
 				return err
 			}
 		case fieldQueryIndex:
-			return wireIs(num, wire, wireVarint)
+			return pbwire.Expect(num, wire, pbwire.Varint)
 		default:
 			return nil
 		}
@@ -86,10 +75,10 @@ func (d *frameDecoder) decode(frame []byte, fn func(*chunkedSeries) error) error
 func (d *frameDecoder) decodeSeries(b []byte) error {
 	s := &d.series
 	s.Labels, s.Chunks = s.Labels[:0], s.Chunks[:0]
-	return fields(b, func(num, wire int, _ uint64, b []byte) error {
+	return pbwire.Fields(b, func(num, wire int, _ uint64, b []byte) error {
 		switch num {
 		case fieldLabels:
-			if err := wireIs(num, wire, wireBytes); err != nil {
+			if err := pbwire.Expect(num, wire, pbwire.Bytes); err != nil {
 				return err
 			}
 			l, err := decodeLabel(b)
@@ -98,7 +87,7 @@ func (d *frameDecoder) decodeSeries(b []byte) error {
 			}
 			s.Labels = append(s.Labels, l)
 		case fieldChunks:
-			if err := wireIs(num, wire, wireBytes); err != nil {
+			if err := pbwire.Expect(num, wire, pbwire.Bytes); err != nil {
 				return err
 			}
 			c, err := decodeChunk(b)
@@ -112,22 +101,22 @@ func (d *frameDecoder) decodeSeries(b []byte) error {
 }
 
 func decodeLabel(b []byte) (l prompb.Label, err error) {
-	err = fields(b, func(num, wire int, _ uint64, b []byte) error {
+	err = pbwire.Fields(b, func(num, wire int, _ uint64, b []byte) error {
 		switch num {
 		case fieldLabelName:
-			l.Name = unsafeString(b)
+			l.Name = pbwire.String(b)
 		case fieldLabelValue:
-			l.Value = unsafeString(b)
+			l.Value = pbwire.String(b)
 		default:
 			return nil
 		}
-		return wireIs(num, wire, wireBytes)
+		return pbwire.Expect(num, wire, pbwire.Bytes)
 	})
 	return l, err
 }
 
 func decodeChunk(b []byte) (c prompb.Chunk, err error) {
-	err = fields(b, func(num, wire int, v uint64, b []byte) error {
+	err = pbwire.Fields(b, func(num, wire int, v uint64, b []byte) error {
 		switch num {
 		case fieldChunkMinTime:
 			c.MinTimeMs = int64(v)
@@ -137,77 +126,11 @@ func decodeChunk(b []byte) (c prompb.Chunk, err error) {
 			c.Type = prompb.Chunk_Encoding(int32(v))
 		case fieldChunkData:
 			c.Data = b
-			return wireIs(num, wire, wireBytes)
+			return pbwire.Expect(num, wire, pbwire.Bytes)
 		default:
 			return nil
 		}
-		return wireIs(num, wire, wireVarint)
+		return pbwire.Expect(num, wire, pbwire.Varint)
 	})
 	return c, err
-}
-
-// wireIs refuses a known field sent with another wire type than its own.
-func wireIs(num, wire, want int) error {
-	if wire != want {
-		return fmt.Errorf("field %d: wire type %d, want %d", num, wire, want)
-	}
-	return nil
-}
-
-// fields calls fn with each field of the protobuf message b: its number,
-// wire type, and value, a varint's in v or a length-delimited field's in b.
-// Fields of other wire types are skipped. A later field of a scalar
-// overrides an earlier one, as protobuf has it, by fn being called again.
-func fields(b []byte, fn func(num, wire int, v uint64, b []byte) error) error {
-	for len(b) > 0 {
-		key, n := binary.Uvarint(b)
-		if n <= 0 {
-			return errTruncated
-		}
-		b = b[n:]
-		// Field numbers are 32-bit: anything else is not a field.
-		num, wire := int(int32(key>>3)), int(key&7)
-		if num <= 0 {
-			return fmt.Errorf("field number %d", num)
-		}
-		var v uint64
-		var data []byte
-		switch wire {
-		case wireVarint:
-			if v, n = binary.Uvarint(b); n <= 0 {
-				return errTruncated
-			}
-			b = b[n:]
-		case wireFixed64, wireFixed32:
-			size := 8
-			if wire == wireFixed32 {
-				size = 4
-			}
-			if len(b) < size {
-				return errTruncated
-			}
-			b = b[size:]
-		case wireBytes:
-			size, n := binary.Uvarint(b)
-			if n <= 0 || size > uint64(len(b)-n) {
-				return errTruncated
-			}
-			data, b = b[n:n+int(size)], b[n+int(size):]
-		default:
-			return fmt.Errorf("field %d: unsupported wire type %d", num, wire)
-		}
-		if err := fn(num, wire, v, data); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// unsafeString is b as a string without a copy: b must not change while
-// the string is in use.
-func unsafeString(b []byte) string {
-	if len(b) == 0 {
-		return ""
-	}
-	return unsafe.String(&b[0], len(b))
 }
