@@ -2,8 +2,9 @@
 // which Tandem's sidecars and queries serve Prometheus's
 // /api/v1/targets/metadata: which metrics each scrape target exposes, with
 // their type, help and unit. Thanos has no such API. The messages are
-// protobuf, written and read here with protowire (through pkg/store's gRPC
-// codec, which takes any message that marshals itself):
+// protobuf, written here with protowire and read with internal/pbwire
+// (through pkg/store's gRPC codec, which takes any message that marshals
+// itself):
 //
 //	service TargetMetadata {
 //	  rpc TargetMetadata(TargetMetadataRequest) returns (stream TargetMetadataResponse);
@@ -37,6 +38,8 @@ import (
 	"github.com/thanos-io/thanos/pkg/store/storepb"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/tandem-metrics/tandem/internal/pbwire"
 )
 
 // APIHeader is the Info response header by which an endpoint says it
@@ -140,43 +143,20 @@ func (r *Response) marshal() []byte {
 	return appendString(b, responseWarning, r.Warning)
 }
 
-// fields calls field for each field of a message, with its value: the
-// bytes of a length-delimited field, the number of a varint.
-func fields(b []byte, field func(num protowire.Number, bytes []byte, varint uint64) error) error {
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return protowire.ParseError(n)
+// fields calls field for each length-delimited or varint field of a
+// message, with its value: the bytes of the one, the number of the other.
+func fields(b []byte, field func(num int, bytes []byte, varint uint64) error) error {
+	return pbwire.Fields(b, func(num, wire int, varint uint64, bytes []byte) error {
+		if wire != pbwire.Bytes && wire != pbwire.Varint {
+			return nil
 		}
-		b = b[n:]
-		var (
-			bytes  []byte
-			varint uint64
-		)
-		switch typ {
-		case protowire.BytesType:
-			bytes, n = protowire.ConsumeBytes(b)
-		case protowire.VarintType:
-			varint, n = protowire.ConsumeVarint(b)
-		default:
-			n = protowire.ConsumeFieldValue(num, typ, b)
-		}
-		if n < 0 {
-			return protowire.ParseError(n)
-		}
-		b = b[n:]
-		if typ == protowire.BytesType || typ == protowire.VarintType {
-			if err := field(num, bytes, varint); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+		return field(num, bytes, varint)
+	})
 }
 
 func (r *Request) unmarshal(b []byte) error {
 	*r = Request{}
-	return fields(b, func(num protowire.Number, bytes []byte, varint uint64) error {
+	return fields(b, func(num int, bytes []byte, varint uint64) error {
 		switch num {
 		case requestMetric:
 			r.Metric = string(bytes)
@@ -193,11 +173,11 @@ func (r *Request) unmarshal(b []byte) error {
 
 func (e *Entry) unmarshal(b []byte) error {
 	builder := labels.NewScratchBuilder(8)
-	err := fields(b, func(num protowire.Number, bytes []byte, _ uint64) error {
+	err := fields(b, func(num int, bytes []byte, _ uint64) error {
 		switch num {
 		case entryTarget:
 			var name, value string
-			if err := fields(bytes, func(num protowire.Number, bytes []byte, _ uint64) error {
+			if err := fields(bytes, func(num int, bytes []byte, _ uint64) error {
 				switch num {
 				case labelName:
 					name = string(bytes)
@@ -227,7 +207,7 @@ func (e *Entry) unmarshal(b []byte) error {
 
 func (r *Response) unmarshal(b []byte) error {
 	*r = Response{}
-	return fields(b, func(num protowire.Number, bytes []byte, _ uint64) error {
+	return fields(b, func(num int, bytes []byte, _ uint64) error {
 		switch num {
 		case responseEntries:
 			var e Entry
