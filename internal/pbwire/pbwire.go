@@ -84,6 +84,24 @@ func Expect(num, wire, want int) error {
 	return nil
 }
 
+// Label decodes a label, the message {string name = 1; string value = 2}
+// of both Prometheus's prompb and Thanos's labelpb, its strings pointing
+// into b as gogo's ZLabel has them.
+func Label(b []byte) (name, value string, err error) {
+	err = Fields(b, func(num, wire int, _ uint64, b []byte) error {
+		switch num {
+		case 1:
+			name = String(b)
+		case 2:
+			value = String(b)
+		default:
+			return nil
+		}
+		return Expect(num, wire, Bytes)
+	})
+	return name, value, err
+}
+
 // String is b as a string without a copy: b must not change while the
 // string is in use.
 func String(b []byte) string {

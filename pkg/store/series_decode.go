@@ -18,8 +18,6 @@ const (
 	fieldBatchSeries    = 1 // SeriesBatch.series
 	fieldSeriesLabels   = 1
 	fieldSeriesChunks   = 2
-	fieldLabelName      = 1
-	fieldLabelValue     = 2
 	fieldAggrMinTime    = 1
 	fieldAggrMaxTime    = 2
 	fieldAggrRaw        = 3 // then count, sum, min and max
@@ -180,7 +178,9 @@ func (a *arena) decodeSeries(b []byte, s *storepb.Series) error {
 		}
 		if num == fieldSeriesLabels {
 			a.labels = grow(a.labels)
-			if err := decodeLabel(b, &a.labels[len(a.labels)-1]); err != nil {
+			l := &a.labels[len(a.labels)-1]
+			var err error
+			if l.Name, l.Value, err = pbwire.Label(b); err != nil {
 				return fmt.Errorf("label: %w", err)
 			}
 			return nil
@@ -200,20 +200,6 @@ func (a *arena) decodeSeries(b []byte, s *storepb.Series) error {
 		s.Chunks = a.aggrs[aggrs:len(a.aggrs):len(a.aggrs)]
 	}
 	return err
-}
-
-func decodeLabel(b []byte, l *labelpb.ZLabel) error {
-	return pbwire.Fields(b, func(num, wire int, _ uint64, b []byte) error {
-		switch num {
-		case fieldLabelName:
-			l.Name = pbwire.String(b)
-		case fieldLabelValue:
-			l.Value = pbwire.String(b)
-		default:
-			return nil
-		}
-		return pbwire.Expect(num, wire, pbwire.Bytes)
-	})
 }
 
 func (a *arena) decodeAggrChunk(b []byte, c *storepb.AggrChunk) error {

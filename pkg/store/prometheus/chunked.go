@@ -31,8 +31,6 @@ const (
 	fieldQueryIndex    = 2 // ChunkedReadResponse.query_index
 	fieldLabels        = 1 // ChunkedSeries.labels
 	fieldChunks        = 2 // ChunkedSeries.chunks
-	fieldLabelName     = 1
-	fieldLabelValue    = 2
 	fieldChunkMinTime  = 1
 	fieldChunkMaxTime  = 2
 	fieldChunkType     = 3
@@ -81,11 +79,11 @@ func (d *frameDecoder) decodeSeries(b []byte) error {
 			if err := pbwire.Expect(num, wire, pbwire.Bytes); err != nil {
 				return err
 			}
-			l, err := decodeLabel(b)
+			name, value, err := pbwire.Label(b)
 			if err != nil {
 				return fmt.Errorf("label: %w", err)
 			}
-			s.Labels = append(s.Labels, l)
+			s.Labels = append(s.Labels, prompb.Label{Name: name, Value: value})
 		case fieldChunks:
 			if err := pbwire.Expect(num, wire, pbwire.Bytes); err != nil {
 				return err
@@ -98,21 +96,6 @@ func (d *frameDecoder) decodeSeries(b []byte) error {
 		}
 		return nil
 	})
-}
-
-func decodeLabel(b []byte) (l prompb.Label, err error) {
-	err = pbwire.Fields(b, func(num, wire int, _ uint64, b []byte) error {
-		switch num {
-		case fieldLabelName:
-			l.Name = pbwire.String(b)
-		case fieldLabelValue:
-			l.Value = pbwire.String(b)
-		default:
-			return nil
-		}
-		return pbwire.Expect(num, wire, pbwire.Bytes)
-	})
-	return l, err
 }
 
 func decodeChunk(b []byte) (c prompb.Chunk, err error) {
