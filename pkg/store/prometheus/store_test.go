@@ -212,14 +212,6 @@ func seriesNoFatal(ctx context.Context, c storepb.StoreClient, req *storepb.Seri
 	}
 }
 
-func decode(t *testing.T, chunks []storepb.AggrChunk) []promtest.Sample {
-	t.Helper()
-	out, err := decodeChunks(chunks)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
 
 func decodeChunks(chunks []storepb.AggrChunk) ([]promtest.Sample, error) {
 	var out []promtest.Sample
