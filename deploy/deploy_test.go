@@ -112,6 +112,12 @@ func TestPrometheusStatefulSet(t *testing.T) {
 	}
 
 	sc := containerNamed(t, ps, "sidecar")
+	promPath, _ := prom.flag("storage.tsdb.path")
+	if tsdbPath, _ := sc.flag("tsdb.path"); tsdbPath != promPath {
+		t.Errorf("sidecar --tsdb.path=%q, Prometheus --storage.tsdb.path=%q: it would read every block through remote read", tsdbPath, promPath)
+	} else if sv, _ := sc.mountOf(t, tsdbPath); sv != dataVol {
+		t.Errorf("sidecar mounts volume %q at %s, not Prometheus's data %q", sv, tsdbPath, dataVol)
+	}
 	if len(sc.Command) != 0 || len(sc.Args) == 0 || sc.Args[0] != "sidecar" {
 		t.Errorf("sidecar command %v, args %v: want the image's entrypoint and the first argument sidecar", sc.Command, sc.Args)
 	}

@@ -313,11 +313,11 @@ func (m *measurer) query(ctx context.Context, qc queryConfig, row Row) (QueryRes
 	if r.SidecarPeakRSS, err = peakRSSes(s.sidecars); err != nil {
 		return r, err
 	}
-	read, err := s.remoteReadBytes()
+	read, err := s.readBytes()
 	if err != nil {
 		return r, err
 	}
-	r.RemoteReadBytes = int64(read) / int64(m.cfg.Runs+1)
+	r.ReadBytes = int64(read) / int64(m.cfg.Runs+1)
 	return r, nil
 }
 

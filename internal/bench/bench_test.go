@@ -56,7 +56,7 @@ func TestRun(t *testing.T) {
 	for _, q := range res.Queries {
 		ok := q.ResultSeries == 8 && q.Tandem.Runs == 2 && q.Tandem.Median > 0 && q.Prometheus.Median > 0 && q.Ratio > 0 &&
 			q.QueryStartRSS > 0 && q.QueryPeakRSS >= q.QueryStartRSS && q.SidecarPeakRSS[0] > 0 && q.SidecarPeakRSS[1] > 0 &&
-			q.RemoteReadBytes > 0 && q.Agreement.Points > 0 && q.Agreement.Close > 0
+			q.ReadBytes > 0 && q.Agreement.Points > 0 && q.Agreement.Close > 0
 		if !ok {
 			t.Errorf("query result with missing measurements: %+v", q)
 		}

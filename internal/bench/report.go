@@ -28,12 +28,12 @@ func WriteTable(w io.Writer, res *Results) error {
 		d.describe(), mib(d.BlockBytes), mib(d.HeadBytes), headLength)
 	fmt.Fprintf(&b, "Machine: %d CPUs, %s %s/%s. Command: `%s`.\n\n", res.Machine.CPUs, res.Machine.GoVersion, res.Machine.OS, res.Machine.Arch, res.Command)
 
-	b.WriteString("| query | range / step | engine | gRPC compression | series | Tandem p50 | Tandem p90 | Prometheus p50 | ratio | query peak RSS | sidecar peak RSS (a / b) | read from Prometheus | against Prometheus (one replica) |\n")
+	b.WriteString("| query | range / step | engine | gRPC compression | series | Tandem p50 | Tandem p90 | Prometheus p50 | ratio | query peak RSS | sidecar peak RSS (a / b) | read by the sidecars | against Prometheus (one replica) |\n")
 	b.WriteString("|---|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|---|\n")
 	for _, q := range res.Queries {
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %d | %s | %s | %s | %.2fx | %s | %s / %s | %s | %s |\n",
 			q.Shape, q.Window, q.Engine, q.Compression, q.ResultSeries, seconds(q.Tandem.Median), seconds(q.Tandem.P90),
-			seconds(q.Prometheus.Median), q.Ratio, mib(q.QueryPeakRSS), mib(q.SidecarPeakRSS[0]), mib(q.SidecarPeakRSS[1]), mib(q.RemoteReadBytes), q.Agreement)
+			seconds(q.Prometheus.Median), q.Ratio, mib(q.QueryPeakRSS), mib(q.SidecarPeakRSS[0]), mib(q.SidecarPeakRSS[1]), mib(q.ReadBytes), q.Agreement)
 	}
 	if len(res.Queries) > 0 {
 		fmt.Fprintf(&b, "\nMedians and p90 of %d runs after a warm-up; the query deduplicates both replicas, Prometheus answers from one. "+

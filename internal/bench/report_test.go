@@ -102,7 +102,7 @@ func TestTargets(t *testing.T) {
 	row := func(shape, rng string, ratio float64, start, peak, read int64) QueryResult {
 		r := Row{Shape{Name: shape}, windows[rng]}
 		return QueryResult{row: r, Shape: shape, Window: r.Window.String(), Engine: "prometheus", Compression: "none", Ratio: ratio,
-			QueryStartRSS: start * mb, QueryPeakRSS: peak * mb, RemoteReadBytes: read * mb}
+			QueryStartRSS: start * mb, QueryPeakRSS: peak * mb, ReadBytes: read * mb}
 	}
 	thanos := func(shape, rng string, start, peak int64) ThanosResult {
 		return ThanosResult{Shape: shape, Window: windows[rng].String(), QueryStartRSS: start * mb, QueryPeakRSS: peak * mb}

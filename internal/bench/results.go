@@ -93,8 +93,9 @@ type QueryResult struct {
 	QueryStartRSS  int64    `json:"query_start_rss_bytes"`
 	QueryPeakRSS   int64    `json:"query_peak_rss_bytes"`
 	SidecarPeakRSS [2]int64 `json:"sidecar_peak_rss_bytes"`
-	// RemoteReadBytes is what both sidecars read from Prometheus per query.
-	RemoteReadBytes int64 `json:"remote_read_bytes_per_query"`
+	// ReadBytes is what both sidecars read per query, through remote read
+	// and from Prometheus's blocks.
+	ReadBytes int64 `json:"read_bytes_per_query"`
 	// PrometheusCPU is the CPU time Prometheus b spends per query
 	// answering its sidecar.
 	PrometheusCPU float64 `json:"prometheus_b_cpu_seconds_per_query"`

@@ -241,16 +241,18 @@ func (s *stack) stop() {
 	}
 }
 
-// remoteReadBytes sums what the sidecars have received from Prometheus so
-// far, from their own metrics.
-func (s *stack) remoteReadBytes() (float64, error) {
+// readBytes sums what the sidecars have read so far: remote-read frames
+// from Prometheus and chunks from its blocks.
+func (s *stack) readBytes() (float64, error) {
 	var sum float64
 	for _, p := range s.sidecars {
-		v, err := scrapeCounter("http://"+p.HTTP+"/metrics", "tandem_sidecar_remote_read_bytes_total")
-		if err != nil {
-			return 0, err
+		for _, name := range []string{"tandem_sidecar_remote_read_bytes_total", "tandem_sidecar_block_chunk_bytes_total"} {
+			v, err := scrapeCounter("http://"+p.HTTP+"/metrics", name)
+			if err != nil {
+				return 0, err
+			}
+			sum += v
 		}
-		sum += v
 	}
 	return sum, nil
 }

@@ -137,14 +137,14 @@ func queryRSSTarget(qs []QueryResult) Target {
 	t := Target{Name: "query peak RSS bounded: it grows less than the data read when the range grows"}
 	short, long := map[string]QueryResult{}, map[string]QueryResult{}
 	for _, q := range qs {
-		if q.Compression != "none" || q.RemoteReadBytes == 0 || q.row.Window.instant() {
+		if q.Compression != "none" || q.ReadBytes == 0 || q.row.Window.instant() {
 			continue
 		}
 		key := q.Shape + ", " + q.Engine + " engine"
-		if s, ok := short[key]; !ok || q.RemoteReadBytes < s.RemoteReadBytes {
+		if s, ok := short[key]; !ok || q.ReadBytes < s.ReadBytes {
 			short[key] = q
 		}
-		if l, ok := long[key]; !ok || q.RemoteReadBytes > l.RemoteReadBytes {
+		if l, ok := long[key]; !ok || q.ReadBytes > l.ReadBytes {
 			long[key] = q
 		}
 	}
@@ -156,12 +156,12 @@ func queryRSSTarget(qs []QueryResult) Target {
 	t.Met = true
 	for shape, s := range short {
 		l := long[shape]
-		if l.RemoteReadBytes == s.RemoteReadBytes {
+		if l.ReadBytes == s.ReadBytes {
 			continue
 		}
 		n++
 		growth := float64(l.QueryPeakRSS-l.QueryStartRSS) / float64(max(1, s.QueryPeakRSS-s.QueryStartRSS))
-		data := float64(l.RemoteReadBytes) / float64(s.RemoteReadBytes)
+		data := float64(l.ReadBytes) / float64(s.ReadBytes)
 		t.Met = t.Met && growth < data
 		if share := growth / data; share > worstShare {
 			worstShare = share

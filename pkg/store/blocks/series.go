@@ -14,8 +14,8 @@ import (
 // SeriesSet iterates the series of a Set's blocks that match a selection,
 // in label order, each with its chunks from every block in time order.
 // Chunks are whole, as stored: those that overlap [mint, maxt] are sent,
-// so a chunk may hold samples outside it. Label strings point into the
-// blocks' index and stay valid until the Set is closed.
+// so a chunk may hold samples outside it. Labels and chunk data are copies
+// of the process's own, valid after the Set is closed.
 type SeriesSet struct {
 	ctx        context.Context
 	mint, maxt int64
