@@ -13,6 +13,8 @@ import (
 	"github.com/prometheus/prometheus/tsdb/chunkenc"
 	"github.com/prometheus/prometheus/tsdb/chunks"
 	"github.com/thanos-io/thanos/pkg/store/storepb"
+
+	"github.com/tandem-metrics/tandem/pkg/store"
 )
 
 // The chunk segment format of Prometheus's TSDB (tsdb/docs/format/chunks.md):
@@ -155,7 +157,7 @@ func (s *segments) readRun(seg int, metas []chunks.Meta, raws []storepb.Chunk, d
 		if got, want := crc32.Checksum(body, castagnoli), binary.BigEndian.Uint32(buf[end-crc32.Size:end]); got != want {
 			return nil, fmt.Errorf("chunk at offset %d of segment %d: checksum %08x, want %08x", offset(m), seg+1, got, want)
 		}
-		enc, err := encoding(body[0])
+		enc, err := store.ChunkType(chunkenc.Encoding(body[0]))
 		if err != nil {
 			return nil, fmt.Errorf("chunk at offset %d of segment %d: %w", offset(m), seg+1, err)
 		}
@@ -182,18 +184,4 @@ func (s *segments) readAt(seg int, from, to int64) ([]byte, error) {
 func offset(m chunks.Meta) int64 {
 	_, off := chunks.BlockChunkRef(m.Ref).Unpack()
 	return int64(off)
-}
-
-// encoding maps the TSDB's chunk encodings (chunkenc.Encoding) to the
-// Store API's.
-func encoding(e byte) (storepb.Chunk_Encoding, error) {
-	switch chunkenc.Encoding(e) {
-	case chunkenc.EncXOR:
-		return storepb.Chunk_XOR, nil
-	case chunkenc.EncHistogram:
-		return storepb.Chunk_HISTOGRAM, nil
-	case chunkenc.EncFloatHistogram:
-		return storepb.Chunk_FLOAT_HISTOGRAM, nil
-	}
-	return 0, fmt.Errorf("unknown chunk encoding %d", e)
 }
