@@ -212,7 +212,6 @@ func seriesNoFatal(ctx context.Context, c storepb.StoreClient, req *storepb.Seri
 	}
 }
 
-
 func decodeChunks(chunks []storepb.AggrChunk) ([]promtest.Sample, error) {
 	var out []promtest.Sample
 	for _, c := range chunks {
