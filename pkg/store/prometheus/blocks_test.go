@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -391,4 +392,101 @@ func getJSON(ctx context.Context, u string, data any) error {
 		return err
 	}
 	return json.Unmarshal(env.Data, data)
+}
+
+// TestSeriesFromBlocksDuringCompaction asks the sidecar again and again
+// while Prometheus cuts blocks from its head, compacts three 2 h blocks into
+// one of 6 h and deletes them: every answer holds every sample once.
+func TestSeriesFromBlocksDuringCompaction(t *testing.T) {
+	h := int64(3600_000)
+	// 10 h: the head cuts four 2 h blocks, and the first three, all but
+	// the newest, are compacted into one.
+	hs := blockHistory()
+	for i := range hs {
+		if hs[i].to == base+(blockHours+headHours)*h {
+			hs[i].to = base + 10*h
+		}
+	}
+	prom := promtest.Start(t, promtest.Config{ExternalLabels: external, Args: []string{
+		"--web.enable-remote-write-receiver", "--storage.tsdb.min-block-duration=2h", "--storage.tsdb.max-block-duration=6h"}})
+	reg := promclient.NewRegistry()
+	e := &blockEnv{env: serveSidecarWith(t, prom.URL(), promstore.TargetOptions{MaxAge: 100 * time.Millisecond, Timeout: time.Minute, Blocks: true},
+		blocks.NewDir(prom.DataDir()), reg), reg: reg}
+	// The head takes samples no older than half a block behind its newest:
+	// written in time order, 30 minutes at a time.
+	write := func(from, to int64) {
+		for t0 := from; t0 < to; t0 += h / 2 {
+			prom.RemoteWrite(t, families(hs, t0, min(t0+h/2, to))...)
+		}
+	}
+	write(base, base+4*h)
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	isM := func(l map[string]string) bool { return l["__name__"] == "m" }
+	req := &storepb.SeriesRequest{MinTime: base, MaxTime: base + 4*h - 1, Matchers: []storepb.LabelMatcher{eq("__name__", "m")}}
+	want := truth(hs, isM, req.MinTime, req.MaxTime, nil)
+	done := make(chan struct{})
+	errs := make(chan error, 4)
+	var asked atomic.Int64
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for asked.Load() < 10_000 {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				got, _, _, err := seriesNoFatal(ctx, e.client, req)
+				if err == nil {
+					err = matchTruth(got, want, req.MinTime, req.MaxTime)
+				}
+				if err != nil {
+					errs <- fmt.Errorf("answer %d: %w", asked.Load(), err)
+					return
+				}
+				asked.Add(1)
+			}
+		}()
+	}
+	write(base+4*h, base+10*h)
+	// Compacted: a 6 h block, its 2 h parents gone.
+	wait.Until(t, 30*time.Second, "a 6 h block", func() error {
+		var data struct {
+			Blocks []struct {
+				MinTime int64 `json:"minTime"`
+				MaxTime int64 `json:"maxTime"`
+			} `json:"blocks"`
+		}
+		if err := getJSON(ctx, prom.URL()+"/api/v1/status/tsdb/blocks", &data); err != nil {
+			return err
+		}
+		for _, b := range data.Blocks {
+			if b.MaxTime-b.MinTime > 2*h {
+				return nil
+			}
+		}
+		return fmt.Errorf("blocks %v", data.Blocks)
+	})
+	// A few more answers over the compacted block.
+	before := asked.Load()
+	wait.Until(t, 30*time.Second, "answers after the compaction", func() error {
+		if n := asked.Load() - before; n < 100 {
+			return fmt.Errorf("%d answers", n)
+		}
+		return nil
+	})
+	close(done)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if read := e.blockBytes(t); read == 0 {
+		t.Fatal("nothing read from blocks")
+	}
+	t.Logf("%d answers, all exact", asked.Load())
 }
