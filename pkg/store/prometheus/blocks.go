@@ -3,8 +3,10 @@ package prometheus
 import (
 	"cmp"
 	"context"
+	"log/slog"
 	"math"
 	"slices"
+	"sync"
 
 	"github.com/tandem-metrics/tandem/pkg/store/blocks"
 )
@@ -99,4 +101,20 @@ func plan(v tsdbView) blockPlan {
 		}
 	}
 	return p
+}
+
+// changeLog logs a warning for an error unless it is the one it logged
+// last: a failure that repeats at every refresh or read is said once.
+type changeLog struct {
+	mu   sync.Mutex
+	last string
+}
+
+func (c *changeLog) warn(logger *slog.Logger, msg string, err error, args ...any) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err.Error() != c.last {
+		c.last = err.Error()
+		logger.Warn(msg, append(args, "err", err)...)
+	}
 }

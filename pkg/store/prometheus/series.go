@@ -47,7 +47,7 @@ func (s *Store) Series(r *storepb.SeriesRequest, srv storepb.Store_SeriesServer)
 		end = e
 		m.local = set.Select(ctx, mint, min(r.MaxTime, end-1), r.SkipChunks, matchers)
 		if err := m.nextLocal(); err != nil {
-			return blockError(ctx, err)
+			return err
 		}
 	}
 	if from := max(mint, end); from <= r.MaxTime {
@@ -115,7 +115,7 @@ func (s *Store) openBlocks(mint, maxt int64) (*blocks.Set, int64) {
 	if s.blocks == nil {
 		return nil, math.MinInt64
 	}
-	p := plan(s.target.TSDB())
+	p := s.target.BlockPlan()
 	if p.end <= mint {
 		return nil, math.MinInt64
 	}
@@ -130,21 +130,18 @@ func (s *Store) openBlocks(mint, maxt int64) (*blocks.Set, int64) {
 }
 
 func (s *Store) logBlockError(err error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err.Error() != s.lastBlockErr {
-		s.lastBlockErr = err.Error()
-		msg := "cannot read a block Prometheus has from --tsdb.path; reading through remote read instead"
-		if errors.Is(err, blocks.ErrNotFound) {
-			msg += " (is --tsdb.path this Prometheus's data directory?)"
-		}
-		s.logger.Warn(msg, "path", s.blocks.Path(), "err", err)
+	msg := "cannot read a block Prometheus has from --tsdb.path; reading through remote read instead"
+	if errors.Is(err, blocks.ErrNotFound) {
+		msg += " (is --tsdb.path this Prometheus's data directory?)"
 	}
+	s.blockErr.warn(s.logger, msg, err, "path", s.blocks.Path())
 }
 
-func blockError(ctx context.Context, err error) error {
-	if ctx.Err() != nil {
-		return status.FromContextError(ctx.Err()).Err()
+// blockError is the status of a failed read of the blocks: the caller's
+// cancellation as such, anything else Internal.
+func blockError(err error) error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return status.FromContextError(err).Err()
 	}
 	return status.Errorf(codes.Internal, "read Prometheus's blocks: %v", err)
 }
@@ -171,19 +168,20 @@ func (m *merger) push(key, final labels.Labels, conflict string, chunks []storep
 	if conflict != "" {
 		m.conflict = conflict
 	}
-	series := &storepb.Series{Labels: labelpb.ZLabelsFromPromLabels(final)}
-	if !m.skipChunks {
-		series.Chunks = chunks
-	}
+	series := &storepb.Series{Labels: labelpb.ZLabelsFromPromLabels(final), Chunks: chunks}
 	return m.order.push(key, final, series)
 }
 
-// nextLocal moves to the next series of the blocks.
+// nextLocal moves to the next series of the blocks; its error is a
+// status.
 func (m *merger) nextLocal() error {
 	m.localKey = nil
-	if m.local == nil || !m.local.Next() {
-		if m.local != nil {
-			return m.local.Err()
+	if m.local == nil {
+		return nil
+	}
+	if !m.local.Next() {
+		if err := m.local.Err(); err != nil {
+			return blockError(err)
 		}
 		return nil
 	}
@@ -208,7 +206,7 @@ func (m *merger) drainLocal(key labels.Labels) error {
 			return err
 		}
 		if err := m.nextLocal(); err != nil {
-			return status.Errorf(codes.Internal, "read Prometheus's blocks: %v", err)
+			return err
 		}
 	}
 	return nil
@@ -233,7 +231,7 @@ func (m *merger) remote(cs *chunkedSeries) error {
 	if m.localKey != nil && labels.Compare(m.localKey, key) == 0 {
 		older = m.takeLocal()
 		if err := m.nextLocal(); err != nil {
-			return status.Errorf(codes.Internal, "read Prometheus's blocks: %v", err)
+			return err
 		}
 	}
 	var chunks []storepb.AggrChunk

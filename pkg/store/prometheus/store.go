@@ -8,7 +8,6 @@ import (
 	"math"
 	"slices"
 	"sort"
-	"sync"
 
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/prompb"
@@ -28,9 +27,7 @@ type Store struct {
 	logger       *slog.Logger
 	metrics      *Metrics
 	maxFrameSize uint64
-
-	mu           sync.Mutex
-	lastBlockErr string // the last error opening blocks that was logged
+	blockErr     changeLog // of opening blocks
 }
 
 // NewStore returns a Store API server for the Prometheus that client talks

@@ -33,7 +33,7 @@ type Target struct {
 	state     targetState    // what the last refresh learnt
 	flight    *refreshFlight // the refresh running, or nil
 	loggedOK  bool
-	blocksErr string // the last error listing blocks that was logged
+	blocksErr changeLog // of listing the blocks
 }
 
 // TargetOptions say how a Target keeps its answers fresh.
@@ -56,7 +56,7 @@ type targetState struct {
 	checked  time.Time // zero: never
 	external labels.Labels
 	lowest   int64
-	tsdb     tsdbView
+	blocks   blockPlan // which reads the blocks answer
 	err      error
 }
 
@@ -151,33 +151,23 @@ func (t *Target) fetch(ctx context.Context) (targetState, error) {
 		return st, fmt.Errorf("read lowest timestamp from Prometheus at %s: %w", t.client.URL(), err)
 	}
 	st.external, st.lowest = cfg.external, times.lowest
-	st.tsdb = tsdbView{headMin: times.headMin, oooWindow: cfg.oooWindow}
+	view := tsdbView{headMin: times.headMin, oooWindow: cfg.oooWindow}
 	if t.opts.Blocks {
 		// Without the list, every read goes through remote read; that is
 		// slower, not wrong, so it does not make Prometheus unusable.
-		if st.tsdb.blocks, err = t.client.loadedBlocks(ctx); err != nil {
-			t.logBlocksError(err)
+		if view.blocks, err = t.client.loadedBlocks(ctx); err != nil {
+			t.blocksErr.warn(t.logger, "cannot list the blocks Prometheus has loaded; reading everything through remote read", err)
 		}
 	}
+	st.blocks = plan(view)
 	return st, nil
 }
 
-// logBlocksError logs a failure to list Prometheus's blocks when it differs
-// from the last one logged.
-func (t *Target) logBlocksError(err error) {
+// BlockPlan is which reads the blocks answer, as of the last refresh.
+func (t *Target) BlockPlan() blockPlan {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if err.Error() != t.blocksErr {
-		t.blocksErr = err.Error()
-		t.logger.Warn("cannot list the blocks Prometheus has loaded; reading everything through remote read", "err", err)
-	}
-}
-
-// TSDB is what the last refresh learnt of Prometheus's TSDB.
-func (t *Target) TSDB() tsdbView {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.state.tsdb
+	return t.state.blocks
 }
 
 // stale reports whether the state is due for a refresh: a failure is
