@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/thanos-io/thanos/pkg/store/storepb"
 
+	"github.com/tandem-metrics/tandem/internal/e2etest"
 	"github.com/tandem-metrics/tandem/internal/promtest"
 	"github.com/tandem-metrics/tandem/internal/wait"
 	"github.com/tandem-metrics/tandem/pkg/store/blocks"
@@ -327,17 +328,29 @@ func TestSeriesFromBlocksWithDeletions(t *testing.T) {
 func waitBlocksListed(ctx context.Context, t *testing.T, promURL string, n int) {
 	t.Helper()
 	wait.Until(t, 30*time.Second, fmt.Sprintf("%d blocks loaded", n), func() error {
-		var data struct {
-			Blocks []struct{} `json:"blocks"`
-		}
-		if err := getJSON(ctx, promURL+"/api/v1/status/tsdb/blocks", &data); err != nil {
-			return err
-		}
-		if len(data.Blocks) != n {
-			return fmt.Errorf("%d blocks loaded, want %d", len(data.Blocks), n)
+		if got := listedBlocks(ctx, t, promURL); len(got) != n {
+			return fmt.Errorf("%d blocks loaded, want %d", len(got), n)
 		}
 		return nil
 	})
+}
+
+type listedBlock struct {
+	MinTime int64 `json:"minTime"`
+	MaxTime int64 `json:"maxTime"`
+}
+
+// listedBlocks is what Prometheus's blocks API says it has loaded.
+func listedBlocks(ctx context.Context, t *testing.T, promURL string) []listedBlock {
+	t.Helper()
+	r := e2etest.API(ctx, t, promURL, "/api/v1/status/tsdb/blocks", nil)
+	var data struct {
+		Blocks []listedBlock `json:"blocks"`
+	}
+	if err := json.Unmarshal(r.Data, &data); err != nil {
+		t.Fatalf("blocks API: %v: %s", err, r.Data)
+	}
+	return data.Blocks
 }
 
 // matchTruth compares an answer with the truth over [mint, maxt]: chunks
@@ -373,25 +386,6 @@ func firstSample(s []promtest.Sample) any {
 		return nil
 	}
 	return s[0]
-}
-
-func getJSON(ctx context.Context, u string, data any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	var env struct {
-		Data json.RawMessage `json:"data"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&env); err != nil {
-		return err
-	}
-	return json.Unmarshal(env.Data, data)
 }
 
 // TestSeriesFromBlocksDuringCompaction asks the sidecar again and again
@@ -455,21 +449,13 @@ func TestSeriesFromBlocksDuringCompaction(t *testing.T) {
 	write(base+4*h, base+10*h)
 	// Compacted: a 6 h block, its 2 h parents gone.
 	wait.Until(t, 30*time.Second, "a 6 h block", func() error {
-		var data struct {
-			Blocks []struct {
-				MinTime int64 `json:"minTime"`
-				MaxTime int64 `json:"maxTime"`
-			} `json:"blocks"`
-		}
-		if err := getJSON(ctx, prom.URL()+"/api/v1/status/tsdb/blocks", &data); err != nil {
-			return err
-		}
-		for _, b := range data.Blocks {
+		listed := listedBlocks(ctx, t, prom.URL())
+		for _, b := range listed {
 			if b.MaxTime-b.MinTime > 2*h {
 				return nil
 			}
 		}
-		return fmt.Errorf("blocks %v", data.Blocks)
+		return fmt.Errorf("blocks %v", listed)
 	})
 	// A few more answers over the compacted block.
 	before := asked.Load()
