@@ -357,35 +357,20 @@ func listedBlocks(ctx context.Context, t *testing.T, promURL string) []listedBlo
 // from blocks are whole, so samples outside it may come too.
 func matchTruth(got, want []gotSeries, mint, maxt int64) error {
 	if len(got) != len(want) {
-		return fmt.Errorf("%d series, want %d: got %v", len(got), len(want), seriesLabels(got))
+		return fmt.Errorf("%d series, want %d: got %v", len(got), len(want), names(got))
 	}
 	for i := range got {
 		if !labels.Equal(got[i].labels, want[i].labels) {
 			return fmt.Errorf("series %d is %v, want %v", i, got[i].labels, want[i].labels)
 		}
 		if in := inRange(got[i].samples, mint, maxt); !slices.Equal(in, want[i].samples) {
-			return fmt.Errorf("%v: %d samples in range, want %d (first got %v, want %v)", got[i].labels, len(in), len(want[i].samples), firstSample(in), firstSample(want[i].samples))
+			return fmt.Errorf("%v: %d samples in range, want %d (first got %v, want %v)", got[i].labels, len(in), len(want[i].samples), first(in), first(want[i].samples))
 		}
 		if !slices.IsSortedFunc(got[i].samples, func(a, b promtest.Sample) int { return cmp.Compare(a.T, b.T) }) {
 			return fmt.Errorf("%v: samples out of order", got[i].labels)
 		}
 	}
 	return nil
-}
-
-func seriesLabels(s []gotSeries) []string {
-	var out []string
-	for _, x := range s {
-		out = append(out, x.labels.String())
-	}
-	return out
-}
-
-func firstSample(s []promtest.Sample) any {
-	if len(s) == 0 {
-		return nil
-	}
-	return s[0]
 }
 
 // TestSeriesFromBlocksDuringCompaction asks the sidecar again and again
