@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/tsdb/chunkenc"
 	"github.com/prometheus/prometheus/util/annotations"
@@ -103,7 +104,8 @@ type reader struct {
 	running sync.WaitGroup
 	waiting int // readers waiting for work
 	// Sample buffers handed back by iterators the caller reuses.
-	free [][]floats.Sample
+	free           [][]floats.Sample
+	freeHistograms [][]histogramSample
 	// it is the caller's iterator over series read in its own goroutine.
 	it chunkenc.Iterator
 }
@@ -118,21 +120,35 @@ type series struct {
 	read  contents // once ready
 }
 
-// contents is what reading a series gave.
+// contents is what reading a series gave: its float samples, or its
+// histogram samples.
 type contents struct {
-	samples []floats.Sample
-	err     error
-	// stream is set if the series holds histograms, which are not read
-	// into samples: it is then read as it comes.
+	samples    []floats.Sample
+	histograms []histogramSample
+	err        error
+	// stream is set if the series holds floats and histograms both, which
+	// are not read ahead: it is then read as it comes.
 	stream bool
 }
 
-// iterator returns an iterator over what c holds of s, reusing ai.
-func (c contents) iterator(s storage.Series, ai *floats.Iterator) chunkenc.Iterator {
+// held is what c counts against maxHeld.
+func (c contents) held() int { return len(c.samples) + histogramWeight*len(c.histograms) }
+
+// iterator returns an iterator over what c holds of s, reusing reuse.
+func (c contents) iterator(s storage.Series, reuse chunkenc.Iterator) chunkenc.Iterator {
 	if c.stream {
 		return s.Iterator(nil)
 	}
-	if ai == nil {
+	if c.histograms != nil {
+		hi, ok := reuse.(*histogramIterator)
+		if !ok {
+			hi = &histogramIterator{}
+		}
+		hi.reset(c.histograms, c.err)
+		return hi
+	}
+	ai, ok := reuse.(*floats.Iterator)
+	if !ok {
 		ai = &floats.Iterator{}
 	}
 	ai.Reset(c.samples, c.err)
@@ -141,12 +157,8 @@ func (c contents) iterator(s storage.Series, ai *floats.Iterator) chunkenc.Itera
 
 func (s *series) Iterator(reuse chunkenc.Iterator) chunkenc.Iterator {
 	r := s.r
-	ai, _ := reuse.(*floats.Iterator)
 	r.mu.Lock()
-	if ai != nil && ai.Samples() != nil {
-		r.free = append(r.free, ai.Samples()[:0])
-		ai.Reset(nil, nil)
-	}
+	r.recycle(reuse)
 	r.want = max(r.want, s.index+1+r.ahead)
 	if !r.started && !r.closed {
 		r.started = true
@@ -161,9 +173,9 @@ func (s *series) Iterator(reuse chunkenc.Iterator) chunkenc.Iterator {
 	if s.state == ready {
 		c := s.read
 		s.read, s.state = contents{}, idle
-		r.held -= len(c.samples)
+		r.held -= c.held()
 		r.mu.Unlock()
-		return c.iterator(s.Series, ai)
+		return c.iterator(s.Series, reuse)
 	}
 	// Not read ahead: read it here, and let the goroutines go on after it.
 	s.state = taken
@@ -177,18 +189,42 @@ func (s *series) Iterator(reuse chunkenc.Iterator) chunkenc.Iterator {
 	r.mu.Lock()
 	r.it, s.state = it, idle
 	r.mu.Unlock()
-	return c.iterator(s.Series, ai)
+	return c.iterator(s.Series, reuse)
 }
 
-// takeBuffer returns a free sample buffer, or nil; r.mu must be held.
-func (r *reader) takeBuffer() []floats.Sample {
-	n := len(r.free)
-	if n == 0 {
-		return nil
+// buffers are sample buffers to read a series into.
+type buffers struct {
+	floats     []floats.Sample
+	histograms []histogramSample
+}
+
+// takeBuffer returns free sample buffers, or none; r.mu must be held.
+func (r *reader) takeBuffer() buffers {
+	var b buffers
+	if n := len(r.free); n > 0 {
+		b.floats, r.free = r.free[n-1], r.free[:n-1]
 	}
-	buf := r.free[n-1]
-	r.free = r.free[:n-1]
-	return buf
+	if n := len(r.freeHistograms); n > 0 {
+		b.histograms, r.freeHistograms = r.freeHistograms[n-1], r.freeHistograms[:n-1]
+	}
+	return b
+}
+
+// recycle keeps the sample buffer of an iterator the caller reuses, for
+// the next series read; r.mu must be held.
+func (r *reader) recycle(reuse chunkenc.Iterator) {
+	switch it := reuse.(type) {
+	case *floats.Iterator:
+		if it.Samples() != nil {
+			r.free = append(r.free, it.Samples()[:0])
+			it.Reset(nil, nil)
+		}
+	case *histogramIterator:
+		if it.samples != nil {
+			r.freeHistograms = append(r.freeHistograms, it.samples[:0])
+			it.reset(nil, nil)
+		}
+	}
 }
 
 // run reads series ahead until the set is closed.
@@ -219,19 +255,20 @@ func (r *reader) run() {
 
 		r.mu.Lock()
 		s.read, s.state = c, ready
-		r.held += len(c.samples)
+		r.held += c.held()
 		r.cond.Broadcast()
 	}
 }
 
 // read reads the samples of s into buf through it, an iterator to reuse,
-// and returns the iterator for the next read. A series that holds
-// histograms is not read further than its first one.
+// and returns the iterator for the next read. A series that holds both
+// floats and histograms is not read further than the first sample of the
+// second kind.
 //
 // A panic while reading, a chunk that a decoder cannot cope with, fails the
 // series, and so the one query that reads it, rather than the process: on a
 // reading goroutine nothing else would recover it.
-func read(s storage.Series, it chunkenc.Iterator, buf []floats.Sample) (c contents, next chunkenc.Iterator) {
+func read(s storage.Series, it chunkenc.Iterator, buf buffers) (c contents, next chunkenc.Iterator) {
 	defer func() {
 		if r := recover(); r != nil {
 			// The iterator may be left in any state: not reused.
@@ -239,16 +276,26 @@ func read(s storage.Series, it chunkenc.Iterator, buf []floats.Sample) (c conten
 		}
 	}()
 	it = s.Iterator(it)
-	samples := buf[:0]
+	samples, histograms := buf.floats[:0], buf.histograms[:0]
+	var scratch *histogram.Histogram
 	for {
-		switch it.Next() {
+		switch typ := it.Next(); typ {
 		case chunkenc.ValNone:
+			if len(histograms) > 0 {
+				return contents{histograms: histograms, err: it.Err()}, it
+			}
 			return contents{samples: samples, err: it.Err()}, it
 		case chunkenc.ValFloat:
+			if len(histograms) > 0 {
+				return contents{stream: true}, it
+			}
 			t, f := it.At()
 			samples = append(samples, floats.Sample{T: t, F: f})
 		default:
-			return contents{stream: true}, it
+			if len(samples) > 0 {
+				return contents{stream: true}, it
+			}
+			histograms = appendHistogram(histograms, it, typ, &scratch)
 		}
 	}
 }

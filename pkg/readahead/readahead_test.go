@@ -22,9 +22,10 @@ import (
 )
 
 type readSample struct {
-	t int64
-	f float64
-	h bool // a histogram sample
+	t    int64
+	f    float64
+	h    string // a histogram sample, as a float histogram
+	hint histogram.CounterResetHint
 }
 
 // listSet is a SeriesSet over a list.
@@ -49,11 +50,48 @@ func floatSeries(name string, n int) storage.Series {
 	return storage.NewListSeries(labels.FromStrings("__name__", name), s)
 }
 
-// histograms returns a series of n histogram samples.
+// histograms returns a series of n histogram samples, whose buckets change
+// in number and whose counter resets every seventh sample, said by a hint.
 func histograms(name string, n int) storage.Series {
 	s := make([]chunks.Sample, n)
 	for i := range s {
-		s[i] = hSample{int64(i) * 15_000, &histogram.Histogram{Count: uint64(i), Sum: float64(i)}}
+		buckets := 1 + i%4
+		h := &histogram.Histogram{
+			Count:           uint64(i % 7 * buckets),
+			Sum:             float64(i%7) * 1.5,
+			Schema:          1,
+			PositiveSpans:   []histogram.Span{{Offset: int32(i % 3), Length: uint32(buckets)}},
+			PositiveBuckets: make([]int64, buckets),
+		}
+		h.PositiveBuckets[0] = int64(i % 7)
+		if i%7 == 0 {
+			h.CounterResetHint = histogram.CounterReset
+		}
+		s[i] = hSample{int64(i) * 15_000, h}
+	}
+	return storage.NewListSeries(labels.FromStrings("__name__", name), s)
+}
+
+// floatHistograms returns a series of n float histogram samples.
+func floatHistograms(name string, n int) storage.Series {
+	s := make([]chunks.Sample, n)
+	for i := range s {
+		s[i] = fhSample{int64(i) * 15_000, &histogram.FloatHistogram{
+			Count: float64(i) + 0.5, Sum: float64(i) / 3, Schema: 0,
+			PositiveSpans: []histogram.Span{{Offset: 0, Length: 1}}, PositiveBuckets: []float64{float64(i) + 0.5},
+		}}
+	}
+	return storage.NewListSeries(labels.FromStrings("__name__", name), s)
+}
+
+// mixed returns a series of n float samples, then n histograms.
+func mixed(name string, n int) storage.Series {
+	var s []chunks.Sample
+	for i := range n {
+		s = append(s, fSample{int64(i) * 15_000, float64(i)})
+	}
+	for i := range n {
+		s = append(s, hSample{int64(n+i) * 15_000, &histogram.Histogram{Count: uint64(i), Sum: float64(i)}})
 	}
 	return storage.NewListSeries(labels.FromStrings("__name__", name), s)
 }
@@ -81,6 +119,18 @@ func (s hSample) H() *histogram.Histogram     { return s.h }
 func (hSample) FH() *histogram.FloatHistogram { return nil }
 func (hSample) Type() chunkenc.ValueType      { return chunkenc.ValHistogram }
 func (s hSample) Copy() chunks.Sample         { return s }
+
+type fhSample struct {
+	t  int64
+	fh *histogram.FloatHistogram
+}
+
+func (s fhSample) T() int64                      { return s.t }
+func (fhSample) F() float64                      { return 0 }
+func (fhSample) H() *histogram.Histogram         { return nil }
+func (s fhSample) FH() *histogram.FloatHistogram { return s.fh }
+func (fhSample) Type() chunkenc.ValueType        { return chunkenc.ValFloatHistogram }
+func (s fhSample) Copy() chunks.Sample           { return s }
 
 var errRead = errors.New("chunk unreadable")
 
@@ -135,9 +185,13 @@ func readAll(s storage.Series, it chunkenc.Iterator) ([]readSample, chunkenc.Ite
 		case chunkenc.ValFloat:
 			t, f := it.At()
 			out = append(out, readSample{t: t, f: f})
-		default:
+		case chunkenc.ValHistogram:
 			t, h := it.AtHistogram(nil)
-			out = append(out, readSample{t: t, f: h.Sum, h: true})
+			fh := h.ToFloat(nil)
+			out = append(out, readSample{t: t, h: fh.String(), hint: fh.CounterResetHint})
+		case chunkenc.ValFloatHistogram:
+			t, fh := it.AtFloatHistogram(nil)
+			out = append(out, readSample{t: t, h: fh.String(), hint: fh.CounterResetHint})
 		}
 	}
 }
@@ -153,6 +207,9 @@ func TestSeriesSetReadsWhatTheSetHolds(t *testing.T) {
 		{"backwards", []storage.Series{floatSeries("a", 10), floatSeries("b", 20), floatSeries("c", 30)}, []int{2, 1, 0}},
 		{"some twice", []storage.Series{floatSeries("a", 10), floatSeries("b", 20), floatSeries("c", 30)}, []int{0, 0, 2, 1, 2}},
 		{"histograms among floats", []storage.Series{floatSeries("a", 10), histograms("b", 20), floatSeries("c", 30)}, nil},
+		{"histograms", []storage.Series{histograms("a", 300), floatHistograms("b", 40), histograms("c", 1), histograms("d", 0)}, []int{0, 1, 0, 2, 3}},
+		{"floats then histograms", []storage.Series{mixed("a", 10), histograms("b", 20), mixed("c", 30)}, nil},
+		{"histograms then floats", []storage.Series{failing{histograms("a", 20)}, floatSeries("b", 20), histograms("c", 5)}, []int{1, 0, 2, 0}},
 		{"a failing series", []storage.Series{floatSeries("a", 10), failing{floatSeries("b", 20)}, floatSeries("c", 30)}, nil},
 		{"far beyond the window", []storage.Series{floatSeries("a", 1), floatSeries("b", 2), floatSeries("c", 3), floatSeries("d", 4), floatSeries("e", 5)}, []int{4, 0}},
 	} {
@@ -196,36 +253,39 @@ func TestSeriesSetReadsWhatTheSetHolds(t *testing.T) {
 }
 
 func TestIteratorSeek(t *testing.T) {
-	set := NewSeriesSet(newListSet(floatSeries("a", 10)), 1, 1)
-	defer set.Close()
-	set.Next()
-	// Samples at 0, 15000, ..., 135000.
-	for _, tc := range []struct {
-		name  string
-		next  int
-		seeks []int64
-		want  []int64 // -1: none
-	}{
-		{"to the first", 0, []int64{math.MinInt64}, []int64{0}},
-		{"between", 0, []int64{16_000}, []int64{30_000}},
-		{"never back", 5, []int64{0}, []int64{60_000}},
-		{"past the end", 0, []int64{200_000, 0}, []int64{-1, -1}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			it := set.At().Iterator(nil)
-			for range tc.next {
-				it.Next()
-			}
-			for i, ts := range tc.seeks {
-				got := int64(-1)
-				if it.Seek(ts) == chunkenc.ValFloat {
-					got = it.AtT()
+	for _, series := range []storage.Series{floatSeries("floats", 10), histograms("histograms", 10)} {
+		set := NewSeriesSet(newListSet(series), 1, 1)
+		defer set.Close()
+		set.Next()
+		// Samples at 0, 15000, ..., 135000.
+		for _, tc := range []struct {
+			name  string
+			next  int
+			seeks []int64
+			want  []int64 // -1: none
+		}{
+			{"to the first", 0, []int64{math.MinInt64}, []int64{0}},
+			{"between", 0, []int64{16_000}, []int64{30_000}},
+			{"never back", 5, []int64{0}, []int64{60_000}},
+			{"forward twice", 1, []int64{31_000, 100_000}, []int64{45_000, 105_000}},
+			{"past the end", 0, []int64{200_000, 0}, []int64{-1, -1}},
+		} {
+			t.Run(series.Labels().Get("__name__")+"/"+tc.name, func(t *testing.T) {
+				it := set.At().Iterator(nil)
+				for range tc.next {
+					it.Next()
 				}
-				if got != tc.want[i] {
-					t.Fatalf("Seek(%d) at %d, want %d", ts, got, tc.want[i])
+				for i, ts := range tc.seeks {
+					got := int64(-1)
+					if it.Seek(ts) != chunkenc.ValNone {
+						got = it.AtT()
+					}
+					if got != tc.want[i] {
+						t.Fatalf("Seek(%d) at %d, want %d", ts, got, tc.want[i])
+					}
 				}
-			}
-		})
+			})
+		}
 	}
 }
 
