@@ -16,48 +16,90 @@ import (
 	"github.com/tandem-metrics/tandem/internal/tracing/tracingtest"
 )
 
+// spanWant is a span a trace must hold, said by what it is.
+type spanWant struct {
+	what string
+	ok   func(s tracingtest.Span, byID map[string]tracingtest.Span) bool
+}
+
 // TestTracing follows one query through the stack: the query exports over
 // OTLP/HTTP, its sidecar over OTLP/gRPC and Prometheus over OTLP/gRPC, all
 // to one receiver, and the query's answer must be one trace that crosses
-// query -> sidecar -> Prometheus.
+// query -> sidecar, and on to Prometheus where the sidecar reads through
+// remote read. The sidecar's span says where its answer came from.
 func TestTracing(t *testing.T) {
-	rcv := tracingtest.Start(t)
-	dir := t.TempDir()
-	promtest.CreateBlocks(t, dir, replicaData())
-	prom := promtest.Start(t, promtest.Config{DataDir: dir,
-		ExternalLabels: map[string]string{"cluster": "eu", "replica": "r0"},
-		ExtraConfig:    fmt.Sprintf("tracing:\n  endpoint: %s\n  insecure: true\n  sampling_fraction: 1\n", rcv.GRPC)})
+	sidecarSeries := func(s tracingtest.Span) bool { return s.Service == "sidecar" && s.Name == "thanos.Store/Series" }
+	for _, tc := range []struct {
+		name  string
+		flags []string
+		want  []spanWant
+	}{
+		{
+			name:  "remote read",
+			flags: []string{"--no-tsdb.read-blocks"},
+			want: []spanWant{
+				{"the sidecar's Series call, with no block read", func(s tracingtest.Span, _ map[string]tracingtest.Span) bool {
+					return sidecarSeries(s) && s.Attributes["tandem.sidecar.blocks"] == "0" && s.Attributes["tandem.sidecar.remote_read_from"] != ""
+				}},
+				{"the sidecar's remote read", func(s tracingtest.Span, _ map[string]tracingtest.Span) bool {
+					return s.Service == "sidecar" && s.Name == "POST /api/v1/read"
+				}},
+				{"Prometheus's span of the remote read", func(s tracingtest.Span, byID map[string]tracingtest.Span) bool {
+					p, ok := byID[s.ParentID]
+					return s.Service == "prometheus" && ok && p.Service == "sidecar"
+				}},
+			},
+		},
+		{
+			name: "blocks",
+			want: []spanWant{
+				{"the sidecar's Series call, with the blocks it read", func(s tracingtest.Span, _ map[string]tracingtest.Span) bool {
+					n, _ := strconv.Atoi(s.Attributes["tandem.sidecar.blocks"])
+					bytes, _ := strconv.Atoi(s.Attributes["tandem.sidecar.block_chunk_bytes"])
+					return sidecarSeries(s) && n > 0 && bytes > 0
+				}},
+			},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rcv := tracingtest.Start(t)
+			dir := t.TempDir()
+			promtest.CreateBlocks(t, dir, replicaData())
+			prom := promtest.Start(t, promtest.Config{DataDir: dir,
+				ExternalLabels: map[string]string{"cluster": "eu", "replica": "r0"},
+				ExtraConfig:    fmt.Sprintf("tracing:\n  endpoint: %s\n  insecure: true\n  sampling_fraction: 1\n", rcv.GRPC)})
 
-	// Thanos's format, as its manifests write it: the sidecar's config
-	// inline, the query's from a file. The sidecar reads the history
-	// through remote read, not from the blocks, so that Prometheus takes
-	// part in the trace.
-	sidecar := e2etest.Sidecar(t, prom.URL(), "--no-tsdb.read-blocks", "--tracing.config=type: OTLP\nconfig:\n  client_type: grpc\n  insecure: true\n  endpoint: "+rcv.GRPC+"\n  service_name: sidecar\n")
-	queryConfig := writeFile(t, "tracing.yaml", "type: otlp\nconfig:\n  client_type: http\n  insecure: true\n  endpoint: "+rcv.HTTP+"\n  sampler_type: alwayssample\n")
-	q := e2etest.Query(t, []string{sidecar.GRPC}, "--tracing.config-file="+queryConfig, "--query.replica-label=replica")
+			// Thanos's format, as its manifests write it: the sidecar's
+			// config inline, the query's from a file.
+			sidecar := e2etest.Sidecar(t, prom.URL(), append(tc.flags, "--tracing.config=type: OTLP\nconfig:\n  client_type: grpc\n  insecure: true\n  endpoint: "+rcv.GRPC+"\n  service_name: sidecar\n")...)
+			queryConfig := writeFile(t, "tracing.yaml", "type: otlp\nconfig:\n  client_type: http\n  insecure: true\n  endpoint: "+rcv.HTTP+"\n  sampler_type: alwayssample\n")
+			q := e2etest.Query(t, []string{sidecar.GRPC}, "--tracing.config-file="+queryConfig, "--query.replica-label=replica")
 
-	at := strconv.FormatInt(base.Add(time.Hour).Unix(), 10)
-	r := e2etest.API(context.Background(), t, "http://"+q.HTTP, "/api/v1/query", url.Values{"query": {"sum(http_requests_total)"}, "time": {at}})
-	if len(e2etest.Vector(t, r)) != 1 {
-		t.Fatalf("query answered %s", r.Data)
-	}
+			at := strconv.FormatInt(base.Add(time.Hour).Unix(), 10)
+			r := e2etest.API(context.Background(), t, "http://"+q.HTTP, "/api/v1/query", url.Values{"query": {"sum(http_requests_total)"}, "time": {at}})
+			if len(e2etest.Vector(t, r)) != 1 {
+				t.Fatalf("query answered %s", r.Data)
+			}
 
-	// Spans arrive in batches, every few seconds from each process.
-	deadline := time.Now().Add(time.Minute)
-	for {
-		missing := checkTrace(rcv.Spans())
-		if len(missing) == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no trace of the query with %s; received:\n%s", strings.Join(missing, ", "), describeSpans(rcv.Spans()))
-		}
-		time.Sleep(200 * time.Millisecond) // polling, not synchronisation
+			// Spans arrive in batches, every few seconds from each process.
+			deadline := time.Now().Add(time.Minute)
+			for {
+				missing := checkTrace(rcv.Spans(), tc.want)
+				if len(missing) == 0 {
+					return
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("no trace of the query with %s; received:\n%s", strings.Join(missing, ", "), describeSpans(rcv.Spans()))
+				}
+				time.Sleep(200 * time.Millisecond) // polling, not synchronisation
+			}
+		})
 	}
 }
 
-// checkTrace looks for the query's trace and returns what it lacks.
-func checkTrace(spans []tracingtest.Span) []string {
+// checkTrace looks for the query's trace and returns what it lacks of the
+// spans every trace holds and of extra.
+func checkTrace(spans []tracingtest.Span, extra []spanWant) []string {
 	var root *tracingtest.Span
 	for i, s := range spans {
 		if s.Service == "tandem-query" && s.Name == "GET /api/v1/query" {
@@ -73,32 +115,24 @@ func checkTrace(spans []tracingtest.Span) []string {
 			byID[s.SpanID] = s
 		}
 	}
-	want := []struct {
-		what string
-		ok   func(s tracingtest.Span) bool
-	}{
-		{"PromQL evaluation", func(s tracingtest.Span) bool {
+	want := append([]spanWant{
+		{"PromQL evaluation", func(s tracingtest.Span, _ map[string]tracingtest.Span) bool {
 			return s.Service == "tandem-query" && strings.HasPrefix(s.Name, "promql")
 		}},
-		{"the query's Series call with what it read", func(s tracingtest.Span) bool {
+		{"the query's Series call with what it read", func(s tracingtest.Span, _ map[string]tracingtest.Span) bool {
 			n, _ := strconv.Atoi(s.Attributes["tandem.store.series"])
 			return s.Service == "tandem-query" && s.Name == "thanos.Store/Series" && n == targets && s.Attributes["tandem.store.chunks"] != "0" && s.Attributes["server.address"] == "127.0.0.1"
 		}},
-		{"the sidecar's Series call, a child of the query's", func(s tracingtest.Span) bool {
+		{"the sidecar's Series call, a child of the query's", func(s tracingtest.Span, byID map[string]tracingtest.Span) bool {
 			p, ok := byID[s.ParentID]
 			return s.Service == "sidecar" && s.Name == "thanos.Store/Series" && ok && p.Service == "tandem-query"
 		}},
-		{"the sidecar's remote read", func(s tracingtest.Span) bool { return s.Service == "sidecar" && s.Name == "POST /api/v1/read" }},
-		{"Prometheus's span of the remote read", func(s tracingtest.Span) bool {
-			p, ok := byID[s.ParentID]
-			return s.Service == "prometheus" && ok && p.Service == "sidecar"
-		}},
-	}
+	}, extra...)
 	var missing []string
 	for _, w := range want {
 		found := false
 		for _, s := range byID {
-			found = found || w.ok(s)
+			found = found || w.ok(s, byID)
 		}
 		if !found {
 			missing = append(missing, w.what)

@@ -109,6 +109,9 @@ func (d *Dir) Acquire(metas []Meta, want func(Meta) bool) (*Set, error) {
 	return s, nil
 }
 
+// Len returns how many blocks s holds.
+func (s *Set) Len() int { return len(s.blocks) }
+
 // Close releases the blocks; it is safe to call more than once.
 func (s *Set) Close() {
 	s.once.Do(func() {

@@ -11,6 +11,8 @@ import (
 	"github.com/prometheus/prometheus/prompb"
 	"github.com/thanos-io/thanos/pkg/store/labelpb"
 	"github.com/thanos-io/thanos/pkg/store/storepb"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -42,9 +44,11 @@ func (s *Store) Series(r *storepb.SeriesRequest, srv storepb.Store_SeriesServer)
 	m.order = newOrderer(m.shape.inserted, out.send)
 
 	end := int64(math.MinInt64)
+	var nblocks int
+	defer func() { traceSources(ctx, nblocks, m.localBytes, max(mint, end), r.MaxTime) }()
 	if set, e := s.openBlocks(mint, r.MaxTime); set != nil {
 		defer set.Close()
-		end = e
+		end, nblocks = e, set.Len()
 		m.local = set.Select(ctx, mint, min(r.MaxTime, end-1), r.SkipChunks, matchers)
 		if err := m.nextLocal(); err != nil {
 			return err
@@ -70,6 +74,20 @@ func (s *Store) Series(r *storepb.SeriesRequest, srv storepb.Store_SeriesServer)
 		}
 	}
 	return out.flush()
+}
+
+// traceSources tells the call's span where its answer came from: how many
+// blocks and how many bytes of their chunks, and from when on remote read,
+// if it was asked at all.
+func traceSources(ctx context.Context, nblocks, blockBytes int, remoteFrom, maxt int64) {
+	span := trace.SpanFromContext(ctx)
+	if !span.IsRecording() {
+		return
+	}
+	span.SetAttributes(attribute.Int("tandem.sidecar.blocks", nblocks), attribute.Int("tandem.sidecar.block_chunk_bytes", blockBytes))
+	if remoteFrom <= maxt {
+		span.SetAttributes(attribute.Int64("tandem.sidecar.remote_read_from", remoteFrom))
+	}
 }
 
 // remoteRead relays Prometheus's remote-read answer over [from, r.MaxTime]
