@@ -188,6 +188,7 @@ func (s *series) Iterator(reuse chunkenc.Iterator) chunkenc.Iterator {
 
 	r.mu.Lock()
 	r.it, s.state = it, idle
+	r.keepSpare(buf, c)
 	r.mu.Unlock()
 	return c.iterator(s.Series, reuse)
 }
@@ -208,6 +209,17 @@ func (r *reader) takeBuffer() buffers {
 		b.histograms, r.freeHistograms = r.freeHistograms[n-1], r.freeHistograms[:n-1]
 	}
 	return b
+}
+
+// keepSpare keeps the buffers of buf that reading did not fill, c, for the
+// next series read; r.mu must be held.
+func (r *reader) keepSpare(buf buffers, c contents) {
+	if buf.floats != nil && c.samples == nil {
+		r.free = append(r.free, buf.floats[:0])
+	}
+	if buf.histograms != nil && c.histograms == nil {
+		r.freeHistograms = append(r.freeHistograms, buf.histograms[:0])
+	}
 }
 
 // recycle keeps the sample buffer of an iterator the caller reuses, for
@@ -254,6 +266,7 @@ func (r *reader) run() {
 		c, it = read(s.Series, it, buf)
 
 		r.mu.Lock()
+		r.keepSpare(buf, c)
 		s.read, s.state = c, ready
 		r.held += c.held()
 		r.cond.Broadcast()
