@@ -10,17 +10,23 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/prometheus/model/histogram"
+
 	"github.com/tandem-metrics/tandem/internal/e2etest"
+	"github.com/tandem-metrics/tandem/internal/promtest"
 )
+
+// dashboardQuery is one query a dashboard panel sends. matrix marks those
+// that only an instant query can ask (a range vector or subquery result).
+type dashboardQuery struct {
+	expr   string
+	matrix bool
+}
 
 // dashboardQueries are the shapes a dashboard sends at once: rates, offsets
 // both ways, subqueries, quantiles out of range, time() arithmetic, topk,
-// label_replace. matrix marks those that only an instant query can ask (a
-// range vector or subquery result).
-var dashboardQueries = []struct {
-	expr   string
-	matrix bool
-}{
+// label_replace.
+var dashboardQueries = []dashboardQuery{
 	{expr: `rate(http_requests_total[5m])`},
 	{expr: `irate(http_requests_total[1m])`},
 	{expr: `rate(http_requests_total[5m] offset 10m)`},
@@ -43,7 +49,7 @@ var dashboardQueries = []struct {
 }
 
 // TestConcurrentQueriesMatchPrometheus fires every shape at once, instant and
-// range, three times over, at the query over two replicas and their
+// range, six times over, at the query over two replicas and their
 // sidecars, and compares each answer with Prometheus's answer to the same
 // request: a dashboard's panels must not see each other's values.
 func TestConcurrentQueriesMatchPrometheus(t *testing.T) {
@@ -55,16 +61,122 @@ func TestConcurrentQueriesMatchPrometheus(t *testing.T) {
 	q := e2etest.Query(t, endpoints, "--query.replica-label=replica", "--query.max-concurrent=32")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
+	askConcurrently(ctx, t, "http://"+q.HTTP, prometheusAnswers(ctx, t, proms[0].URL(), dashboardQueries), 6)
+}
 
-	ts := func(j int) string { return strconv.FormatInt(base.Add(time.Duration(j)*step).Unix(), 10) }
-	type request struct {
-		name   string
-		path   string
-		params url.Values
-		want   []string
+// nativeHistogramQueries are the shapes a dashboard of native histograms
+// sends: quantiles of rates, by label and of one series, counts, sums,
+// fractions and averages, raw histograms, a gauge histogram, resets and a
+// subquery.
+var nativeHistogramQueries = []dashboardQuery{
+	{expr: `rate(request_duration_native_seconds[5m])`},
+	{expr: `histogram_quantile(0.9, sum by (job) (rate(request_duration_native_seconds[5m])))`},
+	{expr: `histogram_quantile(0.5, rate(request_duration_native_seconds[5m]))`},
+	{expr: `histogram_count(increase(request_duration_native_seconds[10m]))`},
+	{expr: `histogram_sum(rate(request_duration_native_seconds[5m]))`},
+	{expr: `histogram_fraction(0, 0.5, rate(request_duration_native_seconds[5m]))`},
+	{expr: `histogram_avg(sum(rate(request_duration_native_seconds[5m])))`},
+	{expr: `request_duration_native_seconds`},
+	{expr: `histogram_quantile(0.9, queue_length_native)`},
+	{expr: `resets(request_duration_native_seconds[1h])`},
+	{expr: `max_over_time(histogram_count(rate(request_duration_native_seconds[2m]))[10m:1m])`},
+	{expr: `request_duration_native_seconds[5m]`, matrix: true},
+	{expr: `queue_length_native[2m]`, matrix: true},
+}
+
+// TestConcurrentNativeHistogramQueriesMatchPrometheus is
+// TestConcurrentQueriesMatchPrometheus over native histograms, which reach
+// Prometheus by remote write: buckets that appear over time, a counter
+// reset, and a gauge histogram.
+func TestConcurrentNativeHistogramQueriesMatchPrometheus(t *testing.T) {
+	families := nativeHistograms()
+	var (
+		proms     []*promtest.Server
+		endpoints []string
+	)
+	for r := range 2 {
+		p := promtest.Start(t, promtest.Config{
+			ExternalLabels: map[string]string{"cluster": "eu", "replica": fmt.Sprintf("r%d", r)},
+			Args:           []string{"--web.enable-remote-write-receiver"},
+		})
+		p.RemoteWrite(t, families...)
+		proms = append(proms, p)
+		endpoints = append(endpoints, e2etest.Sidecar(t, p.URL()).GRPC)
 	}
+	q := e2etest.Query(t, endpoints, "--query.replica-label=replica", "--query.max-concurrent=32")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	askConcurrently(ctx, t, "http://"+q.HTTP, prometheusAnswers(ctx, t, proms[0].URL(), nativeHistogramQueries), 4)
+}
+
+// nativeHistograms are the targets' request durations as native histograms,
+// counters whose slower buckets appear as the hours go on, one reset by a
+// restart of its target halfway, and a gauge histogram of queue lengths; the
+// same for every replica.
+func nativeHistograms() []promtest.Family {
+	durations := promtest.Family{Name: "request_duration_native_seconds", Type: "unknown"}
+	queues := promtest.Family{Name: "queue_length_native", Type: "unknown"}
+	at := func(j int) int64 { return base.Add(time.Duration(j) * step).UnixMilli() }
+	for i := range targets {
+		labels := map[string]string{"instance": fmt.Sprintf("host-%d", i), "job": "web"}
+		d, g := promtest.Series{Labels: labels}, promtest.Series{Labels: labels}
+		counts := make([]uint64, 6)
+		var sum float64
+		for j := range samples {
+			if i == 1 && j == samples/2 {
+				clear(counts)
+				sum = 0
+			}
+			for b := range counts[:1+min(j/80, len(counts)-1)] {
+				n := uint64((i+1)*(b+1) + j%7)
+				counts[b] += n
+				sum += float64(n) * float64(b+1) / 8
+			}
+			d.Histograms = append(d.Histograms, promtest.HistogramSample{T: at(j), H: nativeHistogram(counts, sum)})
+			gauge := nativeHistogram([]uint64{uint64(j % 5), uint64((j + i) % 3), 1}, float64(j%11))
+			gauge.CounterResetHint = histogram.GaugeType
+			g.Histograms = append(g.Histograms, promtest.HistogramSample{T: at(j), H: gauge})
+		}
+		durations.Series = append(durations.Series, d)
+		queues.Series = append(queues.Series, g)
+	}
+	return []promtest.Family{durations, queues}
+}
+
+// nativeHistogram is a histogram of exponential schema 0 with counts in
+// consecutive buckets from 1/8 up.
+func nativeHistogram(counts []uint64, sum float64) *histogram.Histogram {
+	h := &histogram.Histogram{
+		Schema:        0,
+		ZeroThreshold: 1e-128,
+		Sum:           sum,
+		PositiveSpans: []histogram.Span{{Offset: -3, Length: uint32(len(counts))}},
+	}
+	var prev int64
+	for _, c := range counts {
+		h.PositiveBuckets = append(h.PositiveBuckets, int64(c)-prev)
+		prev = int64(c)
+		h.Count += c
+	}
+	return h
+}
+
+// request is one query to ask and Prometheus's answer to it.
+type request struct {
+	name   string
+	path   string
+	params url.Values
+	want   []string
+}
+
+// prometheusAnswers returns each query as an instant query and, unless it is
+// a matrix, as a range query over the fixture's data at a 15 s step, with
+// Prometheus's answer to it from promURL.
+func prometheusAnswers(ctx context.Context, t *testing.T, promURL string, queries []dashboardQuery) []request {
+	t.Helper()
+	ts := func(j int) string { return strconv.FormatInt(base.Add(time.Duration(j)*step).Unix(), 10) }
 	var requests []request
-	for i, dq := range dashboardQueries {
+	for i, dq := range queries {
 		kinds := []struct {
 			path   string
 			params url.Values
@@ -78,18 +190,24 @@ func TestConcurrentQueriesMatchPrometheus(t *testing.T) {
 		for _, k := range kinds {
 			params := cloneValues(k.params)
 			params.Set("query", dq.expr)
-			want := e2etest.API(ctx, t, proms[0].URL(), k.path, params)
+			want := e2etest.API(ctx, t, promURL, k.path, params)
 			if want.Status != "success" {
 				t.Fatalf("Prometheus, %s %s: %s", k.path, dq.expr, want.Error)
 			}
 			requests = append(requests, request{name: k.path + " " + dq.expr, path: k.path, params: params, want: normalise(t, want.Data, true)})
 		}
 	}
-	if len(requests) < 32 {
-		t.Fatalf("only %d requests; the test needs at least 32 at once", len(requests))
+	if len(requests) < 20 {
+		t.Fatalf("only %d requests; the test needs at least 20 at once", len(requests))
 	}
+	return requests
+}
 
-	const rounds = 6
+// askConcurrently sends every request rounds times, all at once, to the
+// query at queryURL, and fails the test with the answers that differ from
+// Prometheus's.
+func askConcurrently(ctx context.Context, t *testing.T, queryURL string, requests []request, rounds int) {
+	t.Helper()
 	var (
 		wg     sync.WaitGroup
 		mu     sync.Mutex
@@ -98,7 +216,7 @@ func TestConcurrentQueriesMatchPrometheus(t *testing.T) {
 	for range rounds {
 		for _, req := range requests {
 			wg.Go(func() {
-				got := e2etest.API(ctx, t, "http://"+q.HTTP, req.path, req.params)
+				got := e2etest.API(ctx, t, queryURL, req.path, req.params)
 				var msg string
 				switch {
 				case got.Status != "success":

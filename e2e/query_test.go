@@ -155,9 +155,11 @@ func normalise(t *testing.T, data json.RawMessage, dedup bool) []string {
 		t.Fatal(err)
 	}
 	var series []struct {
-		Metric map[string]string `json:"metric"`
-		Value  []any             `json:"value"`
-		Values [][]any           `json:"values"`
+		Metric     map[string]string `json:"metric"`
+		Value      []any             `json:"value"`
+		Values     [][]any           `json:"values"`
+		Histogram  []any             `json:"histogram"`
+		Histograms [][]any           `json:"histograms"`
 	}
 	if d.ResultType != "vector" && d.ResultType != "matrix" {
 		return []string{string(data)}
@@ -172,7 +174,7 @@ func normalise(t *testing.T, data json.RawMessage, dedup bool) []string {
 		}
 		delete(s.Metric, "replica")
 		delete(s.Metric, "cluster")
-		out = append(out, fmt.Sprint(s.Metric, s.Value, s.Values))
+		out = append(out, fmt.Sprint(s.Metric, s.Value, s.Values, s.Histogram, s.Histograms))
 	}
 	sort.Strings(out)
 	for i := 1; i < len(out); i++ {

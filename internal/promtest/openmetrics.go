@@ -3,6 +3,7 @@ package promtest
 import (
 	"strings"
 
+	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
 
 	"github.com/tandem-metrics/tandem/internal/openmetrics"
@@ -19,6 +20,15 @@ type Series struct {
 	// Labels excludes the metric name.
 	Labels  map[string]string
 	Samples []Sample
+	// Histograms are native histogram samples, which only RemoteWrite
+	// writes: OpenMetrics text has none that promtool reads.
+	Histograms []HistogramSample
+}
+
+// HistogramSample is one native histogram at a millisecond timestamp.
+type HistogramSample struct {
+	T int64
+	H *histogram.Histogram
 }
 
 // Family is a metric family as OpenMetrics writes it. For counters, Name is

@@ -11,11 +11,11 @@ import (
 	"github.com/prometheus/prometheus/prompb"
 )
 
-// RemoteWrite appends the families' samples to the server through its
-// remote-write receiver (it needs --web.enable-remote-write-receiver), in
-// one request: the head takes samples of any age then, as long as it is
-// empty or they are not older than what it holds, and cuts blocks of them
-// as it does of scraped ones.
+// RemoteWrite appends the families' samples, native histograms included, to
+// the server through its remote-write receiver (it needs
+// --web.enable-remote-write-receiver), in one request: the head takes
+// samples of any age then, as long as it is empty or they are not older
+// than what it holds, and cuts blocks of them as it does of scraped ones.
 func (s *Server) RemoteWrite(t testing.TB, families ...Family) {
 	t.Helper()
 	var req prompb.WriteRequest
@@ -32,6 +32,9 @@ func (s *Server) RemoteWrite(t testing.TB, families ...Family) {
 			sort.Slice(ts.Labels, func(i, j int) bool { return ts.Labels[i].Name < ts.Labels[j].Name })
 			for _, smpl := range series.Samples {
 				ts.Samples = append(ts.Samples, prompb.Sample{Timestamp: smpl.T, Value: smpl.V})
+			}
+			for _, h := range series.Histograms {
+				ts.Histograms = append(ts.Histograms, prompb.FromIntHistogram(h.T, h.H))
 			}
 			req.Timeseries = append(req.Timeseries, ts)
 		}
