@@ -147,16 +147,22 @@ func sortSeries(s []gotSeries) {
 // blockBytes is what the sidecar has read from blocks so far.
 func (e *blockEnv) blockBytes(t *testing.T) float64 {
 	t.Helper()
-	mfs, err := e.reg.Gather()
+	return counterValue(t, e.reg, "tandem_sidecar_block_chunk_bytes_total")
+}
+
+// counterValue is the value of the counter name, without labels, on reg.
+func counterValue(t *testing.T, reg *promclient.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, mf := range mfs {
-		if mf.GetName() == "tandem_sidecar_block_chunk_bytes_total" {
+		if mf.GetName() == name {
 			return mf.GetMetric()[0].GetCounter().GetValue()
 		}
 	}
-	t.Fatal("no tandem_sidecar_block_chunk_bytes_total")
+	t.Fatalf("no %s", name)
 	return 0
 }
 

@@ -96,21 +96,22 @@ type apiResponse struct {
 // whole, such as the rules or targets of a large Prometheus.
 const maxAPIResponse = 64 << 20
 
-func (c *Client) api(ctx context.Context, path string, params url.Values, data any) ([]string, error) {
-	var resp *http.Response
-	var err error
-	if params != nil && len(params.Encode()) > 2048 {
-		// Long matcher lists would exceed URL limits: Prometheus accepts
-		// the same parameters as a form POST.
-		req, rerr := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoint(path), strings.NewReader(params.Encode()))
-		if rerr != nil {
-			return nil, rerr
-		}
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		resp, err = c.do(req)
-	} else {
-		resp, err = c.get(ctx, path, params)
+// query sends an HTTP API request with params: a GET, or a form POST where
+// long matcher lists would exceed URL limits (Prometheus accepts both).
+func (c *Client) query(ctx context.Context, path string, params url.Values) (*http.Response, error) {
+	if params == nil || len(params.Encode()) <= 2048 {
+		return c.get(ctx, path, params)
 	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoint(path), strings.NewReader(params.Encode()))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return c.do(req)
+}
+
+func (c *Client) api(ctx context.Context, path string, params url.Values, data any) ([]string, error) {
+	resp, err := c.query(ctx, path, params)
 	if err != nil {
 		return nil, err
 	}

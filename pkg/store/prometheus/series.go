@@ -54,8 +54,15 @@ func (s *Store) Series(r *storepb.SeriesRequest, srv storepb.Store_SeriesServer)
 			return err
 		}
 	}
+	var warnings []string
 	if from := max(mint, end); from <= r.MaxTime {
-		if err := s.remoteRead(ctx, r, from, matchers, m); err != nil {
+		var err error
+		if r.SkipChunks && len(matchers) > 0 {
+			warnings, err = s.seriesLabels(ctx, from, r.MaxTime, matchers, m)
+		} else {
+			err = s.remoteRead(ctx, r, from, matchers, m)
+		}
+		if err != nil {
 			return err
 		}
 	}
@@ -73,7 +80,40 @@ func (s *Store) Series(r *storepb.SeriesRequest, srv storepb.Store_SeriesServer)
 			return err
 		}
 	}
-	return out.flush()
+	if err := out.flush(); err != nil {
+		return err
+	}
+	for _, w := range warnings {
+		if err := srv.Send(storepb.NewWarnSeriesResponse(fmt.Errorf("%s: %s", s.client.URL(), w))); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// errEnough ends reading once the sender has all the series it may send.
+var errEnough = errors.New("enough series")
+
+// seriesLabels relays the label sets Prometheus's series API gives for
+// [from, maxt] to m, for a request without chunks: remote read would have
+// Prometheus read and cut every chunk of its head for them. It returns
+// Prometheus's warnings.
+func (s *Store) seriesLabels(ctx context.Context, from, maxt int64, matchers []*labels.Matcher, m *merger) ([]string, error) {
+	warnings, err := s.client.Series(ctx, matchers, from, maxt, func(lset []prompb.Label) error {
+		if m.out.full() {
+			return errEnough
+		}
+		return m.remote(&chunkedSeries{Labels: lset})
+	})
+	switch {
+	case errors.Is(err, errEnough):
+		return nil, nil
+	case errors.Is(err, errSeriesOrder):
+		return nil, status.Error(codes.Internal, err.Error())
+	case err != nil && status.Code(err) == codes.Unknown:
+		return nil, prometheusError(ctx, "read series", err)
+	}
+	return warnings, err
 }
 
 // traceSources tells the call's span where its answer came from: how many
@@ -101,7 +141,7 @@ func (s *Store) remoteRead(ctx context.Context, r *storepb.SeriesRequest, from i
 	}
 	body, err := s.client.RemoteRead(ctx, q)
 	if err != nil {
-		return remoteReadError(ctx, err)
+		return prometheusError(ctx, "remote read", err)
 	}
 	defer body.Close()
 	frames := NewFrameReader(body, s.maxFrameSize)
@@ -112,7 +152,7 @@ func (s *Store) remoteRead(ctx context.Context, r *storepb.SeriesRequest, from i
 			return nil
 		}
 		if err != nil {
-			return remoteReadError(ctx, err)
+			return prometheusError(ctx, "remote read", err)
 		}
 		s.metrics.frameBytes.Add(float64(len(frame)))
 		if err := dec.decode(frame, m.remote); err != nil {

@@ -2,7 +2,6 @@ package prometheus
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -73,18 +72,6 @@ func chunkEncoding(t prompb.Chunk_Encoding) (storepb.Chunk_Encoding, error) {
 	return 0, fmt.Errorf("unsupported chunk encoding %v from Prometheus", t)
 }
 
-// remoteReadError keeps the caller's cancellation as the reason when that is
-// what ended the read.
-func remoteReadError(ctx context.Context, err error) error {
-	switch {
-	case errors.Is(ctx.Err(), context.Canceled):
-		return status.Error(codes.Canceled, err.Error())
-	case errors.Is(ctx.Err(), context.DeadlineExceeded):
-		return status.Error(codes.DeadlineExceeded, err.Error())
-	}
-	return status.Errorf(codes.Unavailable, "remote read from Prometheus: %v", err)
-}
-
 // selection reads the external labels and decides the matchers on them:
 // ok is false when they exclude this replica, and rest are the matchers
 // left for Prometheus. Its errors are gRPC statuses.
@@ -113,7 +100,7 @@ func (s *Store) LabelNames(ctx context.Context, r *storepb.LabelNamesRequest) (*
 	}
 	names, warnings, err := s.client.LabelNames(ctx, matchers, start, r.End, 0)
 	if err != nil {
-		return nil, remoteReadError(ctx, err)
+		return nil, prometheusError(ctx, "read label names", err)
 	}
 	if len(names) > 0 {
 		external.Range(func(l labels.Label) { names = append(names, l.Name) })
@@ -145,7 +132,7 @@ func (s *Store) LabelValues(ctx context.Context, r *storepb.LabelValuesRequest) 
 		// The value is known; it applies only if some series match.
 		names, warnings, err := s.client.LabelNames(ctx, matchers, start, r.End, 1)
 		if err != nil {
-			return nil, remoteReadError(ctx, err)
+			return nil, prometheusError(ctx, "read label names", err)
 		}
 		if len(names) == 0 {
 			return &storepb.LabelValuesResponse{Warnings: warnings}, nil
@@ -154,7 +141,7 @@ func (s *Store) LabelValues(ctx context.Context, r *storepb.LabelValuesRequest) 
 	}
 	values, warnings, err := s.client.LabelValues(ctx, r.Label, matchers, start, r.End, r.Limit)
 	if err != nil {
-		return nil, remoteReadError(ctx, err)
+		return nil, prometheusError(ctx, "read label values", err)
 	}
 	sort.Strings(values)
 	return &storepb.LabelValuesResponse{Values: limit(values, r.Limit), Warnings: warnings}, nil

@@ -1,0 +1,130 @@
+package prometheus
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/prompb"
+)
+
+// maxSeriesEntry bounds what the sidecar reads of /api/v1/series for one
+// series before it has decoded it; the answer as a whole is not bounded,
+// as it is never held.
+const maxSeriesEntry = 1 << 20
+
+// errSeriesOrder is the error of a /api/v1/series answer out of label order.
+var errSeriesOrder = errors.New("series out of label order")
+
+// Series streams the label sets of the series that match matchers and have
+// data in [start, end] to fn, in label order, from /api/v1/series: Prometheus
+// reads its index for them and no chunks. It returns Prometheus's warnings.
+// An error from fn ends the answer and is returned as it is.
+func (c *Client) Series(ctx context.Context, matchers []*labels.Matcher, start, end int64, fn func([]prompb.Label) error) ([]string, error) {
+	params := labelParams(matchers, start, end, 0)
+	// Prometheus sorts the series only when it merges the answers to
+	// several match[]: the same selection twice is sorted and merged.
+	params.Add("match[]", params.Get("match[]"))
+	resp, err := c.query(ctx, "/api/v1/series", params)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body := &entryLimit{r: resp.Body, left: maxSeriesEntry}
+	dec := json.NewDecoder(body)
+	var (
+		env  apiResponse
+		prev []prompb.Label
+	)
+	if err := expectDelim(dec, '{'); err != nil {
+		return nil, err
+	}
+	for dec.More() {
+		key, err := dec.Token()
+		if err != nil {
+			return nil, fmt.Errorf("decode /api/v1/series: %w", err)
+		}
+		switch key {
+		case "data":
+			if err := expectDelim(dec, '['); err != nil {
+				return nil, err
+			}
+			for dec.More() {
+				var m map[string]string
+				if err := dec.Decode(&m); err != nil {
+					return nil, fmt.Errorf("decode /api/v1/series: %w", err)
+				}
+				body.left = maxSeriesEntry
+				lset := make([]prompb.Label, 0, len(m))
+				for n, v := range m {
+					lset = append(lset, prompb.Label{Name: n, Value: v})
+				}
+				slices.SortFunc(lset, func(a, b prompb.Label) int { return strings.Compare(a.Name, b.Name) })
+				if prev != nil && compareLabels(prev, lset) >= 0 {
+					return nil, fmt.Errorf("/api/v1/series: %w", errSeriesOrder)
+				}
+				if err := fn(lset); err != nil {
+					return nil, err
+				}
+				prev = lset
+			}
+			if err := expectDelim(dec, ']'); err != nil {
+				return nil, err
+			}
+		case "warnings":
+			err = dec.Decode(&env.Warnings)
+		default:
+			var skip json.RawMessage
+			err = dec.Decode(&skip)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("decode /api/v1/series: %w", err)
+		}
+	}
+	return env.Warnings, nil
+}
+
+// compareLabels orders label sets sorted by name as labels.Compare does.
+func compareLabels(a, b []prompb.Label) int {
+	for i := range min(len(a), len(b)) {
+		if c := strings.Compare(a[i].Name, b[i].Name); c != 0 {
+			return c
+		}
+		if c := strings.Compare(a[i].Value, b[i].Value); c != 0 {
+			return c
+		}
+	}
+	return len(a) - len(b)
+}
+
+func expectDelim(dec *json.Decoder, want json.Delim) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return fmt.Errorf("decode /api/v1/series: %w", err)
+	}
+	if tok != want {
+		return fmt.Errorf("decode /api/v1/series: %v where %v belongs", tok, want)
+	}
+	return nil
+}
+
+// entryLimit fails a read once left bytes have been read since the caller
+// last reset it: the JSON decoder holds a value whole until it ends.
+type entryLimit struct {
+	r    io.Reader
+	left int
+}
+
+func (l *entryLimit) Read(p []byte) (int, error) {
+	if l.left <= 0 {
+		return 0, fmt.Errorf("/api/v1/series: a series larger than %d KiB", maxSeriesEntry>>10)
+	}
+	n, err := l.r.Read(p[:min(len(p), l.left)])
+	l.left -= n
+	return n, err
+}
