@@ -22,22 +22,35 @@ type spanWant struct {
 	ok   func(s tracingtest.Span, byID map[string]tracingtest.Span) bool
 }
 
-// TestTracing follows one query through the stack: the query exports over
+// TestTracing follows one request through the stack: the query exports over
 // OTLP/HTTP, its sidecar over OTLP/gRPC and Prometheus over OTLP/gRPC, all
 // to one receiver, and the query's answer must be one trace that crosses
 // query -> sidecar, and on to Prometheus where the sidecar reads through
-// remote read. The sidecar's span says where its answer came from.
+// remote read. The sidecar's span says where its answer came from: blocks,
+// remote read, or Prometheus's series API for a series request.
 func TestTracing(t *testing.T) {
 	sidecarSeries := func(s tracingtest.Span) bool { return s.Service == "sidecar" && s.Name == "thanos.Store/Series" }
+	promql := spanWant{"PromQL evaluation", func(s tracingtest.Span, _ map[string]tracingtest.Span) bool {
+		return s.Service == "tandem-query" && strings.HasPrefix(s.Name, "promql")
+	}}
+	withChunks := spanWant{"the query's Series call with chunks", func(s tracingtest.Span, _ map[string]tracingtest.Span) bool {
+		return s.Service == "tandem-query" && s.Name == "thanos.Store/Series" && s.Attributes["tandem.store.chunks"] != "0"
+	}}
+	at := strconv.FormatInt(base.Add(time.Hour).Unix(), 10)
+	instant := url.Values{"query": {"sum(http_requests_total)"}, "time": {at}}
 	for _, tc := range []struct {
-		name  string
-		flags []string
-		want  []spanWant
+		name   string
+		flags  []string
+		path   string
+		params url.Values
+		want   []spanWant
 	}{
 		{
-			name:  "remote read",
-			flags: []string{"--no-tsdb.read-blocks"},
-			want: []spanWant{
+			name:   "remote read",
+			flags:  []string{"--no-tsdb.read-blocks"},
+			path:   "/api/v1/query",
+			params: instant,
+			want: []spanWant{promql, withChunks,
 				{"the sidecar's Series call, with no block read", func(s tracingtest.Span, _ map[string]tracingtest.Span) bool {
 					return sidecarSeries(s) && s.Attributes["tandem.sidecar.blocks"] == "0" && s.Attributes["tandem.sidecar.remote_read_from"] != ""
 				}},
@@ -51,12 +64,30 @@ func TestTracing(t *testing.T) {
 			},
 		},
 		{
-			name: "blocks",
-			want: []spanWant{
+			name:   "blocks",
+			path:   "/api/v1/query",
+			params: instant,
+			want: []spanWant{promql, withChunks,
 				{"the sidecar's Series call, with the blocks it read", func(s tracingtest.Span, _ map[string]tracingtest.Span) bool {
 					n, _ := strconv.Atoi(s.Attributes["tandem.sidecar.blocks"])
 					bytes, _ := strconv.Atoi(s.Attributes["tandem.sidecar.block_chunk_bytes"])
 					return sidecarSeries(s) && n > 0 && bytes > 0
+				}},
+			},
+		},
+		{
+			// The series API: no chunks, so the head's series come from
+			// Prometheus's own series API.
+			name:   "series",
+			flags:  []string{"--no-tsdb.read-blocks"},
+			path:   "/api/v1/series",
+			params: url.Values{"match[]": {"http_requests_total"}, "start": {strconv.FormatInt(base.Unix(), 10)}, "end": {at}},
+			want: []spanWant{
+				{"the sidecar's Series call, from the series API", func(s tracingtest.Span, _ map[string]tracingtest.Span) bool {
+					return sidecarSeries(s) && s.Attributes["tandem.sidecar.series_api_from"] != "" && s.Attributes["tandem.sidecar.remote_read_from"] == ""
+				}},
+				{"the sidecar's call of the series API", func(s tracingtest.Span, _ map[string]tracingtest.Span) bool {
+					return s.Service == "sidecar" && strings.HasSuffix(s.Name, "/api/v1/series")
 				}},
 			},
 		},
@@ -75,16 +106,15 @@ func TestTracing(t *testing.T) {
 			queryConfig := writeFile(t, "tracing.yaml", "type: otlp\nconfig:\n  client_type: http\n  insecure: true\n  endpoint: "+rcv.HTTP+"\n  sampler_type: alwayssample\n")
 			q := e2etest.Query(t, []string{sidecar.GRPC}, "--tracing.config-file="+queryConfig, "--query.replica-label=replica")
 
-			at := strconv.FormatInt(base.Add(time.Hour).Unix(), 10)
-			r := e2etest.API(context.Background(), t, "http://"+q.HTTP, "/api/v1/query", url.Values{"query": {"sum(http_requests_total)"}, "time": {at}})
-			if len(e2etest.Vector(t, r)) != 1 {
-				t.Fatalf("query answered %s", r.Data)
+			r := e2etest.API(context.Background(), t, "http://"+q.HTTP, tc.path, tc.params)
+			if r.Status != "success" || len(r.Data) < 10 {
+				t.Fatalf("%s answered %s %s", tc.path, r.Status, r.Data)
 			}
 
 			// Spans arrive in batches, every few seconds from each process.
 			deadline := time.Now().Add(time.Minute)
 			for {
-				missing := checkTrace(rcv.Spans(), tc.want)
+				missing := checkTrace(rcv.Spans(), "GET "+tc.path, tc.want)
 				if len(missing) == 0 {
 					return
 				}
@@ -97,31 +127,28 @@ func TestTracing(t *testing.T) {
 	}
 }
 
-// checkTrace looks for the query's trace and returns what it lacks of the
-// spans every trace holds and of extra.
-func checkTrace(spans []tracingtest.Span, extra []spanWant) []string {
-	var root *tracingtest.Span
+// checkTrace looks for the trace of the query's request root and returns
+// what it lacks of the spans every trace holds and of extra.
+func checkTrace(spans []tracingtest.Span, root string, extra []spanWant) []string {
+	var rootSpan *tracingtest.Span
 	for i, s := range spans {
-		if s.Service == "tandem-query" && s.Name == "GET /api/v1/query" {
-			root = &spans[i]
+		if s.Service == "tandem-query" && s.Name == root {
+			rootSpan = &spans[i]
 		}
 	}
-	if root == nil {
+	if rootSpan == nil {
 		return []string{"the query's HTTP span"}
 	}
 	byID := map[string]tracingtest.Span{}
 	for _, s := range spans {
-		if s.TraceID == root.TraceID {
+		if s.TraceID == rootSpan.TraceID {
 			byID[s.SpanID] = s
 		}
 	}
 	want := append([]spanWant{
-		{"PromQL evaluation", func(s tracingtest.Span, _ map[string]tracingtest.Span) bool {
-			return s.Service == "tandem-query" && strings.HasPrefix(s.Name, "promql")
-		}},
 		{"the query's Series call with what it read", func(s tracingtest.Span, _ map[string]tracingtest.Span) bool {
 			n, _ := strconv.Atoi(s.Attributes["tandem.store.series"])
-			return s.Service == "tandem-query" && s.Name == "thanos.Store/Series" && n == targets && s.Attributes["tandem.store.chunks"] != "0" && s.Attributes["server.address"] == "127.0.0.1"
+			return s.Service == "tandem-query" && s.Name == "thanos.Store/Series" && n == targets && s.Attributes["server.address"] == "127.0.0.1"
 		}},
 		{"the sidecar's Series call, a child of the query's", func(s tracingtest.Span, byID map[string]tracingtest.Span) bool {
 			p, ok := byID[s.ParentID]

@@ -45,7 +45,10 @@ func (s *Store) Series(r *storepb.SeriesRequest, srv storepb.Store_SeriesServer)
 
 	end := int64(math.MinInt64)
 	var nblocks int
-	defer func() { traceSources(ctx, nblocks, m.localBytes, max(mint, end), r.MaxTime) }()
+	// Without chunks, the head's series come from the series API, which
+	// needs a matcher.
+	seriesAPI := r.SkipChunks && len(matchers) > 0
+	defer func() { traceSources(ctx, nblocks, m.localBytes, max(mint, end), r.MaxTime, seriesAPI) }()
 	if set, e := s.openBlocks(mint, r.MaxTime); set != nil {
 		defer set.Close()
 		end, nblocks = e, set.Len()
@@ -57,7 +60,7 @@ func (s *Store) Series(r *storepb.SeriesRequest, srv storepb.Store_SeriesServer)
 	var warnings []string
 	if from := max(mint, end); from <= r.MaxTime {
 		var err error
-		if r.SkipChunks && len(matchers) > 0 {
+		if seriesAPI {
 			warnings, err = s.seriesLabels(ctx, from, r.MaxTime, matchers, m)
 		} else {
 			err = s.remoteRead(ctx, r, from, matchers, m)
@@ -117,16 +120,21 @@ func (s *Store) seriesLabels(ctx context.Context, from, maxt int64, matchers []*
 }
 
 // traceSources tells the call's span where its answer came from: how many
-// blocks and how many bytes of their chunks, and from when on remote read,
-// if it was asked at all.
-func traceSources(ctx context.Context, nblocks, blockBytes int, remoteFrom, maxt int64) {
+// blocks and how many bytes of their chunks, and from when on Prometheus
+// was asked, if at all: by remote read, or by its series API for a call
+// without chunks.
+func traceSources(ctx context.Context, nblocks, blockBytes int, promFrom, maxt int64, seriesAPI bool) {
 	span := trace.SpanFromContext(ctx)
 	if !span.IsRecording() {
 		return
 	}
 	span.SetAttributes(attribute.Int("tandem.sidecar.blocks", nblocks), attribute.Int("tandem.sidecar.block_chunk_bytes", blockBytes))
-	if remoteFrom <= maxt {
-		span.SetAttributes(attribute.Int64("tandem.sidecar.remote_read_from", remoteFrom))
+	switch {
+	case promFrom > maxt:
+	case seriesAPI:
+		span.SetAttributes(attribute.Int64("tandem.sidecar.series_api_from", promFrom))
+	default:
+		span.SetAttributes(attribute.Int64("tandem.sidecar.remote_read_from", promFrom))
 	}
 }
 
