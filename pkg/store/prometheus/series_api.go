@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
-	"strings"
 
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/prompb"
@@ -23,8 +21,9 @@ var errSeriesOrder = errors.New("series out of label order")
 
 // Series streams the label sets of the series that match matchers and have
 // data in [start, end] to fn, in label order, from /api/v1/series: Prometheus
-// reads its index for them and no chunks. It returns Prometheus's warnings.
-// An error from fn ends the answer and is returned as it is.
+// reads its index for them and no chunks. fn is given each series' labels in
+// a slice that the next series reuses. It returns Prometheus's warnings. An
+// error from fn ends the answer and is returned as it is.
 func (c *Client) Series(ctx context.Context, matchers []*labels.Matcher, start, end int64, fn func([]prompb.Label) error) ([]string, error) {
 	params := labelParams(matchers, start, end, 0)
 	// Prometheus sorts the series only when it merges the answers to
@@ -38,8 +37,10 @@ func (c *Client) Series(ctx context.Context, matchers []*labels.Matcher, start, 
 	body := &entryLimit{r: resp.Body, left: maxSeriesEntry}
 	dec := json.NewDecoder(body)
 	var (
-		env  apiResponse
-		prev []prompb.Label
+		warnings []string
+		prev     labels.Labels
+		started  bool // prev holds a series
+		buf      []prompb.Label
 	)
 	if err := expectDelim(dec, '{'); err != nil {
 		return nil, err
@@ -60,24 +61,21 @@ func (c *Client) Series(ctx context.Context, matchers []*labels.Matcher, start, 
 					return nil, fmt.Errorf("decode /api/v1/series: %w", err)
 				}
 				body.left = maxSeriesEntry
-				lset := make([]prompb.Label, 0, len(m))
-				for n, v := range m {
-					lset = append(lset, prompb.Label{Name: n, Value: v})
-				}
-				slices.SortFunc(lset, func(a, b prompb.Label) int { return strings.Compare(a.Name, b.Name) })
-				if prev != nil && compareLabels(prev, lset) >= 0 {
+				lset := labels.FromMap(m)
+				if started && labels.Compare(prev, lset) >= 0 {
 					return nil, fmt.Errorf("/api/v1/series: %w", errSeriesOrder)
 				}
-				if err := fn(lset); err != nil {
+				buf = prompb.FromLabels(lset, buf)
+				if err := fn(buf); err != nil {
 					return nil, err
 				}
-				prev = lset
+				prev, started = lset, true
 			}
 			if err := expectDelim(dec, ']'); err != nil {
 				return nil, err
 			}
 		case "warnings":
-			err = dec.Decode(&env.Warnings)
+			err = dec.Decode(&warnings)
 		default:
 			var skip json.RawMessage
 			err = dec.Decode(&skip)
@@ -86,20 +84,7 @@ func (c *Client) Series(ctx context.Context, matchers []*labels.Matcher, start, 
 			return nil, fmt.Errorf("decode /api/v1/series: %w", err)
 		}
 	}
-	return env.Warnings, nil
-}
-
-// compareLabels orders label sets sorted by name as labels.Compare does.
-func compareLabels(a, b []prompb.Label) int {
-	for i := range min(len(a), len(b)) {
-		if c := strings.Compare(a[i].Name, b[i].Name); c != 0 {
-			return c
-		}
-		if c := strings.Compare(a[i].Value, b[i].Value); c != 0 {
-			return c
-		}
-	}
-	return len(a) - len(b)
+	return warnings, nil
 }
 
 func expectDelim(dec *json.Decoder, want json.Delim) error {
