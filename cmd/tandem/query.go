@@ -95,6 +95,7 @@ func (cfg *queryCmd) build(env environment) (*daemon, error) {
 		MaxSamples:      cfg.requestSamples,
 		// Per query: each request's Queryable has its own gate.
 		MaxConcurrentSelects: cfg.maxSelects,
+		TwoPhaseSpan:         cfg.twoPhaseSpan,
 	}
 	apiHandler := api.New(api.Options{
 		Engine:                 engines.Default(),

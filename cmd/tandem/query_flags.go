@@ -30,6 +30,7 @@ type queryCmd struct {
 	timeout         time.Duration
 	maxConcurrent   int
 	maxSelects      int
+	twoPhaseSpan    time.Duration
 	lookbackDelta   time.Duration
 	maxSamples      int
 	partialResponse bool
@@ -87,6 +88,8 @@ func registerQuery(app *kingpin.CmdClause) *queryCmd {
 		Default("20").IntVar(&cfg.maxConcurrent)
 	app.Flag("query.max-concurrent-select", "Maximum number of selections of one query that read from the stores at once; more wait.").
 		Default("4").IntVar(&cfg.maxSelects)
+	app.Flag("query.two-phase-select-span", "Selections of Prometheus's engine that span longer than this ask the stores for their series' labels first, then read their samples as PromQL evaluates each series, so that a query does not hold every series' samples at once; 0 reads every selection in one call.").
+		Default("2h").DurationVar(&cfg.twoPhaseSpan)
 	app.Flag("query.lookback-delta", "How far back an instant selector looks for a sample.").
 		Default("5m").DurationVar(&cfg.lookbackDelta)
 	app.Flag("query.max-samples", "Maximum samples one query may load into memory at once.").
@@ -170,6 +173,8 @@ func (c *queryCmd) validate() error {
 		return fmt.Errorf("--query.max-concurrent: must be positive, got %d", c.maxConcurrent)
 	case c.maxSelects <= 0:
 		return fmt.Errorf("--query.max-concurrent-select: must be positive, got %d", c.maxSelects)
+	case c.twoPhaseSpan < 0:
+		return fmt.Errorf("--query.two-phase-select-span: must not be negative, got %s", c.twoPhaseSpan)
 	case c.lookbackDelta <= 0:
 		return fmt.Errorf("--query.lookback-delta: must be positive, got %s", c.lookbackDelta)
 	case c.maxSamples <= 0:

@@ -56,6 +56,7 @@ func TestFlags(t *testing.T) {
 		{"--query.timeout=0s"},
 		{"--query.max-concurrent=0"},
 		{"--query.max-concurrent-select=0"},
+		{"--query.two-phase-select-span=-1h"},
 		{"--web.route-prefix=api"},
 		{"--store.sd-dns-resolver=bind"},
 		{"--no-such-flag"},

@@ -47,6 +47,7 @@ type stackOptions struct {
 	maxSeries       int
 	series          []storetest.Series // every live store's data; upSeries() when nil
 	maxSelects      int                // --query.max-concurrent-select; 4 when zero
+	twoPhaseSpan    time.Duration      // --query.two-phase-select-span
 	sources         api.Sources        // none offering any API when nil
 	sourcesPartial  api.SourcesPartialResponse
 }
@@ -116,6 +117,7 @@ func startStack(t testing.TB, o stackOptions) *stack {
 			MaxSeries:       o.maxSeries,
 			// As the query binary does.
 			MaxConcurrentSelects: o.maxSelects,
+			TwoPhaseSpan:         o.twoPhaseSpan,
 		},
 		Sources:                o.sources,
 		SourcesPartialResponse: o.sourcesPartial,

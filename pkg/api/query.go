@@ -9,6 +9,8 @@ import (
 	"github.com/prometheus/prometheus/promql/parser"
 	"github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/util/stats"
+
+	"github.com/tandem-metrics/tandem/pkg/query"
 )
 
 // queryData is the data of a query answer.
@@ -81,6 +83,7 @@ func (a *API) evaluate(r *http.Request, newQuery func(context.Context, evaluatio
 	if apiErr != nil {
 		return result{err: apiErr}
 	}
+	qopts.LateWarnings = &query.Warnings{}
 	e := evaluation{
 		expr:      r.FormValue("query"),
 		queryable: a.opts.Queryable(qopts),
@@ -101,6 +104,7 @@ func (a *API) evaluate(r *http.Request, newQuery func(context.Context, evaluatio
 
 	out := qry.Exec(ctx)
 	res.finalize = qry.Close
+	out.Warnings.Merge(qopts.LateWarnings.Annotations())
 	res.warnings, res.infos = out.Warnings.AsStrings(e.expr, maxAnnotations, maxAnnotations)
 	if out.Err != nil {
 		res.err = queryError(out.Err)

@@ -43,7 +43,10 @@ func (s *stackStorage) Querier(mint, maxt int64) (storage.Querier, error) {
 // With gaps, each replica misses a fifth of the samples, never one the other
 // misses: the merge must fill every gap of one from the other to give the
 // scripts' answers.
-func newStackStorage(t testing.TB, gaps bool) storage.Storage {
+//
+// With twoPhase, every selection but those of one instant is a two-phase
+// selection.
+func newStackStorage(t testing.TB, gaps, twoPhase bool) storage.Storage {
 	var (
 		dbs     []storage.Storage
 		clients []store.Client
@@ -72,15 +75,19 @@ func newStackStorage(t testing.TB, gaps bool) storage.Storage {
 		clients = append(clients, srv.Client(t))
 	}
 	proxy := store.NewProxy(func() []store.Client { return clients }, store.ProxyOptions{})
+	opts := query.Options{
+		Dedup:         true,
+		ReplicaLabels: []string{"replica"},
+		// Tighter than the default, so that any evaluation order
+		// that could wait for its own selections shows here.
+		MaxConcurrentSelects: 2,
+	}
+	if twoPhase {
+		opts.TwoPhaseSpan, opts.LateWarnings = time.Millisecond, &query.Warnings{}
+	}
 	return &stackStorage{
-		Storage: storage.NewFanout(nil, dbs[0], dbs[1]),
-		queryable: query.NewQueryable(proxy, query.Options{
-			Dedup:         true,
-			ReplicaLabels: []string{"replica"},
-			// Tighter than the default, so that any evaluation order
-			// that could wait for its own selections shows here.
-			MaxConcurrentSelects: 2,
-		}),
+		Storage:   storage.NewFanout(nil, dbs[0], dbs[1]),
+		queryable: query.NewQueryable(proxy, opts),
 	}
 }
 
@@ -123,8 +130,16 @@ func TestPromQLScriptsThroughStack(t *testing.T) {
 	})
 
 	engine := promqltest.NewTestEngine(t, false, 0, promqltest.DefaultMaxSamplesPerQuery)
-	for _, gaps := range []bool{false, true} {
-		t.Run(map[bool]string{false: "equal replicas", true: "replicas with gaps"}[gaps], func(t *testing.T) {
+	for _, v := range []struct {
+		name           string
+		gaps, twoPhase bool
+	}{
+		{"equal replicas", false, false},
+		{"replicas with gaps", true, false},
+		{"two-phase selections of replicas with gaps", true, true},
+	} {
+		gaps := v.gaps
+		t.Run(v.name, func(t *testing.T) {
 			for _, file := range files {
 				name := filepath.Base(file)
 				t.Run(name, func(t *testing.T) {
@@ -138,7 +153,7 @@ func TestPromQLScriptsThroughStack(t *testing.T) {
 					}
 					script := withoutEvals(t, string(content), skip)
 					promqltest.RunTestWithStorage(t, script, engine, func(tt testutil.T) storage.Storage {
-						return newStackStorage(tt.(testing.TB), gaps)
+						return newStackStorage(tt.(testing.TB), gaps, v.twoPhase)
 					})
 				})
 			}

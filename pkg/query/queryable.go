@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/storage"
@@ -36,6 +37,13 @@ type Options struct {
 	// MaxConcurrentSelects bounds how many selections of one query read
 	// from the stores at once; zero means no bound.
 	MaxConcurrentSelects int
+	// TwoPhaseSpan makes the selections that span longer than it two-phase
+	// selections (see twophase.go) where PromQL reads series by series, as
+	// Prometheus's engine does, and LateWarnings is set; zero makes none.
+	TwoPhaseSpan time.Duration
+	// LateWarnings collects the warnings of the stores that arrive after
+	// PromQL has read those of their selection.
+	LateWarnings *Warnings
 }
 
 // removesReplicaLabels reports whether the stores are asked to strip the
@@ -109,10 +117,14 @@ func (q *querier) Select(ctx context.Context, _ bool, hints *storage.SelectHints
 		return storage.ErrSeriesSet(err)
 	}
 	return gated(ctx, q.gate, q.closing, func(closing func(func())) storage.SeriesSet {
-		set := q.proxy.Series(ctx, req, store.SeriesOptions{StoreMatchers: q.opts.StoreMatchers, Limiter: q.limiter})
-		closing(set.Close)
-
-		var out storage.SeriesSet = &seriesSet{set: set, dedup: q.opts.Dedup, hints: hints}
+		var out storage.SeriesSet
+		if q.twoPhase(req) {
+			out = q.selectTwoPhase(ctx, req, hints, closing)
+		} else {
+			set := q.proxy.Series(ctx, req, store.SeriesOptions{StoreMatchers: q.opts.StoreMatchers, Limiter: q.limiter})
+			closing(set.Close)
+			out = &seriesSet{set: set, dedup: q.opts.Dedup, hints: hints}
+		}
 		if ahead, readers := readAhead(); ahead > 0 && !q.streamed {
 			ra := readahead.NewSeriesSet(out, ahead, readers)
 			closing(ra.Close)

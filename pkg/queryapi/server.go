@@ -155,6 +155,7 @@ func (s *Server) serve(ctx context.Context, r request, a answer, newQuery newQue
 	if err != nil {
 		return status.Error(codes.InvalidArgument, err.Error())
 	}
+	qopts.LateWarnings = &tquery.Warnings{}
 	if err := s.acquire(ctx); err != nil {
 		return statusOf(err)
 	}
@@ -173,6 +174,7 @@ func (s *Server) serve(ctx context.Context, r request, a answer, newQuery newQue
 	}
 	defer qry.Close()
 	res := qry.Exec(ctx)
+	res.Warnings.Merge(qopts.LateWarnings.Annotations())
 	if res.Err != nil {
 		s.opts.Logger.Debug("Query API query failed", "query", r.query, "err", res.Err)
 		return statusOf(res.Err)

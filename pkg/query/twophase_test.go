@@ -1,0 +1,156 @@
+package query_test
+
+import (
+	"context"
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/storage"
+	"github.com/prometheus/prometheus/tsdb/chunkenc"
+	"github.com/thanos-io/thanos/pkg/store/storepb"
+	"google.golang.org/grpc"
+
+	"github.com/tandem-metrics/tandem/pkg/query"
+	"github.com/tandem-metrics/tandem/pkg/store"
+)
+
+// framesClient counts the frames its store's Series calls with chunks
+// have delivered to the proxy.
+type framesClient struct {
+	store.Client
+	frames *atomic.Int64
+}
+
+func (c framesClient) Series(ctx context.Context, req *storepb.SeriesRequest, opts ...grpc.CallOption) (storepb.Store_SeriesClient, error) {
+	cl, err := c.Client.Series(ctx, req, opts...)
+	if err != nil || req.SkipChunks {
+		return cl, err
+	}
+	return framesStream{cl, c.frames}, nil
+}
+
+type framesStream struct {
+	storepb.Store_SeriesClient
+	frames *atomic.Int64
+}
+
+func (s framesStream) Recv() (*storepb.SeriesResponse, error) {
+	r, err := s.Store_SeriesClient.Recv()
+	if err == nil {
+		s.frames.Add(1)
+	}
+	return r, err
+}
+
+// twoPhaseStores is manyStores' first HA pair, each store counting the
+// frames with chunks it delivered, and a Queryable over them whose
+// selections are all two-phase.
+func twoPhaseStores(t *testing.T, series int) (*query.Queryable, []*atomic.Int64, storage.Queryable) {
+	clients, _, flat := manyStores(t, 1, series, 0)
+	var frames []*atomic.Int64
+	for i, c := range clients {
+		n := new(atomic.Int64)
+		clients[i], frames = framesClient{c, n}, append(frames, n)
+	}
+	proxy := store.NewProxy(func() []store.Client { return clients }, store.ProxyOptions{})
+	q := query.NewQueryable(proxy, query.Options{
+		Dedup: true, ReplicaLabels: []string{"replica"},
+		TwoPhaseSpan: time.Millisecond, LateWarnings: &query.Warnings{},
+	})
+	return q, frames, flat
+}
+
+func samplesOf(t *testing.T, it chunkenc.Iterator) []float64 {
+	t.Helper()
+	var out []float64
+	for it.Next() == chunkenc.ValFloat {
+		_, v := it.At()
+		out = append(out, v)
+	}
+	if err := it.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func selectAll(t *testing.T, q storage.Queryable) ([]storage.Series, func()) {
+	t.Helper()
+	querier, err := q.Querier(0, 480*15_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := querier.Select(context.Background(), true, &storage.SelectHints{Start: 0, End: 480 * 15_000},
+		labels.MustNewMatcher(labels.MatchEqual, "__name__", "many_total"))
+	var all []storage.Series
+	for set.Next() {
+		all = append(all, set.At())
+	}
+	if err := set.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return all, func() { _ = querier.Close() }
+}
+
+// TestTwoPhaseSelectionReadsAsPromQLAsks expands a two-phase selection, as
+// Prometheus's engine does before it evaluates: its samples have not been
+// read then, beyond what the proxy prefetches. Each series then reads
+// whole and equal to the flat data, while the frames of the store that
+// strips the replica label itself are read only a little ahead of it. (The
+// proxy reads the other's whole answer, to sort it once stripped.)
+func TestTwoPhaseSelectionReadsAsPromQLAsks(t *testing.T) {
+	const series, perFrame, prefetch = 1200, 64, 4
+	q, frames, flat := twoPhaseStores(t, series)
+	all, done := selectAll(t, q)
+	defer done()
+	if len(all) != series {
+		t.Fatalf("%d series, want %d", len(all), series)
+	}
+	total := (series + perFrame - 1) / perFrame
+	// The proxy holds prefetch frames of each store, and its reader one.
+	ahead := int64(prefetch + 2)
+	frames = frames[:1]
+	for i, n := range frames {
+		if got := n.Load(); got > ahead {
+			t.Errorf("store %d delivered %d of its %d frames before any series was read, want at most %d", i, got, total, ahead)
+		}
+	}
+
+	want, wantDone := selectAll(t, flat)
+	defer wantDone()
+	for i, s := range all {
+		if !labels.Equal(s.Labels(), want[i].Labels()) {
+			t.Fatalf("series %d is %s, want %s", i, s.Labels(), want[i].Labels())
+		}
+		got, exp := samplesOf(t, s.Iterator(nil)), samplesOf(t, want[i].Iterator(nil))
+		if !slices.Equal(got, exp) || len(got) == 0 {
+			t.Fatalf("series %s: %d samples, want %d equal to the flat data's", s.Labels(), len(got), len(exp))
+		}
+		// Read ahead by at most 16 series, a frame more for where they end.
+		bound := int64((i+1+16)/perFrame) + ahead + 1
+		for j, n := range frames {
+			if got := n.Load(); got > bound {
+				t.Fatalf("after %d series store %d delivered %d frames, want at most %d", i+1, j, got, bound)
+			}
+		}
+	}
+}
+
+// TestTwoPhaseSeriesReadAgain reads the series of a two-phase selection
+// out of order, and some twice: one passed on the way to a later one is
+// kept for its turn, and one read before is read again, alone.
+func TestTwoPhaseSeriesReadAgain(t *testing.T) {
+	q, _, flat := twoPhaseStores(t, 100)
+	all, done := selectAll(t, q)
+	defer done()
+	want, wantDone := selectAll(t, flat)
+	defer wantDone()
+	for _, i := range []int{10, 3, 10, 3, 99, 0, 50, 99} {
+		got, exp := samplesOf(t, all[i].Iterator(nil)), samplesOf(t, want[i].Iterator(nil))
+		if !slices.Equal(got, exp) || len(got) == 0 {
+			t.Errorf("series %d (%s): %d samples, want %d equal to the flat data's", i, all[i].Labels(), len(got), len(exp))
+		}
+	}
+}
