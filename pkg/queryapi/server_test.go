@@ -274,6 +274,13 @@ func TestQueryAPIErrors(t *testing.T) {
 	failing := storetest.Options{ExternalLabels: labels.FromStrings("replica", "b"), BeforeSeries: func(context.Context, *storepb.SeriesRequest) error {
 		return status.Error(codes.Unavailable, "prometheus is down")
 	}}
+	noSamples := storetest.Options{ExternalLabels: labels.FromStrings("replica", "b"), BeforeSeries: func(_ context.Context, req *storepb.SeriesRequest) error {
+		if req.SkipChunks {
+			return nil
+		}
+		return status.Error(codes.Unavailable, "prometheus is down")
+	}}
+	twoPhase := queryapitest.Options{Stores: []storetest.Options{replicas()[0], noSamples}, TwoPhaseSpan: time.Millisecond}
 	ctx := context.Background()
 	for _, tc := range []struct {
 		name     string
@@ -302,6 +309,13 @@ func TestQueryAPIErrors(t *testing.T) {
 		{name: "failed store", leaf: queryapitest.Options{Stores: []storetest.Options{replicas()[0], failing}}, instant: &querypb.QueryRequest{Query: "up", TimeSeconds: 1800, EnableDedup: true},
 			code: codes.Aborted, message: "prometheus is down"},
 		{name: "failed store, partial response", leaf: queryapitest.Options{Stores: []storetest.Options{replicas()[0], failing}},
+			instant: &querypb.QueryRequest{Query: "up", TimeSeconds: 1800, EnableDedup: true, EnablePartialResponse: true},
+			code:    codes.OK, warnings: []string{"prometheus is down"}},
+		// Read in two calls, labels first, the store fails after PromQL
+		// has read the selection's warnings.
+		{name: "failed second call of a two-phase selection", leaf: twoPhase, instant: &querypb.QueryRequest{Query: "up", TimeSeconds: 1800, EnableDedup: true},
+			code: codes.Aborted, message: "prometheus is down"},
+		{name: "failed second call of a two-phase selection, partial response", leaf: twoPhase,
 			instant: &querypb.QueryRequest{Query: "up", TimeSeconds: 1800, EnableDedup: true, EnablePartialResponse: true},
 			code:    codes.OK, warnings: []string{"prometheus is down"}},
 	} {

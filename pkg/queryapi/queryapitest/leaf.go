@@ -36,6 +36,7 @@ type Options struct {
 	MaxSamples    int           // 50M when zero
 	MaxSeries     int
 	ReplicaLabels []string // replica when nil
+	TwoPhaseSpan  time.Duration
 }
 
 // Leaf is a running leaf.
@@ -91,7 +92,7 @@ func Start(t testing.TB, o Options) *Leaf {
 	t.Cleanup(func() { _ = engines.Close() })
 	l.Engines = engines
 	l.Queryable = func(opts query.Options) storage.Queryable { return query.NewQueryable(proxy, opts) }
-	l.Defaults = query.Options{Dedup: true, ReplicaLabels: o.ReplicaLabels, PartialResponse: true, MaxSeries: o.MaxSeries}
+	l.Defaults = query.Options{Dedup: true, ReplicaLabels: o.ReplicaLabels, PartialResponse: true, MaxSeries: o.MaxSeries, TwoPhaseSpan: o.TwoPhaseSpan}
 
 	srv := grpc.NewServer()
 	proxyServer := store.NewProxyServer(proxy, store.ServerLimits{})
