@@ -51,17 +51,33 @@ var dashboardQueries = []dashboardQuery{
 // TestConcurrentQueriesMatchPrometheus fires every shape at once, instant and
 // range, six times over, at the query over two replicas and their
 // sidecars, and compares each answer with Prometheus's answer to the same
-// request: a dashboard's panels must not see each other's values.
+// request: a dashboard's panels must not see each other's values. It does
+// so with the query's selections read in one call each, and again with all
+// of them two-phase.
 func TestConcurrentQueriesMatchPrometheus(t *testing.T) {
 	proms := startReplicas(t, 2, richData())
 	var endpoints []string
 	for _, p := range proms {
 		endpoints = append(endpoints, e2etest.Sidecar(t, p.URL()).GRPC)
 	}
-	q := e2etest.Query(t, endpoints, "--query.replica-label=replica", "--query.max-concurrent=32")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	askConcurrently(ctx, t, "http://"+q.HTTP, prometheusAnswers(ctx, t, proms[0].URL(), dashboardQueries), 6)
+	requests := prometheusAnswers(ctx, t, proms[0].URL(), dashboardQueries)
+	forEachSelectMode(t, func(t *testing.T, flag string) {
+		q := e2etest.Query(t, endpoints, "--query.replica-label=replica", "--query.max-concurrent=32", flag)
+		askConcurrently(ctx, t, "http://"+q.HTTP, requests, 6)
+	})
+}
+
+// forEachSelectMode runs f as a subtest with a query's selections read in
+// one call each, and with all of them two-phase, labels first.
+func forEachSelectMode(t *testing.T, f func(t *testing.T, flag string)) {
+	for _, mode := range []struct{ name, flag string }{
+		{"one call per selection", "--query.two-phase-select-span=0"},
+		{"two-phase selections", "--query.two-phase-select-span=1m"},
+	} {
+		t.Run(mode.name, func(t *testing.T) { f(t, mode.flag) })
+	}
 }
 
 // nativeHistogramQueries are the shapes a dashboard of native histograms
@@ -103,10 +119,13 @@ func TestConcurrentNativeHistogramQueriesMatchPrometheus(t *testing.T) {
 		proms = append(proms, p)
 		endpoints = append(endpoints, e2etest.Sidecar(t, p.URL()).GRPC)
 	}
-	q := e2etest.Query(t, endpoints, "--query.replica-label=replica", "--query.max-concurrent=32")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	askConcurrently(ctx, t, "http://"+q.HTTP, prometheusAnswers(ctx, t, proms[0].URL(), nativeHistogramQueries), 4)
+	requests := prometheusAnswers(ctx, t, proms[0].URL(), nativeHistogramQueries)
+	forEachSelectMode(t, func(t *testing.T, flag string) {
+		q := e2etest.Query(t, endpoints, "--query.replica-label=replica", "--query.max-concurrent=32", flag)
+		askConcurrently(ctx, t, "http://"+q.HTTP, requests, 4)
+	})
 }
 
 // nativeHistograms are the targets' request durations as native histograms,

@@ -99,7 +99,9 @@ func TestThanosQueryReadsOurSidecars(t *testing.T) {
 func base2(j int) time.Time { return base.Add(time.Duration(j) * step) }
 
 // TestOurQueryReadsThanosSidecars points our querier at Thanos sidecars, and
-// at a mix of a Thanos sidecar and ours, and checks exact, deduplicated data.
+// at a mix of a Thanos sidecar and ours, and checks exact, deduplicated data,
+// with the query's selections read in one call and in two phases: the
+// first asks a Thanos sidecar for series without chunks.
 func TestOurQueryReadsThanosSidecars(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
@@ -114,33 +116,35 @@ func TestOurQueryReadsThanosSidecars(t *testing.T) {
 			for i, start := range tc.sidecars {
 				endpoints = append(endpoints, start(t, proms[i].URL()).GRPC)
 			}
-			q := e2etest.Query(t, endpoints, "--query.replica-label=replica")
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			defer cancel()
-			at := strconv.FormatInt(base2(100).Unix(), 10)
-			for _, dedup := range []bool{true, false} {
-				vec := e2etest.Vector(t, e2etest.API(ctx, t, "http://"+q.HTTP, "/api/v1/query", url.Values{
-					"query": {"http_requests_total"}, "time": {at}, "dedup": {strconv.FormatBool(dedup)}}))
-				want := targets
-				if !dedup {
-					want *= len(tc.sidecars)
-				}
-				if len(vec) != want {
-					t.Fatalf("dedup=%v: %d series, want %d: %v", dedup, len(vec), want, vec)
-				}
-				for _, s := range vec {
-					var i int
-					if _, err := fmt.Sscanf(s.Metric["instance"], "host-%d", &i); err != nil {
-						t.Fatalf("unexpected series %v", s.Metric)
+			forEachSelectMode(t, func(t *testing.T, flag string) {
+				q := e2etest.Query(t, endpoints, "--query.replica-label=replica", flag)
+				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				defer cancel()
+				at := strconv.FormatInt(base2(100).Unix(), 10)
+				for _, dedup := range []bool{true, false} {
+					vec := e2etest.Vector(t, e2etest.API(ctx, t, "http://"+q.HTTP, "/api/v1/query", url.Values{
+						"query": {"http_requests_total"}, "time": {at}, "dedup": {strconv.FormatBool(dedup)}}))
+					want := targets
+					if !dedup {
+						want *= len(tc.sidecars)
 					}
-					if w := strconv.FormatFloat(value(i, 100), 'f', -1, 64); s.Value[1] != w || s.Metric["cluster"] != "eu" {
-						t.Errorf("dedup=%v: %v = %v, want %s with cluster=eu", dedup, s.Metric, s.Value[1], w)
+					if len(vec) != want {
+						t.Fatalf("dedup=%v: %d series, want %d: %v", dedup, len(vec), want, vec)
 					}
-					if _, ok := s.Metric["replica"]; ok == dedup {
-						t.Errorf("%v: replica label present=%v with dedup=%v", s.Metric, ok, dedup)
+					for _, s := range vec {
+						var i int
+						if _, err := fmt.Sscanf(s.Metric["instance"], "host-%d", &i); err != nil {
+							t.Fatalf("unexpected series %v", s.Metric)
+						}
+						if w := strconv.FormatFloat(value(i, 100), 'f', -1, 64); s.Value[1] != w || s.Metric["cluster"] != "eu" {
+							t.Errorf("dedup=%v: %v = %v, want %s with cluster=eu", dedup, s.Metric, s.Value[1], w)
+						}
+						if _, ok := s.Metric["replica"]; ok == dedup {
+							t.Errorf("%v: replica label present=%v with dedup=%v", s.Metric, ok, dedup)
+						}
 					}
 				}
-			}
+			})
 		})
 	}
 }

@@ -43,6 +43,8 @@ func main() {
 		Default("none").EnumsVar(&cfg.Compressions, "none", "snappy")
 	app.Flag("query.promql-engine", "--query.promql-engine of the query to measure with (repeated).").
 		Default("prometheus", "thanos").EnumsVar(&cfg.Engines, "prometheus", "thanos")
+	app.Flag("query-arg", "A flag more for Tandem's query over the two sidecars, such as --query-arg=--query.two-phase-select-span=0 (repeated).").
+		StringsVar(&cfg.QueryArgs)
 	app.Flag("rows", "Regular expression selecting the rows to measure by name, such as 'sum by code rate, 6h / 15s' or 'instant'; empty measures all.").
 		Default("").RegexpVar(&cfg.Rows)
 	app.Flag("micro-results", "Output of `go test -bench` to include (dedup cost, sidecar memory).").

@@ -39,6 +39,9 @@ type Config struct {
 	Compressions []string
 	// Engines are the --query.promql-engine values the query runs with.
 	Engines []string
+	// QueryArgs are more flags for Tandem's query over the two sidecars,
+	// to compare settings (--query.two-phase-select-span=0).
+	QueryArgs []string
 	// Rows, if set, selects the rows to measure by their name, e.g.
 	// "sum by code rate, 6h / 15s".
 	Rows *regexp.Regexp
@@ -121,7 +124,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (*Results, error) {
 	res.Dataset = info
 	fmt.Fprintf(out, "Dataset: %s, %s of blocks and %s of head per replica\n", info.describe(), mib(info.BlockBytes), mib(info.HeadBytes))
 
-	s := &stack{bins: bins, workDir: cfg.WorkDir}
+	s := &stack{bins: bins, workDir: cfg.WorkDir, queryArgs: cfg.QueryArgs}
 	defer s.stop()
 	if err := s.startPrometheus(ctx, dirs); err != nil {
 		return nil, err

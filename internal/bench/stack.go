@@ -26,8 +26,9 @@ const (
 // whole benchmark, and the sidecars and query over them, which are
 // restarted for every measurement so that each peak RSS is its own.
 type stack struct {
-	bins    binaries
-	workDir string
+	bins      binaries
+	workDir   string
+	queryArgs []string // more flags for Tandem's query
 
 	proms    [2]*process
 	sidecars [2]*process
@@ -155,16 +156,17 @@ func (s *stack) startTandem(ctx context.Context, qc queryConfig) error {
 	if err != nil {
 		return err
 	}
-	p, err := startProcess("query", s.bins.Tandem, filepath.Join(s.workDir, "query.log"), "query",
-		"--grpc-address="+addrs[0],
-		"--http-address="+addrs[1],
-		"--endpoint="+s.sidecars[0].GRPC,
-		"--endpoint="+s.sidecars[1].GRPC,
+	args := append([]string{"query",
+		"--grpc-address=" + addrs[0],
+		"--http-address=" + addrs[1],
+		"--endpoint=" + s.sidecars[0].GRPC,
+		"--endpoint=" + s.sidecars[1].GRPC,
 		"--query.replica-label=replica",
-		"--grpc-compression="+qc.compression,
-		"--query.promql-engine="+qc.engine,
+		"--grpc-compression=" + qc.compression,
+		"--query.promql-engine=" + qc.engine,
 		"--log.level=warn",
-	)
+	}, s.queryArgs...)
+	p, err := startProcess("query", s.bins.Tandem, filepath.Join(s.workDir, "query.log"), args...)
 	if err != nil {
 		return err
 	}
