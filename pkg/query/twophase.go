@@ -114,15 +114,10 @@ type twoPhaseSet struct {
 	names *store.SeriesSet
 	c     *cursor
 	cur   storage.Series
-	done  bool
 }
 
 func (s *twoPhaseSet) Next() bool {
-	if s.done {
-		return false
-	}
 	if !s.names.Next() {
-		s.done = true
 		return false
 	}
 	lset, _ := s.names.At()
