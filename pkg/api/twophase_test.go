@@ -19,8 +19,10 @@ import (
 // TestAPITwoPhaseSelections queries through selections read in two calls,
 // labels first: a store that fails only the second call is a warning with
 // partial response and an error without, though PromQL has read the
-// selection's warnings before that call's answer; and the series of both
-// calls count once against the series limit.
+// selection's warnings before that call's answer; a store silent in the
+// second call is a warning at the response timeout, or a 503 at the
+// request's; and the series of both calls count once against the series
+// limit.
 func TestAPITwoPhaseSelections(t *testing.T) {
 	failing := storetest.Options{
 		ExternalLabels: labels.FromStrings("replica", "c"),
@@ -49,12 +51,41 @@ func TestAPITwoPhaseSelections(t *testing.T) {
 		}
 	}
 
+	// A store silent in the second call is a store that failed, within the
+	// response timeout or the request's.
+	silent := storetest.Options{
+		ExternalLabels: labels.FromStrings("replica", "c"),
+		BeforeSeries: func(ctx context.Context, req *storepb.SeriesRequest) error {
+			if req.SkipChunks {
+				return nil
+			}
+			<-ctx.Done()
+			return ctx.Err()
+		},
+	}
+	s = startStack(t, stackOptions{stores: append(replicaStores(), silent), twoPhaseSpan: time.Millisecond, responseTimeout: 200 * time.Millisecond})
+	params := url.Values{"query": {"rate(up[5m])"}, "start": {"600"}, "end": {"3600"}, "step": {"60"}}
+	a := s.get(t, "/api/v1/query_range", params)
+	if a.code != http.StatusOK || len(a.result(t).Result) != 3 || !slices.ContainsFunc(a.Warnings, func(w string) bool {
+		return strings.Contains(w, s.stores[2].Addr()) && strings.Contains(w, "no answer within 200ms")
+	}) {
+		t.Errorf("silent second call: status %d, warnings %q, error %q: want the other stores' 3 series and a warning naming %s", a.code, a.Warnings, a.Error, s.stores[2].Addr())
+	}
+	s = startStack(t, stackOptions{stores: append(replicaStores(), silent), twoPhaseSpan: time.Millisecond})
+	params.Set("timeout", "1s")
+	params.Set("partial_response", "false")
+	start := time.Now()
+	a = s.get(t, "/api/v1/query_range", params)
+	if took := time.Since(start); a.code != http.StatusServiceUnavailable || a.ErrorType != "timeout" || took > 10*time.Second {
+		t.Errorf("silent second call, strict: status %d, errorType %q, error %q after %s: want a 503 timeout", a.code, a.ErrorType, a.Error, took)
+	}
+
 	// Three series, each from two replicas: six.
 	for _, c := range []struct {
 		maxSeries int
 		ok        bool
 	}{{6, true}, {5, false}} {
-		s := startStack(t, stackOptions{stores: replicaStores(), maxSeries: c.maxSeries, twoPhaseSpan: time.Millisecond})
+		s = startStack(t, stackOptions{stores: replicaStores(), maxSeries: c.maxSeries, twoPhaseSpan: time.Millisecond})
 		a := s.get(t, "/api/v1/query_range", url.Values{"query": {"up"}, "start": {"0"}, "end": {"3600"}, "step": {"60"}})
 		if got := a.code == http.StatusOK && len(a.result(t).Result) == 3; got != c.ok {
 			t.Errorf("series limit %d: status %d, error %q; want success %v", c.maxSeries, a.code, a.Error, c.ok)
