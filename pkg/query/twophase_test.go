@@ -15,6 +15,7 @@ import (
 
 	"github.com/tandem-metrics/tandem/pkg/query"
 	"github.com/tandem-metrics/tandem/pkg/store"
+	"github.com/tandem-metrics/tandem/pkg/store/storetest"
 )
 
 // framesClient counts the frames its store's Series calls with chunks
@@ -152,5 +153,54 @@ func TestTwoPhaseSeriesReadAgain(t *testing.T) {
 		if !slices.Equal(got, exp) || len(got) == 0 {
 			t.Errorf("series %d (%s): %d samples, want %d equal to the flat data's", i, all[i].Labels(), len(got), len(exp))
 		}
+	}
+}
+
+// splitClient answers Series calls without chunks from one store and those
+// with chunks from another: the two calls of a two-phase selection then
+// see different series, as when series begin or end between them.
+type splitClient struct {
+	store.Client // with chunks
+	labels       store.Client
+}
+
+func (c splitClient) Series(ctx context.Context, req *storepb.SeriesRequest, opts ...grpc.CallOption) (storepb.Store_SeriesClient, error) {
+	if req.SkipChunks {
+		return c.labels.Series(ctx, req, opts...)
+	}
+	return c.Client.Series(ctx, req, opts...)
+}
+
+// TestTwoPhaseSeriesDifferBetweenCalls gives the first call of a two-phase
+// selection series the second lacks, and the reverse: PromQL sees the first
+// call's series, those the second lacks without samples, and every other
+// with the second call's samples.
+func TestTwoPhaseSeriesDifferBetweenCalls(t *testing.T) {
+	series := func(names ...string) []storetest.Series {
+		var out []storetest.Series
+		for i, n := range names {
+			out = append(out, storetest.Series{Labels: labels.FromStrings("__name__", "many_total", "i", n), Samples: storetest.Ramp(0, 15_000, 10+i)})
+		}
+		return out
+	}
+	// The first call knows b, c, e and g; the second a, c, d, e and f.
+	first := storetest.Start(t, storetest.OpenTSDB(t, series("b", "c", "e", "g")...), storetest.Options{})
+	second := storetest.Start(t, storetest.OpenTSDB(t, series("a", "c", "d", "e", "f")...), storetest.Options{})
+	client := splitClient{Client: second.Client(t), labels: first.Client(t)}
+	proxy := store.NewProxy(func() []store.Client { return []store.Client{client} }, store.ProxyOptions{})
+	q := query.NewQueryable(proxy, query.Options{TwoPhaseSpan: time.Millisecond, LateWarnings: &query.Warnings{}})
+	all, done := selectAll(t, q)
+	defer done()
+	want := map[string]int{"b": 0, "c": 11, "e": 13, "g": 0} // samples: c and e as the second call has them
+	var got []string
+	for _, s := range all {
+		name := s.Labels().Get("i")
+		got = append(got, name)
+		if n := len(samplesOf(t, s.Iterator(nil))); n != want[name] {
+			t.Errorf("series %s: %d samples, want %d", name, n, want[name])
+		}
+	}
+	if !slices.Equal(got, []string{"b", "c", "e", "g"}) {
+		t.Errorf("series %v, want the first call's b, c, e, g", got)
 	}
 }
