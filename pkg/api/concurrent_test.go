@@ -96,10 +96,14 @@ var concurrentQueries = []struct {
 // and range, twice over, and compares each answer with what Prometheus's
 // engine answers over the same TSDB alone. A query that hands its points back
 // to the engine's pools before its answer is written shows here as another
-// query's values, and as a data race under the race detector.
+// query's values, and as a data race under the race detector. Half the
+// requests go to a query whose selections are all two-phase.
 func TestAPIConcurrentQueriesMatchPrometheus(t *testing.T) {
 	series := concurrentSeries()
-	s := startStack(t, stackOptions{stores: replicaStores(), series: series, maxConcurrent: 16})
+	stacks := []*stack{
+		startStack(t, stackOptions{stores: replicaStores(), series: series, maxConcurrent: 16}),
+		startStack(t, stackOptions{stores: replicaStores(), series: series, maxConcurrent: 16, twoPhaseSpan: time.Millisecond}),
+	}
 	db := storetest.OpenTSDB(t, series...)
 	engine := newEngine(t, 50_000_000, time.Minute)
 
@@ -144,24 +148,26 @@ func TestAPIConcurrentQueriesMatchPrometheus(t *testing.T) {
 
 	const rounds = 3
 	var wg sync.WaitGroup
-	errs := make(chan error, rounds*len(requests))
+	errs := make(chan error, rounds*len(stacks)*len(requests))
 	for range rounds {
-		for _, req := range requests {
-			wg.Go(func() {
-				a := s.do(t, ctx, http.MethodPost, req.path, req.params)
-				if a.code != http.StatusOK {
-					errs <- fmt.Errorf("%s: status %d: %s", req.name, a.code, a.Error)
-					return
-				}
-				var got any
-				if err := json.Unmarshal(a.Data, &got); err != nil {
-					errs <- fmt.Errorf("%s: %v", req.name, err)
-					return
-				}
-				if !reflect.DeepEqual(got, req.want) {
-					errs <- fmt.Errorf("%s:\n got %s\nwant %s", req.name, a.Data, mustJSON(req.want))
-				}
-			})
+		for i, s := range stacks {
+			for _, req := range requests {
+				wg.Go(func() {
+					a := s.do(t, ctx, http.MethodPost, req.path, req.params)
+					if a.code != http.StatusOK {
+						errs <- fmt.Errorf("query %d, %s: status %d: %s", i, req.name, a.code, a.Error)
+						return
+					}
+					var got any
+					if err := json.Unmarshal(a.Data, &got); err != nil {
+						errs <- fmt.Errorf("query %d, %s: %v", i, req.name, err)
+						return
+					}
+					if !reflect.DeepEqual(got, req.want) {
+						errs <- fmt.Errorf("query %d, %s:\n got %s\nwant %s", i, req.name, a.Data, mustJSON(req.want))
+					}
+				})
+			}
 		}
 	}
 	wg.Wait()
@@ -173,7 +179,7 @@ func TestAPIConcurrentQueriesMatchPrometheus(t *testing.T) {
 		}
 	}
 	if n > 0 {
-		t.Errorf("%d of %d answers differ from Prometheus's", n, rounds*len(requests))
+		t.Errorf("%d of %d answers differ from Prometheus's", n, rounds*len(stacks)*len(requests))
 	}
 }
 
