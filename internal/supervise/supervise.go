@@ -151,20 +151,30 @@ func (p *Process) Tail(n int) string {
 // PeakRSS is the process's high-water resident set size in bytes, as the
 // kernel counts it from the start of the process.
 func (p *Process) PeakRSS() (int64, error) {
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.Pid()))
+	rss, err := ReadPeakRSS(p.Pid())
 	if err != nil {
 		return 0, fmt.Errorf("%s: %w", p.opts.Name, err)
+	}
+	return rss, nil
+}
+
+// ReadPeakRSS is the high-water resident set size in bytes of the process
+// pid, from VmHWM of /proc/<pid>/status.
+func ReadPeakRSS(pid int) (int64, error) {
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
 	}
 	for line := range strings.SplitSeq(string(status), "\n") {
 		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
 			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
 			if err != nil {
-				return 0, fmt.Errorf("%s: VmHWM: %w", p.opts.Name, err)
+				return 0, fmt.Errorf("VmHWM: %w", err)
 			}
 			return kb << 10, nil
 		}
 	}
-	return 0, fmt.Errorf("%s: no VmHWM in /proc status", p.opts.Name)
+	return 0, errors.New("no VmHWM in /proc status")
 }
 
 // CPUTime is the CPU time the process has used, in user and system mode,

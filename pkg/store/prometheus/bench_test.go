@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +17,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/tandem-metrics/tandem/internal/promtest"
+	"github.com/tandem-metrics/tandem/internal/supervise"
 )
 
 // BenchmarkSidecarSeries asks a sidecar process for every series of a real
@@ -128,19 +128,9 @@ func drain(b *testing.B, c storepb.StoreClient, req *storepb.SeriesRequest) (ser
 
 // peakRSS reads the process's high-water resident set size.
 func peakRSS(b *testing.B, pid int) int64 {
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	rss, err := supervise.ReadPeakRSS(pid)
 	if err != nil {
 		b.Fatal(err)
 	}
-	for _, line := range strings.Split(string(status), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
-			if err != nil {
-				b.Fatal(err)
-			}
-			return kb * 1024
-		}
-	}
-	b.Fatal("no VmHWM in /proc status")
-	return 0
+	return rss
 }
