@@ -117,9 +117,12 @@ func (q *querier) Select(ctx context.Context, _ bool, hints *storage.SelectHints
 		return storage.ErrSeriesSet(err)
 	}
 	return gated(ctx, q.gate, q.closing, func(closing func(func())) storage.SeriesSet {
-		var out storage.SeriesSet
+		var (
+			out  storage.SeriesSet
+			stop func()
+		)
 		if q.twoPhase(req) {
-			out = q.selectTwoPhase(ctx, req, hints, closing)
+			out, stop = q.selectTwoPhase(ctx, req, hints, closing)
 		} else {
 			set := q.proxy.Series(ctx, req, store.SeriesOptions{StoreMatchers: q.opts.StoreMatchers, Limiter: q.limiter})
 			closing(set.Close)
@@ -129,6 +132,9 @@ func (q *querier) Select(ctx context.Context, _ bool, hints *storage.SelectHints
 			ra := readahead.NewSeriesSet(out, ahead, readers)
 			closing(ra.Close)
 			out = ra
+		}
+		if stop != nil {
+			closing(stop) // closed first, last added
 		}
 		return out
 	})

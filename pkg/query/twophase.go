@@ -66,13 +66,16 @@ func (q *querier) twoPhase(req *storepb.SeriesRequest) bool {
 		!req.SkipChunks && req.Limit == 0 && req.MaxTime-req.MinTime > span
 }
 
-// selectTwoPhase starts both calls of a two-phase selection.
-func (q *querier) selectTwoPhase(ctx context.Context, req *storepb.SeriesRequest, hints *storage.SelectHints, closing func(func())) storage.SeriesSet {
+// selectTwoPhase starts both calls of a two-phase selection. stop ends the
+// second call's reads: Close must call it before it stops reading ahead,
+// as a goroutine reading ahead may wait for a store in the second call.
+func (q *querier) selectTwoPhase(ctx context.Context, req *storepb.SeriesRequest, hints *storage.SelectHints, closing func(func())) (set storage.SeriesSet, stop func()) {
 	labelsReq := *req
 	labelsReq.SkipChunks = true
 	// The first call counts the series against --store.limits.request-series,
 	// the second its samples only.
 	names := q.proxy.Series(ctx, &labelsReq, store.SeriesOptions{StoreMatchers: q.opts.StoreMatchers, Limiter: q.limiter})
+	ctx, stop = context.WithCancel(ctx)
 	data := q.proxy.Series(ctx, req, store.SeriesOptions{StoreMatchers: q.opts.StoreMatchers, Limiter: q.limiter.SamplesOnly()})
 	c := &cursor{
 		set:     data,
@@ -85,7 +88,7 @@ func (q *querier) selectTwoPhase(ctx context.Context, req *storepb.SeriesRequest
 	}
 	closing(c.close)
 	closing(names.Close)
-	return &twoPhaseSet{names: names, c: c}
+	return &twoPhaseSet{names: names, c: c}, stop
 }
 
 // readOne reads the series lset alone, as the second call of its

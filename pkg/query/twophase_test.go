@@ -2,7 +2,10 @@ package query_test
 
 import (
 	"context"
+	"errors"
+	"runtime"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -13,6 +16,7 @@ import (
 	"github.com/thanos-io/thanos/pkg/store/storepb"
 	"google.golang.org/grpc"
 
+	"github.com/tandem-metrics/tandem/internal/wait"
 	"github.com/tandem-metrics/tandem/pkg/query"
 	"github.com/tandem-metrics/tandem/pkg/store"
 	"github.com/tandem-metrics/tandem/pkg/store/storetest"
@@ -202,5 +206,90 @@ func TestTwoPhaseSeriesDifferBetweenCalls(t *testing.T) {
 	}
 	if !slices.Equal(got, []string{"b", "c", "e", "g"}) {
 		t.Errorf("series %v, want the first call's b, c, e, g", got)
+	}
+}
+
+// stallingClient delivers the first frames of its store's Series calls with
+// chunks, then nothing until the call ends.
+type stallingClient struct {
+	store.Client
+	frames int
+}
+
+func (c stallingClient) Series(ctx context.Context, req *storepb.SeriesRequest, opts ...grpc.CallOption) (storepb.Store_SeriesClient, error) {
+	cl, err := c.Client.Series(ctx, req, opts...)
+	if err != nil || req.SkipChunks {
+		return cl, err
+	}
+	return &stallingStream{Store_SeriesClient: cl, ctx: ctx, left: c.frames}, nil
+}
+
+type stallingStream struct {
+	storepb.Store_SeriesClient
+	ctx  context.Context
+	left int
+}
+
+func (s *stallingStream) Recv() (*storepb.SeriesResponse, error) {
+	if s.left == 0 {
+		<-s.ctx.Done()
+		return nil, s.ctx.Err()
+	}
+	s.left--
+	return s.Store_SeriesClient.Recv()
+}
+
+// TestTwoPhaseCloseWhileAStoreIsSilent ends a query whose read-ahead waits
+// for a store gone silent in the second call, as when PromQL fails before
+// it has read every series: Close returns at once, not when the request's
+// context ends. (The goroutines' stacks tell when read-ahead waits: nothing
+// else shows it.)
+func TestTwoPhaseCloseWhileAStoreIsSilent(t *testing.T) {
+	if runtime.GOMAXPROCS(0) < 2 {
+		t.Skip("nothing is read ahead on one CPU")
+	}
+	clients, _, _ := manyStores(t, 1, 300, 0)
+	clients = []store.Client{stallingClient{Client: clients[0], frames: 1}}
+	proxy := store.NewProxy(func() []store.Client { return clients }, store.ProxyOptions{})
+	q := query.NewQueryable(proxy, query.Options{
+		Dedup: true, ReplicaLabels: []string{"replica"}, PartialResponse: true,
+		TwoPhaseSpan: time.Millisecond, LateWarnings: &query.Warnings{},
+	})
+	querier, err := q.Querier(0, 480*15_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := querier.Select(context.Background(), true, &storage.SelectHints{Start: 0, End: 480 * 15_000},
+		labels.MustNewMatcher(labels.MatchEqual, "__name__", "many_total"))
+	var all []storage.Series
+	for set.Next() {
+		all = append(all, set.At())
+	}
+	if len(all) != 300 {
+		t.Fatalf("%d series, want 300 (error %v)", len(all), set.Err())
+	}
+	// The first frame holds 64 series: reading ahead of the 60th waits for
+	// the second frame.
+	for _, s := range all[:60] {
+		samplesOf(t, s.Iterator(nil))
+	}
+	// Read-ahead has gone past the first frame once a goroutine waits in
+	// the second call's merge for the next.
+	wait.Until(t, 10*time.Second, "read-ahead to wait for the silent store", func() error {
+		buf := make([]byte, 1<<20)
+		if stacks := string(buf[:runtime.Stack(buf, true)]); !strings.Contains(stacks, "query.(*cursor).take") {
+			return errors.New("no goroutine waits for the second call")
+		}
+		return nil
+	})
+	closed := make(chan struct{})
+	go func() {
+		_ = querier.Close()
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close still waits for the silent store after 10 s")
 	}
 }
