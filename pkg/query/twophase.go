@@ -47,9 +47,7 @@ func (w *Warnings) add(errs []error) {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	for _, err := range errs {
-		w.a.Add(err)
-	}
+	w.a.Merge(toAnnotations(errs))
 }
 
 // Annotations returns the warnings collected so far.
@@ -146,8 +144,8 @@ func (s *twoPhaseSeries) Labels() labels.Labels { return s.lset }
 func (s *twoPhaseSeries) Iterator(reuse chunkenc.Iterator) chunkenc.Iterator {
 	src, err := s.c.take(s.i)
 	if err != nil || src == nil {
-		// No series: not in the second call's answer, which a series that
-		// ended between the calls is not. Its error fails the query.
+		// No samples: the second call has no such series (it ended between
+		// the calls), or failed, and then its error fails the query.
 		it := &floats.Iterator{}
 		it.Reset(nil, err)
 		return it
