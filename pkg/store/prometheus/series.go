@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"time"
 
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/prompb"
@@ -40,6 +41,7 @@ func (s *Store) Series(r *storepb.SeriesRequest, srv storepb.Store_SeriesServer)
 		shape:      newShaper(external, r.WithoutReplicaLabels),
 		out:        out,
 		skipChunks: r.SkipChunks,
+		maxt:       r.MaxTime,
 	}
 	m.order = newOrderer(m.shape.inserted, out.send)
 
@@ -141,12 +143,14 @@ func traceSources(ctx context.Context, nblocks, blockBytes int, promFrom, maxt i
 // remoteRead relays Prometheus's remote-read answer over [from, r.MaxTime]
 // to m.
 func (s *Store) remoteRead(ctx context.Context, r *storepb.SeriesRequest, from int64, matchers []*labels.Matcher, m *merger) error {
+	end := s.newest.readEnd(r.MaxTime, time.Now())
 	q := &prompb.Query{
 		StartTimestampMs: from,
-		EndTimestampMs:   r.MaxTime,
+		EndTimestampMs:   end,
 		Matchers:         toPromMatchers(matchers),
-		Hints:            readHints(r, from),
+		Hints:            readHints(r, from, end),
 	}
+	defer func() { s.newest.note(m.newest) }()
 	body, err := s.client.RemoteRead(ctx, q)
 	if err != nil {
 		return prometheusError(ctx, "remote read", err)
@@ -221,6 +225,10 @@ type merger struct {
 	out        *sender
 	skipChunks bool
 	conflict   string
+	// maxt is the request's end: remote read may be asked past it.
+	maxt int64
+	// newest is the end of the newest chunk remote read returned.
+	newest int64
 
 	local      *blocks.SeriesSet // nil: no blocks
 	localKey   labels.Labels     // the next local series' key, nil if none
@@ -306,14 +314,25 @@ func (m *merger) remote(cs *chunkedSeries) error {
 		// headers; the data stays in the frame.
 		chunks = make([]storepb.AggrChunk, len(older), len(older)+len(cs.Chunks))
 		copy(chunks, older)
-		raws := make([]storepb.Chunk, len(cs.Chunks))
-		for i, c := range cs.Chunks {
+		raws := make([]storepb.Chunk, 0, len(cs.Chunks))
+		for _, c := range cs.Chunks {
+			if c.MaxTimeMs != math.MaxInt64 {
+				m.newest = max(m.newest, c.MaxTimeMs)
+			}
+			if c.MinTimeMs > m.maxt {
+				// Read past the request's end (see openEndMargin).
+				continue
+			}
 			enc, err := chunkEncoding(c.Type)
 			if err != nil {
 				return status.Error(codes.Internal, err.Error())
 			}
-			raws[i] = storepb.Chunk{Type: enc, Data: c.Data}
-			chunks = append(chunks, storepb.AggrChunk{MinTime: c.MinTimeMs, MaxTime: c.MaxTimeMs, Raw: &raws[i]})
+			raws = append(raws, storepb.Chunk{Type: enc, Data: c.Data})
+			chunks = append(chunks, storepb.AggrChunk{MinTime: c.MinTimeMs, MaxTime: c.MaxTimeMs, Raw: &raws[len(raws)-1]})
+		}
+		if len(chunks) == 0 && len(cs.Chunks) > 0 {
+			// All its samples are after the request's end.
+			return nil
 		}
 	}
 	return m.push(key, final, conflict, chunks)

@@ -27,6 +27,7 @@ type Store struct {
 	metrics      *Metrics
 	maxFrameSize uint64
 	blockErr     changeLog // of opening blocks
+	newest       newestSample
 }
 
 // NewStore returns a Store API server for the Prometheus that client talks
@@ -37,8 +38,10 @@ func NewStore(client *Client, target *Target, dir *blocks.Dir, logger *slog.Logg
 	return &Store{client: client, target: target, blocks: dir, logger: logger, metrics: metrics, maxFrameSize: DefaultMaxFrameSize}
 }
 
-func readHints(r *storepb.SeriesRequest, mint int64) *prompb.ReadHints {
-	h := &prompb.ReadHints{StartMs: mint, EndMs: r.MaxTime, StepMs: r.Step, RangeMs: r.Range}
+// readHints are the hints of a remote read over [mint, maxt] for r.
+// Prometheus's TSDB reads the hints' range, not the query's.
+func readHints(r *storepb.SeriesRequest, mint, maxt int64) *prompb.ReadHints {
+	h := &prompb.ReadHints{StartMs: mint, EndMs: maxt, StepMs: r.Step, RangeMs: r.Range}
 	if qh := r.QueryHints; qh != nil {
 		if qh.Func != nil {
 			h.Func = qh.Func.Name

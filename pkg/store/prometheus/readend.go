@@ -1,0 +1,51 @@
+package prometheus
+
+import (
+	"math"
+	"sync/atomic"
+	"time"
+)
+
+// openEndMargin is how far before the newest sample a remote read may end
+// and still be asked to the end of Prometheus's data. Prometheus cuts every
+// chunk that reaches past a read's end by decoding and re-encoding it, and
+// the head's open chunk always reaches past (its index gives it no end):
+// for a query that ends at "now", that is one chunk per series, and
+// re-encoding them costs Prometheus about as much as the rest of the read.
+// Read to the end, the chunks come as stored; the few samples they hold
+// past the request's end are ones the query does not evaluate, and chunks
+// that start after it are dropped.
+const openEndMargin = 5 * time.Minute
+
+// newestSample is the end of the newest chunk remote read has returned, in
+// milliseconds; zero until one has.
+type newestSample struct{ t atomic.Int64 }
+
+// note records the end of a chunk remote read returned. The head's open
+// chunk may come with no end of its own (older Prometheus versions send
+// the largest time): that says nothing about the newest sample.
+func (n *newestSample) note(t int64) {
+	if t == math.MaxInt64 {
+		return
+	}
+	for {
+		cur := n.t.Load()
+		if t <= cur || n.t.CompareAndSwap(cur, t) {
+			return
+		}
+	}
+}
+
+// readEnd is where a remote read for a request ending at maxt should end:
+// maxt, or the end of Prometheus's data if maxt is within openEndMargin of
+// the newest sample (of now, before any has been seen).
+func (n *newestSample) readEnd(maxt int64, now time.Time) int64 {
+	newest := n.t.Load()
+	if newest == 0 {
+		newest = now.UnixMilli()
+	}
+	if maxt >= newest-openEndMargin.Milliseconds() {
+		return math.MaxInt64
+	}
+	return maxt
+}

@@ -1,0 +1,110 @@
+package prometheus_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/thanos-io/thanos/pkg/store/storepb"
+
+	"github.com/tandem-metrics/tandem/internal/promtest"
+	promstore "github.com/tandem-metrics/tandem/pkg/store/prometheus"
+)
+
+// chunksByName runs a Series call and returns every chunk by metric name.
+func chunksByName(ctx context.Context, t *testing.T, c storepb.StoreClient, mint, maxt int64) map[string][]storepb.AggrChunk {
+	t.Helper()
+	stream, err := c.Series(ctx, &storepb.SeriesRequest{MinTime: mint, MaxTime: maxt,
+		Matchers: []storepb.LabelMatcher{{Type: storepb.LabelMatcher_RE, Name: "__name__", Value: ".+"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]storepb.AggrChunk{}
+	for {
+		resp, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s := resp.GetSeries(); s != nil {
+			name := s.PromLabels().Get("__name__")
+			out[name] = append(out[name], s.Chunks...)
+		}
+	}
+}
+
+// TestRemoteReadToTheEnd checks that a request ending near the newest
+// sample gets the head's chunks as Prometheus stores them, not cut at the
+// request's end (cutting one means re-encoding it), with no chunk that
+// starts after the end; and that a request ending well before the newest
+// sample is still cut, so that it reads no more than it asked for.
+func TestRemoteReadToTheEnd(t *testing.T) {
+	prom := promtest.Start(t, promtest.Config{ExternalLabels: external, Args: []string{"--web.enable-remote-write-receiver"}})
+	// Ten minutes at 1 s: the head cuts a chunk every two minutes or so,
+	// so its last chunk starts within openEndMargin of the newest sample.
+	const n = 600
+	var g, late promtest.Series
+	for j := range n {
+		s := promtest.Sample{T: base + int64(j)*1000, V: float64(j)}
+		g.Samples = append(g.Samples, s)
+		if j >= n-5 {
+			late.Samples = append(late.Samples, s)
+		}
+	}
+	prom.RemoteWrite(t, promtest.Family{Name: "g", Type: "gauge", Series: []promtest.Series{g}},
+		promtest.Family{Name: "late", Type: "gauge", Series: []promtest.Series{late}})
+	e := serveSidecar(t, prom.URL(), promstore.TargetOptions{MaxAge: 500 * time.Millisecond, Timeout: time.Minute})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	newest := g.Samples[n-1].T
+
+	// check asks for [base, maxt] and checks that every sample in range
+	// comes back, and whether the chunk holding maxt came cut at maxt or
+	// whole (either, if empty).
+	check := func(name string, maxt int64, want string) map[string][]storepb.AggrChunk {
+		t.Helper()
+		got := chunksByName(ctx, t, e.client, base, maxt)
+		samples, err := decodeChunks(got["g"])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := inRange(g.Samples, base, maxt); !slices.Equal(inRange(samples, base, maxt), want) {
+			t.Fatalf("%s: %d samples of g in range, want %d", name, len(inRange(samples, base, maxt)), len(want))
+		}
+		if maxt < late.Samples[0].T && len(got["late"]) > 0 {
+			t.Errorf("%s: series late, whose samples are all after the request's end, came back with %d chunks", name, len(got["late"]))
+		}
+		reach := int64(0)
+		for _, c := range got["g"] {
+			if c.MinTime > maxt {
+				t.Errorf("%s: chunk [%d, %d] starts after the request's end %d", name, c.MinTime, c.MaxTime, maxt)
+			}
+			reach = max(reach, c.MaxTime)
+		}
+		switch {
+		case want == "whole" && reach <= maxt:
+			t.Errorf("%s: the chunks end at %d, the request's end: Prometheus cut the chunk that reaches past it", name, reach)
+		case want == "cut" && reach > maxt:
+			t.Errorf("%s: a chunk reaches %d ms past the request's end, so the request read more than it asked for", name, reach-maxt)
+		}
+		return got
+	}
+
+	// Before any answer the newest sample is taken to be now: this data
+	// is far older.
+	check("early, nothing seen yet", base+60_000, "cut")
+	full := check("all", newest, "")
+	chunks := full["g"]
+	last := chunks[len(chunks)-1]
+	if len(chunks) < 3 || newest-last.MinTime > (4*time.Minute).Milliseconds() || last.MaxTime != newest || last.MinTime >= late.Samples[0].T {
+		t.Fatalf("the head's chunks of g are %v: the test needs a last chunk that ends at the newest sample and starts less than 4 minutes before it, and before series late", chunks)
+	}
+	check("inside the last chunk", last.MinTime+10_000, "whole")
+	check("just before the last chunk", last.MinTime-1, "cut")
+	check("early", base+60_000, "cut")
+}
