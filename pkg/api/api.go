@@ -238,19 +238,37 @@ func (a *API) serve(h apiFunc) http.Handler {
 			}
 			code = res.err.typ.statusCode()
 		}
-		b, err := body.appendJSON(nil)
+		started := false
+		start := func() {
+			started = true
+			w.Header().Set("Content-Type", "application/json")
+			if len(res.warnings) > 0 {
+				// A partial answer must not be served again from a cache
+				// once the failed stores are back.
+				w.Header().Set("Cache-Control", "no-store")
+			}
+			w.WriteHeader(code)
+		}
+		b, err := body.appendJSON(nil, func(b []byte) []byte {
+			if !started {
+				start()
+			}
+			_, _ = w.Write(b)
+			return b[:0]
+		})
 		if err != nil {
 			a.opts.Logger.Error("Marshal API response", "path", r.URL.Path, "err", err)
+			if started {
+				// Part of a 200 is out: end the response short of valid
+				// JSON rather than let it pass for a whole answer.
+				panic(http.ErrAbortHandler)
+			}
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}
-		w.Header().Set("Content-Type", "application/json")
-		if len(res.warnings) > 0 {
-			// A partial answer must not be served again from a cache
-			// once the failed stores are back.
-			w.Header().Set("Cache-Control", "no-store")
+		if !started {
+			start()
 		}
-		w.WriteHeader(code)
 		_, _ = w.Write(b)
 	})
 }

@@ -3,25 +3,42 @@ package api
 import (
 	"encoding/json"
 	"math"
-	"slices"
 	"strconv"
 
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql"
 )
 
-// appendJSON appends the envelope as JSON. A range query's answer can hold
-// millions of points: vectors and matrices of floats are written here, in
-// the format Prometheus's own API writes them, without encoding/json's
-// reflection and the re-validation of every MarshalJSON result. Everything
-// else goes through encoding/json.
-func (e envelope) appendJSON(b []byte) ([]byte, error) {
+// spillSize is how much JSON a response holds before it sends it on: an
+// answer of millions of points is written a piece at a time, never held
+// whole as JSON beside the points themselves.
+const spillSize = 64 << 10
+
+// spiller takes the JSON appended so far once it is spillSize or more,
+// sends it on and returns the buffer to go on with; a nil spiller keeps
+// everything.
+type spiller func(b []byte) []byte
+
+func (s spiller) spill(b []byte) []byte {
+	if s == nil || len(b) < spillSize {
+		return b
+	}
+	return s(b)
+}
+
+// appendJSON appends the envelope as JSON, handing pieces of it to spill
+// between series. A range query's answer can hold millions of points:
+// vectors and matrices of floats are written here, in the format
+// Prometheus's own API writes them, without encoding/json's reflection and
+// the re-validation of every MarshalJSON result. Everything else goes
+// through encoding/json.
+func (e envelope) appendJSON(b []byte, spill spiller) ([]byte, error) {
 	b = append(b, `{"status":`...)
 	b = appendString(b, e.Status)
 	if e.Data != nil {
 		b = append(b, `,"data":`...)
 		var err error
-		if b, err = appendData(b, e.Data); err != nil {
+		if b, err = appendData(b, e.Data, spill); err != nil {
 			return nil, err
 		}
 	}
@@ -44,7 +61,7 @@ func (e envelope) appendJSON(b []byte) ([]byte, error) {
 	return append(b, '}'), nil
 }
 
-func appendData(b []byte, data any) ([]byte, error) {
+func appendData(b []byte, data any, spill spiller) ([]byte, error) {
 	q, ok := data.(queryData)
 	if !ok {
 		return appendMarshal(b, data)
@@ -55,9 +72,9 @@ func appendData(b []byte, data any) ([]byte, error) {
 	var err error
 	switch v := q.Result.(type) {
 	case promql.Matrix:
-		b, err = appendMatrix(b, v)
+		b, err = appendMatrix(b, v, spill)
 	case promql.Vector:
-		b, err = appendVector(b, v)
+		b, err = appendVector(b, v, spill)
 	default:
 		b, err = appendMarshal(b, v)
 	}
@@ -73,18 +90,11 @@ func appendData(b []byte, data any) ([]byte, error) {
 	return append(b, '}'), nil
 }
 
-func appendMatrix(b []byte, m promql.Matrix) ([]byte, error) {
-	// One allocation of about the right size, rather than a doubling
-	// series of them for a large answer.
-	size := 2
-	for _, s := range m {
-		size += 32 + 32*s.Metric.Len() + 32*len(s.Floats)
-	}
-	b = slices.Grow(b, size)
+func appendMatrix(b []byte, m promql.Matrix, spill spiller) ([]byte, error) {
 	b = append(b, '[')
 	for i, s := range m {
 		if i > 0 {
-			b = append(b, ',')
+			b = append(spill.spill(b), ',')
 		}
 		if len(s.Histograms) > 0 {
 			var err error
@@ -99,7 +109,7 @@ func appendMatrix(b []byte, m promql.Matrix) ([]byte, error) {
 			b = append(b, `,"values":[`...)
 			for j, p := range s.Floats {
 				if j > 0 {
-					b = append(b, ',')
+					b = append(spill.spill(b), ',')
 				}
 				b = appendPoint(b, p.T, p.F)
 			}
@@ -110,11 +120,11 @@ func appendMatrix(b []byte, m promql.Matrix) ([]byte, error) {
 	return append(b, ']'), nil
 }
 
-func appendVector(b []byte, v promql.Vector) ([]byte, error) {
+func appendVector(b []byte, v promql.Vector, spill spiller) ([]byte, error) {
 	b = append(b, '[')
 	for i, s := range v {
 		if i > 0 {
-			b = append(b, ',')
+			b = append(spill.spill(b), ',')
 		}
 		if s.H != nil {
 			var err error

@@ -2,8 +2,13 @@ package api
 
 import (
 	"encoding/json"
+	"fmt"
+	"log/slog"
 	"math"
+	"net/http"
+	"net/http/httptest"
 	"reflect"
+	"slices"
 	"strconv"
 	"testing"
 
@@ -84,7 +89,7 @@ func TestEnvelopeJSON(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := tc.env.appendJSON(nil)
+			got, err := tc.env.appendJSON(nil, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -144,7 +149,7 @@ func BenchmarkMatrixJSON(b *testing.B) {
 		name string
 		fn   func() ([]byte, error)
 	}{
-		{"append", func() ([]byte, error) { return env.appendJSON(nil) }},
+		{"append", func() ([]byte, error) { return env.appendJSON(nil, nil) }},
 		{"encoding-json", func() ([]byte, error) { return json.Marshal(env) }},
 	} {
 		b.Run(enc.name, func(b *testing.B) {
@@ -155,6 +160,71 @@ func BenchmarkMatrixJSON(b *testing.B) {
 					b.Fatal(err)
 				}
 				b.SetBytes(int64(len(out)))
+			}
+		})
+	}
+}
+
+// writes records the size of every Write to a response.
+type writes struct {
+	*httptest.ResponseRecorder
+	sizes []int
+}
+
+func (w *writes) Write(b []byte) (int, error) {
+	w.sizes = append(w.sizes, len(b))
+	return w.ResponseRecorder.Write(b)
+}
+
+// TestAnswerWrittenInPieces checks that a large answer leaves in pieces of
+// about spillSize, never held whole as JSON, and that the pieces make up
+// exactly the answer that one buffer would hold, headers and all.
+func TestAnswerWrittenInPieces(t *testing.T) {
+	big := make(promql.Matrix, 1000)
+	for i := range big {
+		big[i].Metric = labels.FromStrings("__name__", "requests_total", "instance", fmt.Sprintf("host-%04d:9100", i))
+		for j := range 360 {
+			big[i].Floats = append(big[i].Floats, promql.FPoint{T: 1_700_000_000_000 + int64(j)*60_000, F: float64(i*j) / 7})
+		}
+	}
+	// One series longer than a piece: it is cut between points.
+	long := promql.Matrix{{Metric: labels.FromStrings("__name__", "long")}}
+	for j := range 20_000 {
+		long[0].Floats = append(long[0].Floats, promql.FPoint{T: int64(j) * 15_000, F: float64(j)})
+	}
+	vector := make(promql.Vector, 5000)
+	for i := range vector {
+		vector[i] = promql.Sample{Metric: labels.FromStrings("__name__", "up", "instance", fmt.Sprintf("host-%04d:9100", i)), T: 1000, F: 1}
+	}
+	for _, tc := range []struct {
+		name      string
+		res       result
+		cacheCtrl string
+	}{
+		{"matrix of 1000 series", result{data: queryData{ResultType: parser.ValueTypeMatrix, Result: big}}, ""},
+		{"one long series, with warnings", result{data: queryData{ResultType: parser.ValueTypeMatrix, Result: long}, warnings: []string{"store b: unavailable"}}, "no-store"},
+		{"vector", result{data: queryData{ResultType: parser.ValueTypeVector, Result: vector}}, ""},
+		{"small", result{data: []string{"a", "b"}}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := &API{opts: Options{Logger: slog.New(slog.DiscardHandler)}}
+			w := &writes{ResponseRecorder: httptest.NewRecorder()}
+			a.serve(func(*http.Request) result { return tc.res }).ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/api/v1/query", nil))
+
+			whole, err := envelope{Status: "success", Data: tc.res.data, Warnings: tc.res.warnings}.appendJSON(nil, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if w.Body.String() != string(whole) {
+				t.Fatalf("the pieces (%d bytes) differ from the whole answer (%d bytes)", w.Body.Len(), len(whole))
+			}
+			if w.Code != http.StatusOK || w.Header().Get("Content-Type") != "application/json" || w.Header().Get("Cache-Control") != tc.cacheCtrl {
+				t.Errorf("status %d, Content-Type %q, Cache-Control %q; want 200, application/json, %q", w.Code, w.Header().Get("Content-Type"), w.Header().Get("Cache-Control"), tc.cacheCtrl)
+			}
+			// A piece is cut after the point or series that passes spillSize.
+			const most = spillSize + 1024
+			if slices.Max(w.sizes) > most || len(w.sizes) < max(len(whole)/most, 1) {
+				t.Errorf("%d bytes in %d writes of at most %d bytes; want none over %d", len(whole), len(w.sizes), slices.Max(w.sizes), most)
 			}
 		})
 	}
