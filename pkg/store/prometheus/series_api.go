@@ -2,7 +2,6 @@ package prometheus
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -35,68 +34,40 @@ func (c *Client) Series(ctx context.Context, matchers []*labels.Matcher, start, 
 	}
 	defer resp.Body.Close()
 	body := &entryLimit{r: resp.Body, left: maxSeriesEntry}
-	dec := json.NewDecoder(body)
 	var (
-		warnings []string
-		prev     labels.Labels
-		started  bool // prev holds a series
-		buf      []prompb.Label
+		prev    labels.Labels
+		started bool // prev holds a series
+		buf     []prompb.Label
 	)
-	if err := expectDelim(dec, '{'); err != nil {
+	warnings, err := newSeriesDecoder(body).decode(func(lset labels.Labels) error {
+		body.left = maxSeriesEntry
+		if started && labels.Compare(prev, lset) >= 0 {
+			return fmt.Errorf("/api/v1/series: %w", errSeriesOrder)
+		}
+		buf = prompb.FromLabels(lset, buf)
+		if err := fn(buf); err != nil {
+			return &callerError{err}
+		}
+		prev, started = lset, true
+		return nil
+	})
+	var ce *callerError
+	switch {
+	case errors.As(err, &ce):
+		return nil, ce.err
+	case errors.Is(err, errSeriesOrder):
 		return nil, err
-	}
-	for dec.More() {
-		key, err := dec.Token()
-		if err != nil {
-			return nil, fmt.Errorf("decode /api/v1/series: %w", err)
-		}
-		switch key {
-		case "data":
-			if err := expectDelim(dec, '['); err != nil {
-				return nil, err
-			}
-			for dec.More() {
-				var m map[string]string
-				if err := dec.Decode(&m); err != nil {
-					return nil, fmt.Errorf("decode /api/v1/series: %w", err)
-				}
-				body.left = maxSeriesEntry
-				lset := labels.FromMap(m)
-				if started && labels.Compare(prev, lset) >= 0 {
-					return nil, fmt.Errorf("/api/v1/series: %w", errSeriesOrder)
-				}
-				buf = prompb.FromLabels(lset, buf)
-				if err := fn(buf); err != nil {
-					return nil, err
-				}
-				prev, started = lset, true
-			}
-			if err := expectDelim(dec, ']'); err != nil {
-				return nil, err
-			}
-		case "warnings":
-			err = dec.Decode(&warnings)
-		default:
-			var skip json.RawMessage
-			err = dec.Decode(&skip)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("decode /api/v1/series: %w", err)
-		}
+	case err != nil:
+		return nil, fmt.Errorf("decode /api/v1/series: %w", err)
 	}
 	return warnings, nil
 }
 
-func expectDelim(dec *json.Decoder, want json.Delim) error {
-	tok, err := dec.Token()
-	if err != nil {
-		return fmt.Errorf("decode /api/v1/series: %w", err)
-	}
-	if tok != want {
-		return fmt.Errorf("decode /api/v1/series: %v where %v belongs", tok, want)
-	}
-	return nil
-}
+// callerError carries an error of Series's fn through the decoder, to be
+// returned as it is.
+type callerError struct{ err error }
+
+func (e *callerError) Error() string { return e.err.Error() }
 
 // entryLimit fails a read once left bytes have been read since the caller
 // last reset it: the JSON decoder holds a value whole until it ends.
