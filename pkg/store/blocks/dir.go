@@ -15,7 +15,6 @@ import (
 	"sync"
 
 	"github.com/prometheus/prometheus/tsdb"
-	"github.com/prometheus/prometheus/tsdb/index"
 )
 
 // Meta names a block as Prometheus reports it; MaxTime is exclusive.
@@ -47,7 +46,7 @@ func (d *Dir) Path() string { return d.path }
 
 type block struct {
 	meta   Meta
-	index  *index.Reader
+	index  *blockIndex
 	chunks *segments
 	refs   int
 	stale  bool // no longer reported: closed when refs drops to 0
@@ -158,7 +157,7 @@ func openBlock(dir string, want Meta) (b *block, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("block %s: %w", dir, err)
 	}
-	ix, err := index.NewFileReader(filepath.Join(dir, "index"), index.DecodePostingsRaw)
+	ix, err := openIndex(filepath.Join(dir, "index"))
 	if err != nil {
 		segs.close()
 		return nil, fmt.Errorf("block %s: open index: %w", dir, err)

@@ -31,6 +31,7 @@ type SeriesSet struct {
 type cursor struct {
 	b        *block
 	postings index.Postings
+	symbols  *symbolCache
 	builder  labels.ScratchBuilder
 	metas    []chunks.Meta
 	lset     labels.Labels
@@ -45,12 +46,12 @@ func (s *Set) Select(ctx context.Context, mint, maxt int64, skipChunks bool, ms 
 		if b.meta.MaxTime <= mint || b.meta.MinTime > maxt {
 			continue
 		}
-		p, err := tsdb.PostingsForMatchers(ctx, indexReader{b.index}, ms...)
+		p, err := tsdb.PostingsForMatchers(ctx, indexReader{b.index.Reader}, ms...)
 		if err != nil {
 			ss.err = fmt.Errorf("block %s: postings: %w", b.meta.ULID, err)
 			return ss
 		}
-		c := &cursor{b: b, postings: p}
+		c := &cursor{b: b, postings: p, symbols: newSymbolCache(b.index)}
 		if err := ss.advance(c); err != nil {
 			ss.err = err
 			return ss
@@ -109,7 +110,7 @@ func (ss *SeriesSet) advance(c *cursor) error {
 				return err
 			}
 		}
-		if err := c.b.index.Series(c.postings.At(), &c.builder, &c.metas); err != nil {
+		if err := c.symbols.series(c.postings.At(), &c.builder, &c.metas); err != nil {
 			return fmt.Errorf("block %s: series: %w", c.b.meta.ULID, err)
 		}
 		i, j := 0, len(c.metas)
