@@ -141,7 +141,8 @@ func traceSources(ctx context.Context, nblocks, blockBytes int, promFrom, maxt i
 }
 
 // remoteRead relays Prometheus's remote-read answer over [from, r.MaxTime]
-// to m.
+// to m. Prometheus is asked past r.MaxTime when it ends near the newest
+// sample (see openEndMargin).
 func (s *Store) remoteRead(ctx context.Context, r *storepb.SeriesRequest, from int64, matchers []*labels.Matcher, m *merger) error {
 	end := s.newest.readEnd(r.MaxTime, time.Now())
 	q := &prompb.Query{
