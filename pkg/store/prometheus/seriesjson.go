@@ -43,43 +43,12 @@ var errSyntax = errors.New("malformed JSON")
 // it is.
 func (d *seriesDecoder) decode(series func(labels.Labels) error) ([]string, error) {
 	var warnings []string
-	if err := d.expect('{'); err != nil {
-		return nil, err
-	}
-	for first := true; ; first = false {
-		c, err := d.next()
-		if err != nil {
-			return nil, err
-		}
-		if c == '}' && first {
-			return warnings, nil
-		}
-		if !first {
-			if c == '}' {
-				return warnings, nil
-			}
-			if c != ',' {
-				return nil, d.unexpected(c)
-			}
-			if c, err = d.next(); err != nil {
-				return nil, err
-			}
-		}
-		if c != '"' {
-			return nil, d.unexpected(c)
-		}
-		key, err := d.string()
-		if err != nil {
-			return nil, err
-		}
-		if err := d.expect(':'); err != nil {
-			return nil, err
-		}
+	err := d.object(func(key string) error {
 		switch key {
 		case "data":
-			err = d.array(func() error { return d.series(series) })
+			return d.array(func() error { return d.series(series) })
 		case "warnings":
-			err = d.array(func() error {
+			return d.array(func() error {
 				if err := d.expect('"'); err != nil {
 					return err
 				}
@@ -87,18 +56,40 @@ func (d *seriesDecoder) decode(series func(labels.Labels) error) ([]string, erro
 				warnings = append(warnings, w)
 				return err
 			})
-		default:
-			err = d.skip(0)
 		}
-		if err != nil {
-			return nil, err
-		}
+		return d.skip(0)
+	})
+	if err != nil {
+		return nil, err
 	}
+	return warnings, nil
 }
 
 // series reads one series, {"name":"value",...}.
 func (d *seriesDecoder) series(fn func(labels.Labels) error) error {
 	d.b.Reset()
+	err := d.object(func(name string) error {
+		if err := d.expect('"'); err != nil {
+			return err
+		}
+		value, err := d.string()
+		d.b.Add(name, value)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	d.b.Sort()
+	lset := d.b.Labels()
+	if name, dup := lset.HasDuplicateLabelNames(); dup {
+		return fmt.Errorf("%w: label %q twice in one series", errSyntax, name)
+	}
+	return fn(lset)
+}
+
+// object reads {"key":value,...}, member reading each value after its
+// key.
+func (d *seriesDecoder) object(member func(key string) error) error {
 	if err := d.expect('{'); err != nil {
 		return err
 	}
@@ -107,13 +98,10 @@ func (d *seriesDecoder) series(fn func(labels.Labels) error) error {
 		if err != nil {
 			return err
 		}
-		if c == '}' && first {
-			break
+		if c == '}' {
+			return nil
 		}
 		if !first {
-			if c == '}' {
-				break
-			}
 			if c != ',' {
 				return d.unexpected(c)
 			}
@@ -124,28 +112,17 @@ func (d *seriesDecoder) series(fn func(labels.Labels) error) error {
 		if c != '"' {
 			return d.unexpected(c)
 		}
-		name, err := d.string()
+		key, err := d.string()
 		if err != nil {
 			return err
 		}
 		if err := d.expect(':'); err != nil {
 			return err
 		}
-		if err := d.expect('"'); err != nil {
+		if err := member(key); err != nil {
 			return err
 		}
-		value, err := d.string()
-		if err != nil {
-			return err
-		}
-		d.b.Add(name, value)
 	}
-	d.b.Sort()
-	lset := d.b.Labels()
-	if name, dup := lset.HasDuplicateLabelNames(); dup {
-		return fmt.Errorf("%w: label %q twice in one series", errSyntax, name)
-	}
-	return fn(lset)
 }
 
 // array reads [elem, ...], elem reading each element.
@@ -252,35 +229,10 @@ func (d *seriesDecoder) skip(depth int) error {
 		}
 		return d.array(func() error { return d.skip(depth + 1) })
 	case '{':
-		for first := true; ; first = false {
-			c, err := d.next()
-			if err != nil {
-				return err
-			}
-			if c == '}' {
-				return nil
-			}
-			if !first {
-				if c != ',' {
-					return d.unexpected(c)
-				}
-				if c, err = d.next(); err != nil {
-					return err
-				}
-			}
-			if c != '"' {
-				return d.unexpected(c)
-			}
-			if _, err := d.string(); err != nil {
-				return err
-			}
-			if err := d.expect(':'); err != nil {
-				return err
-			}
-			if err := d.skip(depth + 1); err != nil {
-				return err
-			}
+		if err := d.r.UnreadByte(); err != nil {
+			return err
 		}
+		return d.object(func(string) error { return d.skip(depth + 1) })
 	}
 	// A number, true, false or null: up to the next delimiter.
 	if !literalByte(c) {
