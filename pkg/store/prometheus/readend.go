@@ -7,7 +7,8 @@ import (
 )
 
 // openEndMargin is how far before the newest sample a remote read may end
-// and still be asked to the end of Prometheus's data. Prometheus cuts every
+// and still be asked to the end of Prometheus's data, or the query's step
+// if longer: Grafana ends a range at the last multiple of its step. Prometheus cuts every
 // chunk that reaches past a read's end by decoding and re-encoding it, and
 // the head's open chunk always reaches past (its index gives it no end):
 // for a query that ends at "now", that is one chunk per series, and
@@ -36,15 +37,16 @@ func (n *newestSample) note(t int64) {
 	}
 }
 
-// readEnd is where a remote read for a request ending at maxt should end:
-// maxt, or the end of Prometheus's data if maxt is within openEndMargin of
+// readEnd is where a remote read for a request ending at maxt, of a query
+// evaluated every step milliseconds (0 if unknown), should end: maxt, or
+// the end of Prometheus's data if maxt is within openEndMargin or step of
 // the newest sample (of now, before any has been seen).
-func (n *newestSample) readEnd(maxt int64, now time.Time) int64 {
+func (n *newestSample) readEnd(maxt, step int64, now time.Time) int64 {
 	newest := n.t.Load()
 	if newest == 0 {
 		newest = now.UnixMilli()
 	}
-	if maxt >= newest-openEndMargin.Milliseconds() {
+	if maxt >= newest-max(openEndMargin.Milliseconds(), step) {
 		return math.MaxInt64
 	}
 	return maxt

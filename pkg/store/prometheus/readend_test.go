@@ -14,11 +14,13 @@ import (
 	promstore "github.com/tandem-metrics/tandem/pkg/store/prometheus"
 )
 
-// chunksByName runs a Series call and returns every chunk by metric name.
-func chunksByName(ctx context.Context, t *testing.T, c storepb.StoreClient, mint, maxt int64) map[string][]storepb.AggrChunk {
+// chunksByName runs a Series call for a query of the given step and returns
+// every chunk by metric name.
+func chunksByName(ctx context.Context, t *testing.T, c storepb.StoreClient, mint, maxt, step int64) map[string][]storepb.AggrChunk {
 	t.Helper()
 	stream, err := c.Series(ctx, &storepb.SeriesRequest{MinTime: mint, MaxTime: maxt,
-		Matchers: []storepb.LabelMatcher{{Type: storepb.LabelMatcher_RE, Name: "__name__", Value: ".+"}}})
+		Matchers:   []storepb.LabelMatcher{{Type: storepb.LabelMatcher_RE, Name: "__name__", Value: ".+"}},
+		QueryHints: &storepb.QueryHints{StepMillis: step}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +41,8 @@ func chunksByName(ctx context.Context, t *testing.T, c storepb.StoreClient, mint
 }
 
 // TestRemoteReadToTheEnd checks that a request ending near the newest
-// sample gets the head's chunks as Prometheus stores them, not cut at the
+// sample (or within its query's step of it, where Grafana ends a range)
+// gets the head's chunks as Prometheus stores them, not cut at the
 // request's end (cutting one means re-encoding it), with no chunk that
 // starts after the end; and that a request ending well before the newest
 // sample is still cut, so that it reads no more than it asked for.
@@ -66,9 +69,9 @@ func TestRemoteReadToTheEnd(t *testing.T) {
 	// check asks for [base, maxt] and checks that every sample in range
 	// comes back, and whether the chunk holding maxt came cut at maxt or
 	// whole (either, if empty).
-	check := func(name string, maxt int64, want string) map[string][]storepb.AggrChunk {
+	check := func(name string, maxt, step int64, want string) map[string][]storepb.AggrChunk {
 		t.Helper()
-		got := chunksByName(ctx, t, e.client, base, maxt)
+		got := chunksByName(ctx, t, e.client, base, maxt, step)
 		samples, err := decodeChunks(got["g"])
 		if err != nil {
 			t.Fatal(err)
@@ -97,14 +100,18 @@ func TestRemoteReadToTheEnd(t *testing.T) {
 
 	// Before any answer the newest sample is taken to be now: this data
 	// is far older.
-	check("early, nothing seen yet", base+60_000, "cut")
-	full := check("all", newest, "")
+	check("early, nothing seen yet", base+60_000, 0, "cut")
+	full := check("all", newest, 0, "")
 	chunks := full["g"]
 	last := chunks[len(chunks)-1]
 	if len(chunks) < 3 || newest-last.MinTime > (4*time.Minute).Milliseconds() || last.MaxTime != newest || last.MinTime >= late.Samples[0].T {
 		t.Fatalf("the head's chunks of g are %v: the test needs a last chunk that ends at the newest sample and starts less than 4 minutes before it, and before series late", chunks)
 	}
-	check("inside the last chunk", last.MinTime+10_000, "whole")
-	check("just before the last chunk", last.MinTime-1, "cut")
-	check("early", base+60_000, "cut")
+	check("inside the last chunk", last.MinTime+10_000, 0, "whole")
+	check("just before the last chunk", last.MinTime-1, 0, "cut")
+	check("early", base+60_000, 0, "cut")
+	sixBefore := newest - (6 * time.Minute).Milliseconds() + 500
+	check("6 minutes before", sixBefore, 0, "cut")
+	check("6 minutes before, at a 10 minute step", sixBefore, (10 * time.Minute).Milliseconds(), "whole")
+	check("6 minutes before, at a 1 minute step", sixBefore, time.Minute.Milliseconds(), "cut")
 }

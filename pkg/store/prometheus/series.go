@@ -144,7 +144,7 @@ func traceSources(ctx context.Context, nblocks, blockBytes int, promFrom, maxt i
 // to m. Prometheus is asked past r.MaxTime when it ends near the newest
 // sample (see openEndMargin).
 func (s *Store) remoteRead(ctx context.Context, r *storepb.SeriesRequest, from int64, matchers []*labels.Matcher, m *merger) error {
-	end := s.newest.readEnd(r.MaxTime, time.Now())
+	end := s.newest.readEnd(r.MaxTime, requestStep(r), time.Now())
 	q := &prompb.Query{
 		StartTimestampMs: from,
 		EndTimestampMs:   end,

@@ -38,10 +38,19 @@ func NewStore(client *Client, target *Target, dir *blocks.Dir, logger *slog.Logg
 	return &Store{client: client, target: target, blocks: dir, logger: logger, metrics: metrics, maxFrameSize: DefaultMaxFrameSize}
 }
 
+// requestStep is the step of the query that r reads for, in milliseconds,
+// or 0.
+func requestStep(r *storepb.SeriesRequest) int64 {
+	if qh := r.QueryHints; qh != nil && qh.StepMillis != 0 {
+		return qh.StepMillis
+	}
+	return r.Step
+}
+
 // readHints are the hints of a remote read over [mint, maxt] for r.
 // Prometheus's TSDB reads the hints' range, not the query's.
 func readHints(r *storepb.SeriesRequest, mint, maxt int64) *prompb.ReadHints {
-	h := &prompb.ReadHints{StartMs: mint, EndMs: maxt, StepMs: r.Step, RangeMs: r.Range}
+	h := &prompb.ReadHints{StartMs: mint, EndMs: maxt, StepMs: requestStep(r), RangeMs: r.Range}
 	if qh := r.QueryHints; qh != nil {
 		if qh.Func != nil {
 			h.Func = qh.Func.Name
@@ -51,9 +60,6 @@ func readHints(r *storepb.SeriesRequest, mint, maxt int64) *prompb.ReadHints {
 		}
 		if qh.Range != nil {
 			h.RangeMs = qh.Range.Millis
-		}
-		if qh.StepMillis != 0 {
-			h.StepMs = qh.StepMillis
 		}
 	}
 	if r.SkipChunks {
