@@ -7,24 +7,25 @@ import (
 )
 
 // openEndMargin is how far before the newest sample a remote read may end
-// and still be asked to the end of Prometheus's data, or the query's step
-// if longer: Grafana ends a range at the last multiple of its step. Prometheus cuts every
-// chunk that reaches past a read's end by decoding and re-encoding it, and
-// the head's open chunk always reaches past (its index gives it no end):
-// for a query that ends at "now", that is one chunk per series, and
-// re-encoding them costs Prometheus about as much as the rest of the read.
-// Read to the end, the chunks come as stored; the few samples they hold
-// past the request's end are ones the query does not evaluate, and chunks
-// that start after it are dropped.
+// and still be asked to the end of Prometheus's data; or the query's step,
+// if longer, as Grafana ends a range at the last multiple of its step.
+//
+// Prometheus cuts every chunk that reaches past a read's end by decoding
+// and re-encoding it, and the head's open chunk always reaches past (its
+// index gives it no end): for a query that ends at "now", that is one chunk
+// per series, and re-encoding them costs Prometheus about as much as the
+// rest of the read. Read to the end, the chunks come as stored; the few
+// samples they hold past the request's end are ones the query does not
+// evaluate, and chunks that start after it are dropped.
 const openEndMargin = 5 * time.Minute
 
 // newestSample is the end of the newest chunk remote read has returned, in
 // milliseconds; zero until one has.
 type newestSample struct{ t atomic.Int64 }
 
-// note records the end of a chunk remote read returned. The head's open
-// chunk may come with no end of its own (older Prometheus versions send
-// the largest time): that says nothing about the newest sample.
+// note records the end of a chunk remote read returned. A chunk said to
+// end at the largest time, as the head's index has its open chunk, says
+// nothing about the newest sample.
 func (n *newestSample) note(t int64) {
 	if t == math.MaxInt64 {
 		return
