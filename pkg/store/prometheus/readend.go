@@ -41,11 +41,12 @@ func (n *newestSample) note(t int64) {
 // readEnd is where a remote read for a request ending at maxt, of a query
 // evaluated every step milliseconds (0 if unknown), should end: maxt, or
 // the end of Prometheus's data if maxt is within openEndMargin or step of
-// the newest sample (of now, before any has been seen).
+// the newest sample, or of now if that is earlier: a sample stamped in the
+// future, by a target with a wrong clock, must not keep every read cut.
 func (n *newestSample) readEnd(maxt, step int64, now time.Time) int64 {
-	newest := n.t.Load()
-	if newest == 0 {
-		newest = now.UnixMilli()
+	newest := now.UnixMilli()
+	if seen := n.t.Load(); seen != 0 {
+		newest = min(newest, seen)
 	}
 	if maxt >= newest-max(openEndMargin.Milliseconds(), step) {
 		return math.MaxInt64
