@@ -157,6 +157,7 @@ func (s *twoPhaseSeries) Iterator(reuse chunkenc.Iterator) chunkenc.Iterator {
 // asked for. Read-ahead asks from several goroutines, and not always in
 // order: a series passed on the way to a later one waits in pending.
 type cursor struct {
+	reading sync.Mutex // held by the goroutine reading data
 	mu      sync.Mutex
 	names   []labels.Labels // the first call's, so far
 	set     *store.SeriesSet
@@ -196,14 +197,28 @@ func (c *cursor) add(lset labels.Labels) int {
 
 // take returns the second call's series for names[i], or nil if it has
 // none. A series taken before is read again on its own.
+//
+// One goroutine at a time reads the second call (reading), and it waits
+// for the store without c.mu: a series already read, waiting in pending,
+// is never held up by read-ahead waiting for a later one.
 func (c *cursor) take(i int) (storage.Series, error) {
 	c.mu.Lock()
-	if s, ok := c.pending[i]; ok {
-		delete(c.pending, i)
+	if s, ok, done := c.taken(i); done {
 		c.mu.Unlock()
 		return s, nil
+	} else if ok {
+		return c.again(i)
 	}
-	if i < c.pos {
+	c.mu.Unlock()
+
+	c.reading.Lock()
+	defer c.reading.Unlock()
+	c.mu.Lock()
+	// Another goroutine may have read past names[i] meanwhile.
+	if s, ok, done := c.taken(i); done {
+		c.mu.Unlock()
+		return s, nil
+	} else if ok {
 		return c.again(i)
 	}
 	defer c.mu.Unlock()
@@ -212,7 +227,10 @@ func (c *cursor) take(i int) (storage.Series, error) {
 			if c.ended {
 				return nil, c.err
 			}
-			if !c.data.Next() {
+			c.mu.Unlock()
+			next := c.data.Next()
+			c.mu.Lock()
+			if !next {
 				c.ended, c.err = true, c.data.Err()
 				continue
 			}
@@ -232,6 +250,17 @@ func (c *cursor) take(i int) (storage.Series, error) {
 	s := c.pending[i]
 	delete(c.pending, i)
 	return s, nil
+}
+
+// taken reports, c.mu held, whether names[i] has been read: done with it
+// if it waits in pending (and is handed out now), again if it was handed
+// out before and must be read again.
+func (c *cursor) taken(i int) (s storage.Series, again, done bool) {
+	if s, ok := c.pending[i]; ok {
+		delete(c.pending, i)
+		return s, false, true
+	}
+	return nil, i < c.pos, false
 }
 
 // again reads names[i] on its own; c.mu is held, and released.
