@@ -23,13 +23,18 @@ const openEndMargin = 5 * time.Minute
 // milliseconds; zero until one has.
 type newestSample struct{ t atomic.Int64 }
 
-// note records the end of a chunk remote read returned. A chunk said to
-// end at the largest time, as the head's index has its open chunk, says
-// nothing about the newest sample.
-func (n *newestSample) note(t int64) {
-	if t == math.MaxInt64 {
-		return
+// knownEnd is the end of a chunk remote read returned, as evidence of the
+// newest sample: zero for a chunk said to end at the largest time, as the
+// head's index has its open chunk, for that says nothing about it.
+func knownEnd(maxTimeMs int64) int64 {
+	if maxTimeMs == math.MaxInt64 {
+		return 0
 	}
+	return maxTimeMs
+}
+
+// note records t, a knownEnd of a chunk remote read returned.
+func (n *newestSample) note(t int64) {
 	for {
 		cur := n.t.Load()
 		if t <= cur || n.t.CompareAndSwap(cur, t) {

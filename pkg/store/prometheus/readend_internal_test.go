@@ -32,7 +32,7 @@ func TestReadEnd(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var n newestSample
 			for _, s := range tc.seen {
-				n.note(s)
+				n.note(knownEnd(s))
 			}
 			got := n.readEnd(tc.maxt, tc.step, now)
 			if want := map[bool]int64{true: math.MaxInt64, false: tc.maxt}[tc.uncut]; got != want {

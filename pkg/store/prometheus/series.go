@@ -317,9 +317,7 @@ func (m *merger) remote(cs *chunkedSeries) error {
 		copy(chunks, older)
 		raws := make([]storepb.Chunk, 0, len(cs.Chunks))
 		for _, c := range cs.Chunks {
-			if c.MaxTimeMs != math.MaxInt64 {
-				m.newest = max(m.newest, c.MaxTimeMs)
-			}
+			m.newest = max(m.newest, knownEnd(c.MaxTimeMs))
 			if c.MinTimeMs > m.maxt {
 				// Read past the request's end (see openEndMargin).
 				continue
