@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
 
 	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
 	"github.com/thanos-io/thanos/pkg/api/query/querypb"
@@ -33,6 +34,7 @@ func (cfg *queryCmd) build(env environment) (*daemon, error) {
 		return nil, err
 	}
 	logger, reg := env.logger, env.reg
+	logger.Info("Collecting garbage", "GOGC", setGCPercent(queryGCPercent, os.LookupEnv))
 	clientCreds, err := cfg.clientTLS.Credentials()
 	if err != nil {
 		return nil, err

@@ -1,11 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"slices"
 	"testing"
 	"time"
@@ -123,6 +126,12 @@ func TestQueryEndToEnd(t *testing.T) {
 	}
 	if code, body := get("/api/v1/stores"); code != 200 || !json.Valid(body) {
 		t.Errorf("/api/v1/stores: %d %s", code, body)
+	}
+	if os.Getenv("GOGC") == "" {
+		// The Go collector reports the query's own GOGC.
+		if _, body := get("/metrics"); !bytes.Contains(body, []byte(fmt.Sprintf("\ngo_gc_gogc_percent %d\n", queryGCPercent))) {
+			t.Errorf("/metrics does not report GOGC %d", queryGCPercent)
+		}
 	}
 
 	// The Store API it serves, as a querier above would read it.
