@@ -378,6 +378,9 @@ func (m *measurer) profile(ctx context.Context, r QueryResult) (*Profile, error)
 			if err := fetch(ctx, base+"/debug/pprof/allocs", p.Allocs); err != nil {
 				return nil, err
 			}
+			if err := fetch(ctx, base+"/metrics", filepath.Join(m.cfg.WorkDir, "query-metrics.txt")); err != nil {
+				return nil, err
+			}
 			fmt.Fprintf(m.out, "Profiled %d queries\n", i)
 			return p, nil
 		default:
