@@ -46,12 +46,7 @@ func (Codec) Name() string { return "proto" }
 func (Codec) Marshal(v any) (mem.BufferSlice, error) {
 	switch m := v.(type) {
 	case gogoMessage:
-		buf := make([]byte, m.Size())
-		n, err := m.MarshalToSizedBuffer(buf)
-		if err != nil {
-			return nil, fmt.Errorf("marshal %T: %w", v, err)
-		}
-		return mem.BufferSlice{mem.SliceBuffer(buf[len(buf)-n:])}, nil
+		return marshalGogo(m)
 	case proto.Message:
 		buf, err := proto.Marshal(m)
 		if err != nil {
@@ -66,6 +61,38 @@ func (Codec) Marshal(v any) (mem.BufferSlice, error) {
 		return mem.BufferSlice{mem.SliceBuffer(buf)}, nil
 	}
 	return nil, fmt.Errorf("marshal: %T is not a protobuf message", v)
+}
+
+// marshalGogo encodes m. A large message, such as a frame of series, goes
+// into a buffer of gRPC's pool, which gRPC returns to the pool once it has
+// written the message: a sidecar sends about as many bytes as it reads,
+// and allocating each frame anew was a quarter of what it allocated, paid
+// for in the collector's CPU on the query's path.
+func marshalGogo(m gogoMessage) (mem.BufferSlice, error) {
+	size := m.Size()
+	if mem.IsBelowBufferPoolingThreshold(size) {
+		buf := make([]byte, size)
+		n, err := m.MarshalToSizedBuffer(buf)
+		if err != nil {
+			return nil, fmt.Errorf("marshal %T: %w", m, err)
+		}
+		return mem.BufferSlice{mem.SliceBuffer(buf[size-n:])}, nil
+	}
+	pool := mem.DefaultBufferPool()
+	buf := pool.Get(size)
+	n, err := m.MarshalToSizedBuffer(*buf)
+	if err != nil {
+		pool.Put(buf)
+		return nil, fmt.Errorf("marshal %T: %w", m, err)
+	}
+	if n != size {
+		// Written from the end, shorter than Size said: the pooled buffer
+		// must keep its length, so the message leaves in a copy.
+		out := append([]byte(nil), (*buf)[size-n:]...)
+		pool.Put(buf)
+		return mem.BufferSlice{mem.SliceBuffer(out)}, nil
+	}
+	return mem.BufferSlice{mem.NewBuffer(buf, pool)}, nil
 }
 
 // Unmarshal implements encoding.CodecV2. data is copied into memory that
