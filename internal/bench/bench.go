@@ -337,8 +337,8 @@ func furthestBehind(rs []QueryResult) QueryResult {
 }
 
 // profile asks the query r again and again while it takes CPU profiles of
-// the query, sidecar a and Prometheus a, then takes the allocation profile
-// of the query.
+// the query, sidecar a and Prometheus a, then takes the allocation profiles
+// of the query and sidecar a, and the query's metrics.
 func (m *measurer) profile(ctx context.Context, r QueryResult) (*Profile, error) {
 	s := m.stack
 	if err := s.startTandem(ctx, queryConfig{r.Engine, r.Compression}); err != nil {
@@ -350,7 +350,9 @@ func (m *measurer) profile(ctx context.Context, r QueryResult) (*Profile, error)
 		Query:         r.label() + ", " + r.Engine + " engine, " + r.Compression,
 		CPU:           filepath.Join(m.cfg.WorkDir, "query-cpu.pb.gz"),
 		Allocs:        filepath.Join(m.cfg.WorkDir, "query-allocs.pb.gz"),
+		Metrics:       filepath.Join(m.cfg.WorkDir, "query-metrics.txt"),
 		SidecarCPU:    filepath.Join(m.cfg.WorkDir, "sidecar-a-cpu.pb.gz"),
+		SidecarAllocs: filepath.Join(m.cfg.WorkDir, "sidecar-a-allocs.pb.gz"),
 		PrometheusCPU: filepath.Join(m.cfg.WorkDir, "prometheus-a-cpu.pb.gz"),
 	}
 	fmt.Fprintf(m.out, "Profiling for %s on %s\n", m.cfg.Profile, p.Query)
@@ -375,11 +377,14 @@ func (m *measurer) profile(ctx context.Context, r QueryResult) (*Profile, error)
 			if pending--; pending > 0 {
 				continue
 			}
-			if err := fetch(ctx, base+"/debug/pprof/allocs", p.Allocs); err != nil {
-				return nil, err
-			}
-			if err := fetch(ctx, base+"/metrics", filepath.Join(m.cfg.WorkDir, "query-metrics.txt")); err != nil {
-				return nil, err
+			for url, path := range map[string]string{
+				base + "/debug/pprof/allocs":                           p.Allocs,
+				base + "/metrics":                                      p.Metrics,
+				"http://" + s.sidecars[0].HTTP + "/debug/pprof/allocs": p.SidecarAllocs,
+			} {
+				if err := fetch(ctx, url, path); err != nil {
+					return nil, err
+				}
 			}
 			fmt.Fprintf(m.out, "Profiled %d queries\n", i)
 			return p, nil

@@ -75,8 +75,8 @@ func WriteTable(w io.Writer, res *Results) error {
 		fmt.Fprintf(&b, "| %s | %s | %s |\n", t.Name, t.Measured, met)
 	}
 	if p := res.Profile; p != nil {
-		fmt.Fprintf(&b, "\nProfiles on %s: the query `go tool pprof %s`, `go tool pprof -sample_index=alloc_space %s`; sidecar a `go tool pprof %s`; Prometheus a `go tool pprof %s`.\n",
-			p.Query, p.CPU, p.Allocs, p.SidecarCPU, p.PrometheusCPU)
+		fmt.Fprintf(&b, "\nProfiles on %s: the query `go tool pprof %s`, `go tool pprof -sample_index=alloc_space %s`, its runtime's metrics afterwards %s; sidecar a `go tool pprof %s`, `go tool pprof -sample_index=alloc_space %s`; Prometheus a `go tool pprof %s`.\n",
+			p.Query, p.CPU, p.Allocs, p.Metrics, p.SidecarCPU, p.SidecarAllocs, p.PrometheusCPU)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

@@ -142,6 +142,8 @@ type Profile struct {
 	Query         string `json:"query"`
 	CPU           string `json:"cpu"`
 	Allocs        string `json:"allocs"`
+	Metrics       string `json:"metrics"` // the query's /metrics afterwards
 	SidecarCPU    string `json:"sidecar_cpu"`
+	SidecarAllocs string `json:"sidecar_allocs"`
 	PrometheusCPU string `json:"prometheus_cpu"`
 }
