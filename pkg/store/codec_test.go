@@ -39,26 +39,32 @@ func (m *manySeries) Series(_ *storepb.SeriesRequest, srv storepb.Store_SeriesSe
 	return nil
 }
 
-// TestCodecKeepsDecodedLabels keeps the labels of every received series
-// without copying them, as the querier's merge does, and checks them all
-// once the whole stream has arrived on the same connection.
-func TestCodecKeepsDecodedLabels(t *testing.T) {
-	const n = 5000
+// serveStore serves store over loopback gRPC until the test ends and
+// returns a client of it.
+func serveStore(t *testing.T, store storepb.StoreServer) storepb.StoreClient {
+	t.Helper()
 	srv := grpc.NewServer()
-	storepb.RegisterStoreServer(srv, &manySeries{n: n})
+	storepb.RegisterStoreServer(srv, store)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	go func() { _ = srv.Serve(lis) }()
-	defer srv.Stop()
-
+	t.Cleanup(srv.Stop)
 	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
-	client := storepb.NewStoreClient(conn)
+	t.Cleanup(func() { _ = conn.Close() })
+	return storepb.NewStoreClient(conn)
+}
+
+// TestCodecKeepsDecodedLabels keeps the labels of every received series
+// without copying them, as the querier's merge does, and checks them all
+// once the whole stream has arrived on the same connection.
+func TestCodecKeepsDecodedLabels(t *testing.T) {
+	const n = 5000
+	client := serveStore(t, &manySeries{n: n})
 
 	var kept []labels.Labels
 	for round := range 2 { // a second stream reuses the connection's buffers too
@@ -127,20 +133,7 @@ func (m *framedSeries) Series(r *storepb.SeriesRequest, srv storepb.Store_Series
 // another stream's bytes by the time it is written.
 func TestCodecPooledFramesArriveIntact(t *testing.T) {
 	const streams, frames, perFrame = 8, 40, 16
-	srv := grpc.NewServer()
-	storepb.RegisterStoreServer(srv, &framedSeries{frames: frames, perFrame: perFrame})
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = srv.Serve(lis) }()
-	defer srv.Stop()
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	client := storepb.NewStoreClient(conn)
+	client := serveStore(t, &framedSeries{frames: frames, perFrame: perFrame})
 
 	errs := make(chan error, streams)
 	for s := range int64(streams) {
