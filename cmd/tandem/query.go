@@ -34,7 +34,7 @@ func (cfg *queryCmd) build(env environment) (*daemon, error) {
 		return nil, err
 	}
 	logger, reg := env.logger, env.reg
-	logger.Info("Collecting garbage", "GOGC", setGCPercent(queryGCPercent, os.LookupEnv))
+	logger.Info("Go garbage collection target", "GOGC", setGCPercent(queryGCPercent, os.LookupEnv))
 	clientCreds, err := cfg.clientTLS.Credentials()
 	if err != nil {
 		return nil, err
