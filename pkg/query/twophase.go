@@ -203,11 +203,8 @@ func (c *cursor) add(lset labels.Labels) int {
 // is never held up by read-ahead waiting for a later one.
 func (c *cursor) take(i int) (storage.Series, error) {
 	c.mu.Lock()
-	if s, ok, done := c.taken(i); done {
-		c.mu.Unlock()
-		return s, nil
-	} else if ok {
-		return c.again(i)
+	if s, ok, err := c.handOut(i); ok {
+		return s, err
 	}
 	c.mu.Unlock()
 
@@ -215,11 +212,8 @@ func (c *cursor) take(i int) (storage.Series, error) {
 	defer c.reading.Unlock()
 	c.mu.Lock()
 	// Another goroutine may have read past names[i] meanwhile.
-	if s, ok, done := c.taken(i); done {
-		c.mu.Unlock()
-		return s, nil
-	} else if ok {
-		return c.again(i)
+	if s, ok, err := c.handOut(i); ok {
+		return s, err
 	}
 	defer c.mu.Unlock()
 	for c.pos <= i {
@@ -252,15 +246,21 @@ func (c *cursor) take(i int) (storage.Series, error) {
 	return s, nil
 }
 
-// taken reports, c.mu held, whether names[i] has been read: done with it
-// if it waits in pending (and is handed out now), again if it was handed
-// out before and must be read again.
-func (c *cursor) taken(i int) (s storage.Series, again, done bool) {
+// handOut returns names[i]'s series if the second call has been read past
+// it, ok, and then releases c.mu, which must be held: at once if it waits
+// in pending, read again on its own if it was handed out before. If it is
+// yet to be read, ok is false and c.mu stays held.
+func (c *cursor) handOut(i int) (s storage.Series, ok bool, err error) {
 	if s, ok := c.pending[i]; ok {
 		delete(c.pending, i)
-		return s, false, true
+		c.mu.Unlock()
+		return s, true, nil
 	}
-	return nil, i < c.pos, false
+	if i < c.pos {
+		s, err := c.again(i)
+		return s, true, err
+	}
+	return nil, false, nil
 }
 
 // again reads names[i] on its own; c.mu is held, and released.
