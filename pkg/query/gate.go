@@ -2,7 +2,9 @@ package query
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/prometheus/prometheus/storage"
@@ -33,6 +35,11 @@ func newSelectGate(limit int) *selectGate {
 }
 
 // gatedSet is a Select whose store calls start once the gate lets them.
+//
+// PromQL engines may close a query while a goroutine of theirs still reads
+// one of its sets (Thanos's engine returns as soon as one side of a binary
+// operation fails), so close runs beside the reader: what both touch is
+// under mu, and a store call opened after close is ended at once.
 type gatedSet struct {
 	gate *selectGate
 	ctx  context.Context
@@ -41,15 +48,22 @@ type gatedSet struct {
 	stop      chan struct{} // closed when read or closed: stop waiting to read ahead
 	stopOnce  sync.Once
 	aheadDone chan struct{} // closed once the read-ahead goroutine is gone
+	done      chan struct{} // closed by close: stop waiting for a slot
+	doneOnce  sync.Once
 
-	// Written by the read-ahead goroutine before aheadDone is closed, and
-	// after that only by the reader.
-	set         storage.SeriesSet
+	// set is written by the read-ahead goroutine before aheadDone is
+	// closed, and after that only by the reader; reading is the reader's.
+	set     storage.SeriesSet
+	reading bool
+
+	mu          sync.Mutex
 	closers     []func()
 	slot, ahead bool // holds a slot; holds an ahead slot too
-	released    bool
-	reading     bool // only the reader's
+	closed      bool
 }
+
+// errSetClosed is what a set closed before it was read answers.
+var errSetClosed = errors.New("select closed before it was read")
 
 // gated returns the set open makes once the gate lets it, or open's set at
 // once without a gate. open hands closing what Close must call.
@@ -57,7 +71,7 @@ func gated(ctx context.Context, gate *selectGate, closing func(func()), open fun
 	if gate == nil {
 		return open(closing)
 	}
-	g := &gatedSet{gate: gate, ctx: ctx, open: open, stop: make(chan struct{}), aheadDone: make(chan struct{})}
+	g := &gatedSet{gate: gate, ctx: ctx, open: open, stop: make(chan struct{}), aheadDone: make(chan struct{}), done: make(chan struct{})}
 	closing(g.close)
 	go g.readAhead()
 	return g
@@ -81,11 +95,24 @@ func (g *gatedSet) readAhead() {
 		<-g.gate.ahead
 		return
 	}
+	g.mu.Lock()
 	g.slot, g.ahead = true, true
+	g.mu.Unlock()
 	g.set = g.open(g.closing)
 }
 
-func (g *gatedSet) closing(f func()) { g.closers = append(g.closers, f) }
+// closing adds f to what close calls, or calls it now if close has run.
+func (g *gatedSet) closing(f func()) {
+	g.mu.Lock()
+	if !g.closed {
+		g.closers = append(g.closers, f)
+		f = nil
+	}
+	g.mu.Unlock()
+	if f != nil {
+		f()
+	}
+}
 
 // started makes sure the set is open, taking a slot for it if it did not
 // start ahead of being read.
@@ -98,20 +125,37 @@ func (g *gatedSet) started() storage.SeriesSet {
 	<-g.aheadDone
 	if g.set != nil {
 		// Being read, it no longer counts as ahead: the next set may start.
+		g.mu.Lock()
 		if g.ahead {
 			g.ahead = false
 			<-g.gate.ahead
 		}
+		g.mu.Unlock()
 		return g.set
 	}
+	g.set = g.wait()
+	return g.set
+}
+
+// wait takes a slot and opens the set, unless the query ends or closes it
+// first.
+func (g *gatedSet) wait() storage.SeriesSet {
 	select {
 	case g.gate.slots <- struct{}{}:
-		g.slot = true
-		g.set = g.open(g.closing)
+	case <-g.done:
+		return storage.ErrSeriesSet(errSetClosed)
 	case <-g.ctx.Done():
-		g.set = storage.ErrSeriesSet(fmt.Errorf("waiting for a select slot (--query.max-concurrent-select=%d): %w", cap(g.gate.slots), context.Cause(g.ctx)))
+		return storage.ErrSeriesSet(fmt.Errorf("waiting for a select slot (--query.max-concurrent-select=%d): %w", cap(g.gate.slots), context.Cause(g.ctx)))
 	}
-	return g.set
+	g.mu.Lock()
+	if g.closed {
+		<-g.gate.slots
+		g.mu.Unlock()
+		return storage.ErrSeriesSet(errSetClosed)
+	}
+	g.slot = true
+	g.mu.Unlock()
+	return g.open(g.closing)
 }
 
 func (g *gatedSet) Next() bool {
@@ -130,10 +174,12 @@ func (g *gatedSet) Warnings() annotations.Annotations { return g.started().Warni
 
 // release gives the slots back: the set's store calls have ended.
 func (g *gatedSet) release() {
-	if g.released || !g.slot {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.slot {
 		return
 	}
-	g.released = true
+	g.slot = false
 	<-g.gate.slots
 	if g.ahead {
 		g.ahead = false
@@ -144,10 +190,15 @@ func (g *gatedSet) release() {
 // close ends the set's store calls, last opened first, and frees its slot.
 func (g *gatedSet) close() {
 	g.stopOnce.Do(func() { close(g.stop) })
+	g.doneOnce.Do(func() { close(g.done) })
 	<-g.aheadDone
-	for i := len(g.closers) - 1; i >= 0; i-- {
-		g.closers[i]()
-	}
+	g.mu.Lock()
+	g.closed = true
+	closers := g.closers
 	g.closers = nil
+	g.mu.Unlock()
+	for _, f := range slices.Backward(closers) {
+		f()
+	}
 	g.release()
 }
