@@ -100,10 +100,21 @@ func Start(t testing.TB, cfg Config) *Server {
 		cfg:     cfg,
 		cfgFile: filepath.Join(dir, "prometheus.yml"),
 		logFile: filepath.Join(dir, "prometheus.log"),
-		addr:    FreeAddr(t),
 	}
 	s.WriteConfig(cfg.ExternalLabels, cfg.ExtraConfig)
-	s.Start()
+	// A port free a moment ago may since have become another test's, or
+	// the source port of a connection: then Prometheus cannot listen, and
+	// another port is tried.
+	for attempt := 1; ; attempt++ {
+		s.addr = FreeAddr(t)
+		err := s.start()
+		if err == nil {
+			break
+		}
+		if attempt == 3 || !strings.Contains(err.Error(), "address already in use") {
+			t.Fatal(err)
+		}
+	}
 	t.Cleanup(s.Stop)
 	return s
 }
@@ -140,6 +151,12 @@ func (s *Server) WriteConfig(external map[string]string, extra string) {
 // Start (re)starts a stopped server on the same address and data.
 func (s *Server) Start() {
 	s.t.Helper()
+	if err := s.start(); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+func (s *Server) start() error {
 	args := []string{
 		"--config.file=" + s.cfgFile,
 		"--storage.tsdb.path=" + s.cfg.DataDir,
@@ -153,15 +170,16 @@ func (s *Server) Start() {
 	args = append(args, s.cfg.Args...)
 	proc, err := supervise.Start(supervise.Options{Name: "prometheus", Path: Binary(s.t, "prometheus"), Args: args, Log: s.logFile})
 	if err != nil {
-		s.t.Fatal(err)
+		return err
 	}
 	s.proc = proc
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	if err := proc.WaitReady(ctx, s.URL()+"/-/ready"); err != nil {
 		s.Stop()
-		s.t.Fatalf("prometheus on %s: %v\n%s", s.addr, err, s.Log())
+		return fmt.Errorf("prometheus on %s: %w\n%s", s.addr, err, s.Log())
 	}
+	return nil
 }
 
 // Restart stops the server and starts it again on the same address and
