@@ -50,6 +50,9 @@ func (c *Client) loadedBlocks(ctx context.Context) ([]loadedBlock, error) {
 type blockPlan struct {
 	metas []blocks.Meta // every block Prometheus reports, for the cache
 	end   int64         // math.MinInt64: blocks answer nothing
+	// headMin is the oldest sample of the head; math.MaxInt64 if the head
+	// is empty or its bound unknown.
+	headMin int64
 }
 
 // plan decides the split for v. The blocks answer up to the first time
@@ -59,7 +62,7 @@ type blockPlan struct {
 // after the newest block but samples out of order may go back by the
 // out-of-order window.
 func plan(v tsdbView) blockPlan {
-	p := blockPlan{end: math.MinInt64}
+	p := blockPlan{end: math.MinInt64, headMin: v.headMin}
 	if len(v.blocks) == 0 {
 		return p
 	}

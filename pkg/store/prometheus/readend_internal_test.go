@@ -41,3 +41,28 @@ func TestReadEnd(t *testing.T) {
 		})
 	}
 }
+
+// TestHintsStart checks where the hints of remote reads start: at the
+// read's start unless it is inside the head, else at the boundary of the
+// head's chunk range before it, but never before the head.
+func TestHintsStart(t *testing.T) {
+	day := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	ms := func(d time.Duration) int64 { return day.Add(d).UnixMilli() }
+	for _, tc := range []struct {
+		name          string
+		from, headMin int64
+		want          int64
+	}{
+		{"head not known", ms(5 * time.Hour), math.MaxInt64, ms(5 * time.Hour)},
+		{"from before the head", ms(3 * time.Hour), ms(4 * time.Hour), ms(3 * time.Hour)},
+		{"from at the head's start", ms(4 * time.Hour), ms(4 * time.Hour), ms(4 * time.Hour)},
+		{"inside the head, past a chunk range boundary", ms(7*time.Hour + 20*time.Minute), ms(4 * time.Hour), ms(6 * time.Hour)},
+		{"inside the head's first chunk range", ms(4*time.Hour + 20*time.Minute), ms(4*time.Hour + 5*time.Minute), ms(4*time.Hour + 5*time.Minute)},
+		{"on a boundary", ms(6 * time.Hour), ms(4 * time.Hour), ms(6 * time.Hour)},
+		{"before 1970", -90 * time.Minute.Milliseconds(), -3 * time.Hour.Milliseconds(), -2 * time.Hour.Milliseconds()},
+	} {
+		if got := hintsStart(tc.from, tc.headMin); got != tc.want {
+			t.Errorf("%s: hints start at %d, want %d", tc.name, got, tc.want)
+		}
+	}
+}

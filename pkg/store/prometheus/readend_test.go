@@ -3,6 +3,7 @@ package prometheus_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"slices"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/thanos-io/thanos/pkg/store/storepb"
 
 	"github.com/tandem-metrics/tandem/internal/promtest"
+	"github.com/tandem-metrics/tandem/internal/wait"
 	promstore "github.com/tandem-metrics/tandem/pkg/store/prometheus"
 )
 
@@ -114,4 +116,60 @@ func TestRemoteReadToTheEnd(t *testing.T) {
 	check("6 minutes before", sixBefore, 0, "cut")
 	check("6 minutes before, at a 10 minute step", sixBefore, (10 * time.Minute).Milliseconds(), "whole")
 	check("6 minutes before, at a 1 minute step", sixBefore, time.Minute.Milliseconds(), "cut")
+}
+
+// TestRemoteReadFromInsideTheHead checks that a request starting inside a
+// chunk of the head gets that chunk as Prometheus stores it, not cut at
+// the request's start (cutting one means re-encoding it), and no chunk
+// that ends before the start.
+func TestRemoteReadFromInsideTheHead(t *testing.T) {
+	prom := promtest.Start(t, promtest.Config{ExternalLabels: external, Args: []string{"--web.enable-remote-write-receiver"}})
+	// Ten minutes at 1 s: the head cuts a chunk every two minutes or so.
+	var g promtest.Series
+	for j := range 600 {
+		g.Samples = append(g.Samples, promtest.Sample{T: base + int64(j)*1000, V: float64(j)})
+	}
+	prom.RemoteWrite(t, promtest.Family{Name: "g", Type: "gauge", Series: []promtest.Series{g}})
+	e := serveSidecar(t, prom.URL(), promstore.TargetOptions{MaxAge: 100 * time.Millisecond, Timeout: time.Minute})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	newest := g.Samples[len(g.Samples)-1].T
+
+	stored := chunksByName(ctx, t, e.client, base, newest, 0)["g"]
+	if len(stored) < 3 || stored[0].MinTime != base {
+		t.Fatalf("the head's chunks of g are %v: the test needs three or more, the first from the first sample", stored)
+	}
+	inside := stored[1]
+	for _, tc := range []struct {
+		name string
+		mint int64
+	}{
+		{"inside the second chunk", inside.MinTime + 10_000},
+		{"at the second chunk's last sample", inside.MaxTime},
+		{"at the second chunk's start", inside.MinTime},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// The sidecar learns the head's bound from Prometheus's
+			// metrics, which lag its writes by a refresh.
+			wait.Until(t, 10*time.Second, "the chunk holding the request's start to come whole", func() error {
+				got := chunksByName(ctx, t, e.client, tc.mint, newest, 0)["g"]
+				samples, err := decodeChunks(got)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if want := inRange(g.Samples, tc.mint, newest); !slices.Equal(inRange(samples, tc.mint, newest), want) {
+					t.Fatalf("%d samples of g in range, want %d", len(inRange(samples, tc.mint, newest)), len(want))
+				}
+				for _, c := range got {
+					if c.MaxTime < tc.mint {
+						t.Fatalf("chunk [%d, %d] ends before the request's start %d", c.MinTime, c.MaxTime, tc.mint)
+					}
+				}
+				if first := got[0]; first.MinTime != inside.MinTime || first.MaxTime != inside.MaxTime || !slices.Equal(first.Raw.Data, inside.Raw.Data) {
+					return fmt.Errorf("first chunk [%d, %d] of %d bytes, want the stored [%d, %d] of %d bytes: Prometheus cut it", first.MinTime, first.MaxTime, len(first.Raw.Data), inside.MinTime, inside.MaxTime, len(inside.Raw.Data))
+				}
+				return nil
+			})
+		})
+	}
 }
