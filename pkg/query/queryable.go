@@ -129,7 +129,7 @@ func (q *querier) Select(ctx context.Context, _ bool, hints *storage.SelectHints
 			out = &seriesSet{set: set, dedup: q.opts.Dedup, hints: hints}
 		}
 		if ahead, readers := readAhead(); ahead > 0 && !q.streamed {
-			ra := readahead.NewSeriesSet(out, ahead, readers)
+			ra := readahead.NewSeriesSet(out, req.MinTime, req.MaxTime, ahead, readers)
 			closing(ra.Close)
 			out = ra
 		}

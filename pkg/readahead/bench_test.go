@@ -2,6 +2,7 @@ package readahead
 
 import (
 	"fmt"
+	"math"
 	"testing"
 
 	"github.com/prometheus/prometheus/model/labels"
@@ -43,7 +44,7 @@ func BenchmarkSeriesSet(b *testing.B) {
 		})
 		b.Run(name+"/readahead", func(b *testing.B) {
 			for b.Loop() {
-				set := NewSeriesSet(newListSet(series...), 16, 2)
+				set := NewSeriesSet(newListSet(series...), math.MinInt64, math.MaxInt64, 16, 2)
 				read(set)
 				set.Close()
 			}

@@ -214,7 +214,7 @@ func TestSeriesSetReadsWhatTheSetHolds(t *testing.T) {
 		{"far beyond the window", []storage.Series{floatSeries("a", 1), floatSeries("b", 2), floatSeries("c", 3), floatSeries("d", 4), floatSeries("e", 5)}, []int{4, 0}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			set := NewSeriesSet(newListSet(tc.series...), 2, 2)
+			set := NewSeriesSet(newListSet(tc.series...), math.MinInt64, math.MaxInt64, 2, 2)
 			defer set.Close()
 			var got []storage.Series
 			for set.Next() {
@@ -252,9 +252,59 @@ func TestSeriesSetReadsWhatTheSetHolds(t *testing.T) {
 	}
 }
 
+// TestReadsTheWindow checks that only the samples from mint to maxt,
+// inclusive, are read, whether a reading goroutine or the caller reads them.
+func TestReadsTheWindow(t *testing.T) {
+	// Samples at 0, 15000, ..., 135000.
+	for _, series := range []storage.Series{floatSeries("floats", 10), histograms("histograms", 10)} {
+		all, _, err := readAll(series, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range []struct {
+			name       string
+			mint, maxt int64
+			want       []int64
+		}{
+			{"everything", math.MinInt64, math.MaxInt64, []int64{0, 15_000, 30_000, 45_000, 60_000, 75_000, 90_000, 105_000, 120_000, 135_000}},
+			{"on samples", 15_000, 60_000, []int64{15_000, 30_000, 45_000, 60_000}},
+			{"between samples", 15_001, 59_999, []int64{30_000, 45_000}},
+			{"one sample", 45_000, 45_000, []int64{45_000}},
+			{"open to the left", math.MinInt64, 30_000, []int64{0, 15_000, 30_000}},
+			{"open to the right", 120_000, math.MaxInt64, []int64{120_000, 135_000}},
+			{"before every sample", -100, -1, nil},
+			{"after every sample", 135_001, 200_000, nil},
+		} {
+			t.Run(series.Labels().Get("__name__")+"/"+tc.name, func(t *testing.T) {
+				var want []readSample
+				for _, s := range all {
+					if slices.Contains(tc.want, s.t) {
+						want = append(want, s)
+					}
+				}
+				// Four copies, so that some are read ahead and some by
+				// the caller, whose reading stops the goroutines' turn.
+				set := NewSeriesSet(newListSet(series, series, series, series), tc.mint, tc.maxt, 1, 1)
+				defer set.Close()
+				var it chunkenc.Iterator
+				for i := 0; set.Next(); i++ {
+					var got []readSample
+					got, it, err = readAll(set.At(), it)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if !slices.Equal(got, want) {
+						t.Fatalf("copy %d: samples %v, want %v", i, got, want)
+					}
+				}
+			})
+		}
+	}
+}
+
 func TestIteratorSeek(t *testing.T) {
 	for _, series := range []storage.Series{floatSeries("floats", 10), histograms("histograms", 10)} {
-		set := NewSeriesSet(newListSet(series), 1, 1)
+		set := NewSeriesSet(newListSet(series), math.MinInt64, math.MaxInt64, 1, 1)
 		defer set.Close()
 		set.Next()
 		// Samples at 0, 15000, ..., 135000.
@@ -300,7 +350,7 @@ func TestReadsAheadOnlyAsFarAsAsked(t *testing.T) {
 	for i := range series {
 		series[i] = counting{floatSeries(fmt.Sprint("s", i), 100), &reads}
 	}
-	set := NewSeriesSet(newListSet(series...), ahead, 2)
+	set := NewSeriesSet(newListSet(series...), math.MinInt64, math.MaxInt64, ahead, 2)
 	var all []storage.Series
 	for set.Next() {
 		all = append(all, set.At())
@@ -349,6 +399,8 @@ func (it *rampIterator) Next() chunkenc.ValueType {
 
 func (it *rampIterator) At() (int64, float64) { return int64(it.i), float64(it.i) }
 
+func (it *rampIterator) AtT() int64 { return int64(it.i) }
+
 func (it *rampIterator) Err() error { return nil }
 
 // TestReadsAheadWithinMemory checks that long series are read ahead only
@@ -361,7 +413,7 @@ func TestReadsAheadWithinMemory(t *testing.T) {
 	for i := range series {
 		series[i] = counting{ramp{labels.FromStrings("i", fmt.Sprint(i)), long}, &reads}
 	}
-	set := NewSeriesSet(newListSet(series...), ahead, 1)
+	set := NewSeriesSet(newListSet(series...), math.MinInt64, math.MaxInt64, ahead, 1)
 	var all []storage.Series
 	for set.Next() {
 		all = append(all, set.At())
@@ -381,7 +433,7 @@ func TestReadsAheadWithinMemory(t *testing.T) {
 // starts no goroutine and closes at once.
 func TestCloseWithoutReading(t *testing.T) {
 	before := runtime.NumGoroutine()
-	set := NewSeriesSet(newListSet(floatSeries("a", 10)), 4, 4)
+	set := NewSeriesSet(newListSet(floatSeries("a", 10)), math.MinInt64, math.MaxInt64, 4, 4)
 	for set.Next() {
 	}
 	if n := runtime.NumGoroutine(); n > before {
@@ -422,7 +474,7 @@ func TestPanicFailsTheSeries(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			series := []storage.Series{floatSeries("a", 10), panicking{floatSeries("b", 10)}, floatSeries("c", 10)}
-			set := NewSeriesSet(newListSet(series...), 2, 2)
+			set := NewSeriesSet(newListSet(series...), math.MinInt64, math.MaxInt64, 2, 2)
 			defer set.Close()
 			var got []storage.Series
 			for set.Next() {
