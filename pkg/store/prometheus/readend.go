@@ -23,23 +23,30 @@ const openEndMargin = 5 * time.Minute
 // its chunks: its smallest block, 2 h unless changed.
 const headChunkRange = 2 * time.Hour
 
-// hintsStart is where the hints of a remote read from `from` start, given
-// the oldest sample of Prometheus's head (math.MaxInt64 if not known).
+// hintsStart is where the hints of a remote read from `from` to `end`
+// start, given the oldest sample of Prometheus's head (math.MaxInt64 if not
+// known).
 //
 // Prometheus picks the head's chunks by the read's range but cuts them at
 // the hints' range, by decoding and re-encoding the samples it keeps. A
 // read that starts inside the head would have one chunk per series cut at
 // its start. Hints that start where no head chunk reaching `from` can
-// start earlier get those chunks as stored, with a few samples before
-// `from` that the query does not evaluate. The chunks of a block are
-// picked by the hints' range, so the hints never start before the head: a
-// read that does is cut as before.
-func hintsStart(from, headMin int64) int64 {
+// start earlier get those chunks as stored, with samples before `from`
+// that the query does not evaluate. That is worth it only while those are
+// fewer than the samples asked for: the query holds what it reads, and for
+// five minutes of a half-hour chunk the cut is cheaper than reading the
+// rest. The chunks of a block are picked by the hints' range, so the hints
+// never start before the head: a read that does is cut as before.
+func hintsStart(from, end, headMin int64) int64 {
 	if from <= headMin {
 		return from
 	}
 	r := headChunkRange.Milliseconds()
-	return max(headMin, from-((from%r)+r)%r)
+	start := max(headMin, from-((from%r)+r)%r)
+	if from-start > end-from {
+		return from
+	}
+	return start
 }
 
 // newestSample is the end of the newest chunk remote read has returned, in

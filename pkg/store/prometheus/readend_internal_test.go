@@ -44,24 +44,28 @@ func TestReadEnd(t *testing.T) {
 
 // TestHintsStart checks where the hints of remote reads start: at the
 // read's start unless it is inside the head, else at the boundary of the
-// head's chunk range before it, but never before the head.
+// head's chunk range before it, but never before the head, nor so early
+// that more lies between than the read asks for.
 func TestHintsStart(t *testing.T) {
 	day := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	ms := func(d time.Duration) int64 { return day.Add(d).UnixMilli() }
 	for _, tc := range []struct {
-		name          string
-		from, headMin int64
-		want          int64
+		name               string
+		from, end, headMin int64
+		want               int64
 	}{
-		{"head not known", ms(5 * time.Hour), math.MaxInt64, ms(5 * time.Hour)},
-		{"from before the head", ms(3 * time.Hour), ms(4 * time.Hour), ms(3 * time.Hour)},
-		{"from at the head's start", ms(4 * time.Hour), ms(4 * time.Hour), ms(4 * time.Hour)},
-		{"inside the head, past a chunk range boundary", ms(7*time.Hour + 20*time.Minute), ms(4 * time.Hour), ms(6 * time.Hour)},
-		{"inside the head's first chunk range", ms(4*time.Hour + 20*time.Minute), ms(4*time.Hour + 5*time.Minute), ms(4*time.Hour + 5*time.Minute)},
-		{"on a boundary", ms(6 * time.Hour), ms(4 * time.Hour), ms(6 * time.Hour)},
-		{"before 1970", -90 * time.Minute.Milliseconds(), -3 * time.Hour.Milliseconds(), -2 * time.Hour.Milliseconds()},
+		{"head not known", ms(5 * time.Hour), ms(8 * time.Hour), math.MaxInt64, ms(5 * time.Hour)},
+		{"from before the head", ms(3 * time.Hour), ms(8 * time.Hour), ms(4 * time.Hour), ms(3 * time.Hour)},
+		{"from at the head's start", ms(4 * time.Hour), ms(8 * time.Hour), ms(4 * time.Hour), ms(4 * time.Hour)},
+		{"inside the head, past a chunk range boundary", ms(7*time.Hour + 20*time.Minute), ms(9 * time.Hour), ms(4 * time.Hour), ms(6 * time.Hour)},
+		{"inside the head's first chunk range", ms(4*time.Hour + 20*time.Minute), ms(8 * time.Hour), ms(4*time.Hour + 5*time.Minute), ms(4*time.Hour + 5*time.Minute)},
+		{"on a boundary", ms(6 * time.Hour), ms(8 * time.Hour), ms(4 * time.Hour), ms(6 * time.Hour)},
+		{"before 1970", -90 * time.Minute.Milliseconds(), 0, -3 * time.Hour.Milliseconds(), -2 * time.Hour.Milliseconds()},
+		{"as much before as asked for", ms(6*time.Hour + 5*time.Minute), ms(6*time.Hour + 10*time.Minute), ms(4 * time.Hour), ms(6 * time.Hour)},
+		{"more before than asked for", ms(6*time.Hour + 40*time.Minute), ms(6*time.Hour + 45*time.Minute), ms(4 * time.Hour), ms(6*time.Hour + 40*time.Minute)},
+		{"an instant", ms(6*time.Hour + 40*time.Minute), ms(6*time.Hour + 40*time.Minute), ms(4 * time.Hour), ms(6*time.Hour + 40*time.Minute)},
 	} {
-		if got := hintsStart(tc.from, tc.headMin); got != tc.want {
+		if got := hintsStart(tc.from, tc.end, tc.headMin); got != tc.want {
 			t.Errorf("%s: hints start at %d, want %d", tc.name, got, tc.want)
 		}
 	}

@@ -151,7 +151,7 @@ func (s *Store) remoteRead(ctx context.Context, r *storepb.SeriesRequest, from i
 		Matchers:         toPromMatchers(matchers),
 		Hints:            readHints(r, from, end),
 	}
-	q.Hints.StartMs = hintsStart(from, s.target.BlockPlan().headMin)
+	q.Hints.StartMs = hintsStart(from, r.MaxTime, s.target.BlockPlan().headMin)
 	defer func() { s.newest.note(m.newest) }()
 	body, err := s.client.RemoteRead(ctx, q)
 	if err != nil {
