@@ -33,9 +33,12 @@ const headChunkRange = 2 * time.Hour
 // its start. Hints that start where no head chunk reaching `from` can
 // start earlier get those chunks as stored, with samples before `from`
 // that the query does not evaluate. That is worth it only while those are
-// fewer than the samples asked for: the query holds what it reads, and for
-// five minutes of a half-hour chunk the cut is cheaper than reading the
-// rest. The chunks of a block are picked by the hints' range, so the hints
+// few against the samples asked for: the query holds what it reads (and
+// Thanos's engine all of it at once), and for five minutes of a half-hour
+// chunk the cut costs less than carrying the rest. So the hints start
+// early only where at most twice the time asked for lies between, which
+// takes in every read of an hour or more and bounds what any read brings
+// to three times what it asks for. The chunks of a block are picked by the hints' range, so the hints
 // never start before the head: a read that does is cut as before.
 func hintsStart(from, end, headMin int64) int64 {
 	if from <= headMin {
@@ -43,7 +46,7 @@ func hintsStart(from, end, headMin int64) int64 {
 	}
 	r := headChunkRange.Milliseconds()
 	start := max(headMin, from-((from%r)+r)%r)
-	if from-start > end-from {
+	if from-start > 2*(end-from) {
 		return from
 	}
 	return start

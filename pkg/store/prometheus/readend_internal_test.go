@@ -45,7 +45,7 @@ func TestReadEnd(t *testing.T) {
 // TestHintsStart checks where the hints of remote reads start: at the
 // read's start unless it is inside the head, else at the boundary of the
 // head's chunk range before it, but never before the head, nor so early
-// that more lies between than the read asks for.
+// that more than twice what the read asks for lies between.
 func TestHintsStart(t *testing.T) {
 	day := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	ms := func(d time.Duration) int64 { return day.Add(d).UnixMilli() }
@@ -61,8 +61,9 @@ func TestHintsStart(t *testing.T) {
 		{"inside the head's first chunk range", ms(4*time.Hour + 20*time.Minute), ms(8 * time.Hour), ms(4*time.Hour + 5*time.Minute), ms(4*time.Hour + 5*time.Minute)},
 		{"on a boundary", ms(6 * time.Hour), ms(8 * time.Hour), ms(4 * time.Hour), ms(6 * time.Hour)},
 		{"before 1970", -90 * time.Minute.Milliseconds(), 0, -3 * time.Hour.Milliseconds(), -2 * time.Hour.Milliseconds()},
-		{"as much before as asked for", ms(6*time.Hour + 5*time.Minute), ms(6*time.Hour + 10*time.Minute), ms(4 * time.Hour), ms(6 * time.Hour)},
-		{"more before than asked for", ms(6*time.Hour + 40*time.Minute), ms(6*time.Hour + 45*time.Minute), ms(4 * time.Hour), ms(6*time.Hour + 40*time.Minute)},
+		{"twice as much before as asked for", ms(6*time.Hour + 10*time.Minute), ms(6*time.Hour + 15*time.Minute), ms(4 * time.Hour), ms(6 * time.Hour)},
+		{"more than twice as much before", ms(6*time.Hour + 11*time.Minute), ms(6*time.Hour + 16*time.Minute), ms(4 * time.Hour), ms(6*time.Hour + 11*time.Minute)},
+		{"an hour, from anywhere", ms(7*time.Hour + 59*time.Minute), ms(8*time.Hour + 59*time.Minute), ms(4 * time.Hour), ms(6 * time.Hour)},
 		{"an instant", ms(6*time.Hour + 40*time.Minute), ms(6*time.Hour + 40*time.Minute), ms(4 * time.Hour), ms(6*time.Hour + 40*time.Minute)},
 	} {
 		if got := hintsStart(tc.from, tc.end, tc.headMin); got != tc.want {

@@ -173,8 +173,8 @@ func TestRemoteReadFromInsideTheHead(t *testing.T) {
 		})
 	}
 	// Ten seconds from inside the second chunk: whole, the chunk would
-	// bring more samples before the read than the read asks for, so
-	// Prometheus cuts it.
+	// bring more than twice as many samples before the read as the read
+	// asks for, so Prometheus cuts it.
 	t.Run("a short read", func(t *testing.T) {
 		mint, maxt := inside.MinTime+30_000, inside.MinTime+40_000
 		got := chunksByName(ctx, t, e.client, mint, maxt, 0)["g"]
