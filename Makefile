@@ -56,13 +56,16 @@ test: tools build ui-check ui-browser
 	$(MAKE) fuzz
 
 # The race detector over RACE_PKGS, and the query once more on one CPU,
-# where it reads no series ahead.
+# where it reads no series ahead: its own tests, and a query over queries,
+# whose engines then seek each series themselves (GOMAXPROCS reaches the
+# processes the test starts).
 test-race:
 	@command -v gcc >/dev/null || \
 	if [ "$$(id -u)" = 0 ]; then apt-get update && apt-get install -y gcc; \
 	else echo "gcc is missing (the race detector needs cgo): run 'sudo apt-get install -y gcc'" >&2; exit 1; fi
 	CGO_ENABLED=1 $(GO) test $(GOFLAGS_T) -race -count=1 -timeout $(TEST_TIMEOUT) $(RACE_PKGS)
 	$(GO) test $(GOFLAGS_T) -count=1 -cpu 1 ./pkg/query/
+	GOMAXPROCS=1 $(GO) test $(GOFLAGS_T) -count=1 -run '^TestDistributedQueriesAnswerAsOneQuery$$' ./e2e/
 
 # Runs every fuzz target for FUZZTIME; part of `make test`. On a busy
 # machine Go 1.26's fuzzing coordinator can fail a target with a bare

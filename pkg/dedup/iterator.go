@@ -372,22 +372,12 @@ func (it *iterator) Seek(t millis) chunkenc.ValueType {
 	if it.curTyp != chunkenc.ValNone && it.curT >= t {
 		return it.curTyp
 	}
-	// Far ahead, jump instead of merging everything in between; start
-	// merging a few intervals early so gaps and counters are judged as if
-	// we had merged all the way.
-	if interval := it.interval(); interval > 0 {
-		from := t - 4*interval
-		if it.curTyp == chunkenc.ValNone || from > it.curT {
-			for i := range it.replicas {
-				it.replicas[i].seek(from)
-			}
-			it.curTyp, it.hasLastV, it.hasLastFH = chunkenc.ValNone, false, false
-			it.lastResetT = math.MinInt64
-			// As at the start: the first sample decides, so that a primary
-			// in an outage does not skip what another replica has.
-			it.primary = max(it.earliest(), 0)
-		}
-	}
+	// Merged all the way, never jumped: where a merge that jumps starts
+	// again decides which replica it follows from there, so the same
+	// sample would read differently in selections that start elsewhere, as
+	// a query over queries makes them (its leaves select from the start of
+	// what they evaluate). Only the followed replica is read sample by
+	// sample; the others catch up by seeking, at its gaps.
 	after := int64(math.MinInt64)
 	if it.curTyp != chunkenc.ValNone {
 		after = it.curT

@@ -132,16 +132,6 @@ func (r *replica) catchUp(t, lookback int64) {
 	r.passUntil(t)
 }
 
-// seek jumps to the first sample at or after t, forgetting the samples it
-// skips, as after a fresh start.
-func (r *replica) seek(t int64) {
-	if r.typ == chunkenc.ValNone || r.t >= t {
-		return
-	}
-	r.hasPrev, r.hasLastT = false, false
-	r.readHead(r.it.Seek(t))
-}
-
 // firstSpacing is the smallest spacing between the first
 // spacingsPerEstimate+1 samples of it, or zero if it has fewer than two.
 func firstSpacing(it chunkenc.Iterator) int64 {

@@ -10,7 +10,6 @@ package readahead
 
 import (
 	"fmt"
-	"math"
 	"sync"
 
 	"github.com/prometheus/prometheus/model/histogram"
@@ -299,15 +298,14 @@ func (r *reader) read(s storage.Series, it chunkenc.Iterator, buf buffers) (c co
 	it = s.Iterator(it)
 	samples, histograms := buf.floats[:0], buf.histograms[:0]
 	var scratch *histogram.Histogram
-	// Seeking lets the replica merge jump to the window instead of merging
-	// its way there; a window open to the left reads from the first sample.
-	var typ chunkenc.ValueType
-	if r.mint > math.MinInt64 {
-		typ = it.Seek(r.mint)
-	} else {
-		typ = it.Next()
-	}
-	for ; ; typ = it.Next() {
+	// The merge is read from the first sample rather than sought to mint:
+	// where it would start merging after a seek depends on mint, and so
+	// would the replica it follows, so a query over queries, whose leaves
+	// select from other starts, would not answer as one query does.
+	for typ := it.Next(); ; typ = it.Next() {
+		if typ != chunkenc.ValNone && it.AtT() < r.mint {
+			continue
+		}
 		if typ != chunkenc.ValNone && it.AtT() > r.maxt {
 			typ = chunkenc.ValNone
 		}
