@@ -35,11 +35,10 @@ type SeriesSet struct {
 // sample, as when it steps over most of them: it then waits for the
 // readers.
 //
-// Only the samples from mint to maxt, inclusive, are read, as Prometheus's
-// own storage answers a selection: stores send whole chunks, and merging
-// the replicas of the samples outside, which PromQL never looks at, was
-// most of an instant query's merge (five minutes of a chunk that holds half
-// an hour).
+// Only the samples from mint to maxt, inclusive, are kept, as Prometheus's
+// own storage answers a selection: stores send whole chunks, whose samples
+// outside the range PromQL never looks at, and for an instant query over
+// five minutes of a half-hour chunk they would be most of what is held.
 func NewSeriesSet(set storage.SeriesSet, mint, maxt int64, ahead, readers int) *SeriesSet {
 	r := &reader{ahead: max(ahead, 1), readers: max(readers, 1), mint: mint, maxt: maxt}
 	r.cond = sync.NewCond(&r.mu)
@@ -97,7 +96,7 @@ type reader struct {
 	cond       *sync.Cond // any change of the fields below
 	ahead      int
 	readers    int
-	mint, maxt int64 // the samples read
+	mint, maxt int64 // the samples kept
 	series     []*series
 	// want is how far the goroutines read: the series before it.
 	want int
