@@ -302,11 +302,12 @@ func (r *reader) read(s storage.Series, it chunkenc.Iterator, buf buffers) (c co
 	// would the replica it follows, so a query over queries, whose leaves
 	// select from other starts, would not answer as one query does.
 	for typ := it.Next(); ; typ = it.Next() {
-		if typ != chunkenc.ValNone && it.AtT() < r.mint {
-			continue
-		}
-		if typ != chunkenc.ValNone && it.AtT() > r.maxt {
-			typ = chunkenc.ValNone
+		if typ != chunkenc.ValNone {
+			if t := it.AtT(); t < r.mint {
+				continue
+			} else if t > r.maxt {
+				typ = chunkenc.ValNone
+			}
 		}
 		switch typ {
 		case chunkenc.ValNone:

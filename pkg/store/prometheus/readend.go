@@ -38,8 +38,9 @@ const headChunkRange = 2 * time.Hour
 // chunk the cut costs less than carrying the rest. So the hints start
 // early only where at most twice the time asked for lies between, which
 // takes in every read of an hour or more and bounds what any read brings
-// to three times what it asks for. The chunks of a block are picked by the hints' range, so the hints
-// never start before the head: a read that does is cut as before.
+// to three times what it asks for. The chunks of a block are picked by the
+// hints' range, so the hints never start before the head: a read that does
+// is cut as before.
 func hintsStart(from, end, headMin int64) int64 {
 	if from <= headMin {
 		return from
