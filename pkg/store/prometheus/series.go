@@ -149,9 +149,8 @@ func (s *Store) remoteRead(ctx context.Context, r *storepb.SeriesRequest, from i
 		StartTimestampMs: from,
 		EndTimestampMs:   end,
 		Matchers:         toPromMatchers(matchers),
-		Hints:            readHints(r, from, end),
+		Hints:            readHints(r, hintsStart(from, r.MaxTime, s.target.BlockPlan().headMin), end),
 	}
-	q.Hints.StartMs = hintsStart(from, r.MaxTime, s.target.BlockPlan().headMin)
 	defer func() { s.newest.note(m.newest) }()
 	body, err := s.client.RemoteRead(ctx, q)
 	if err != nil {
