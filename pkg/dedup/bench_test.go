@@ -1,6 +1,7 @@
 package dedup_test
 
 import (
+	"math"
 	"testing"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 
 	"github.com/tandem-metrics/tandem/internal/groundtruth"
 	"github.com/tandem-metrics/tandem/pkg/dedup"
+	"github.com/tandem-metrics/tandem/pkg/floats"
 	"github.com/tandem-metrics/tandem/pkg/xorchunk"
 )
 
@@ -109,6 +111,23 @@ func benchmarkIterator(b *testing.B, missRate float64) {
 		}
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*inputSamples), "ns/sample")
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(out), "ns/output-sample")
+	})
+	// As read-ahead reads the merge: a sample by Next, then the run of the
+	// followed replica after it in one call.
+	b.Run("dedup runs", func(b *testing.B) {
+		s := mergedSeries(lset, replicas)
+		var it chunkenc.Iterator
+		var buf []floats.Sample
+		b.ReportAllocs()
+		for b.Loop() {
+			it = s.Iterator(it)
+			runs := it.(floatRuns)
+			for it.Next() != chunkenc.ValNone {
+				t, v := it.At()
+				buf = runs.AppendFloats(append(buf[:0], floats.Sample{T: t, F: v}), math.MaxInt64)
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*inputSamples), "ns/sample")
 	})
 }
 

@@ -133,8 +133,15 @@ func FuzzMerge(f *testing.F) {
 		// Prometheus's iterator, read the general way, gives.
 		plainMerged := dedup.NewSeriesSet(plainSet, hints)
 		plainMerged.Next()
-		if got, want := readBits(series), readBits(plainMerged.At()); !slices.Equal(got, want) {
-			t.Fatalf("merged %d samples %v, through Prometheus's iterator %d %v", len(got), got, len(want), want)
+		all := readBits(series)
+		if want := readBits(plainMerged.At()); !slices.Equal(all, want) {
+			t.Fatalf("merged %d samples %v, through Prometheus's iterator %d %v", len(all), all, len(want), want)
+		}
+		// Read a run at a time, to the end and to half way, it is the same.
+		for _, maxt := range []int64{math.MaxInt64, int64(all[len(all)/2][0])} {
+			if got, want := readRuns(t, series, maxt), upTo(all, maxt); !slices.Equal(got, want) {
+				t.Fatalf("up to %d, a run at a time %d samples %v, a sample at a time %d %v", maxt, len(got), got, len(want), want)
+			}
 		}
 
 		// Seek to every input timestamp in turn (and one past it), reading

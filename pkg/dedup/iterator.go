@@ -6,6 +6,8 @@ import (
 	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/tsdb/chunkenc"
+
+	"github.com/tandem-metrics/tandem/pkg/floats"
 )
 
 // iterator merges the replicas of one series. It follows one replica, the
@@ -126,7 +128,7 @@ func (it *iterator) Next() chunkenc.ValueType {
 		p.passUntil(after)
 		if iv := smallerInterval(p.interval, it.othersInterval); p.typ == chunkenc.ValFloat && !math.IsNaN(p.v) && (iv == 0 || p.t-after <= iv*3/2) {
 			v := p.v
-			if it.counter && it.hasLastV && v < it.lastV {
+			if drops(v, it.lastV, it.counter && it.hasLastV) {
 				v = it.align(it.primary, after, v)
 			} else {
 				it.lastV, it.hasLastV = v, true
@@ -138,6 +140,52 @@ func (it *iterator) Next() chunkenc.ValueType {
 	}
 	return it.next(it.curT)
 }
+
+// AppendFloats appends to dst the samples that Next would return next, up
+// to the last at or before maxt, for as long as Next would take its
+// shortcut: each a float of the primary, no NaN, no gap before it and no
+// drop of a counter. It leaves the iterator at the last sample appended,
+// so Next goes on after it; it appends nothing where the shortcut does not
+// apply. A reader that keeps whole series calls it after each Next, and so
+// makes a call per run of the followed replica rather than three per
+// sample.
+func (it *iterator) AppendFloats(dst []floats.Sample, maxt int64) []floats.Sample {
+	if it.done || it.cur != it.primary || it.curTyp != chunkenc.ValFloat {
+		return dst
+	}
+	p, after, v := &it.replicas[it.primary], it.curT, it.lastV
+	n := len(dst)
+	// Passing the head and then not taking the next one changes nothing:
+	// Next passes up to the current sample first, and that passes nothing
+	// more.
+	for p.passUntil(after); p.typ == chunkenc.ValFloat && p.t <= maxt; p.passUntil(after) {
+		iv := smallerInterval(p.interval, it.othersInterval)
+		if !continues(p.t, p.v, after, iv) || drops(p.v, v, it.counter && (it.hasLastV || len(dst) > n)) {
+			break
+		}
+		dst = append(dst, floats.Sample{T: p.t, F: p.v})
+		dst = p.appendRun(dst, maxt, it.othersInterval, it.counter)
+		last := dst[len(dst)-1]
+		after, v = last.T, last.F
+	}
+	if len(dst) > n {
+		it.prevSrc, it.curT, it.curV = it.primary, after, v
+		it.lastV, it.hasLastV, it.hasLastFH = v, true, false
+	}
+	return dst
+}
+
+// continues reports whether a float v at t may follow the sample returned
+// at after without looking at other replicas: it is no NaN and comes no
+// later than 1.5 scrape intervals iv after it.
+func continues(t int64, v float64, after, iv int64) bool {
+	return !math.IsNaN(v) && (iv == 0 || t-after <= iv*3/2)
+}
+
+// drops reports whether v reads lower than the counter's last value
+// returned, lastV, where checked: the merge must then tell a reset from a
+// replica read at another moment (see align).
+func drops(v, lastV float64, checked bool) bool { return checked && v < lastV }
 
 // next returns the first merged sample after time `after`.
 func (it *iterator) next(after int64) chunkenc.ValueType {

@@ -4,6 +4,8 @@ import (
 	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/value"
 	"github.com/prometheus/prometheus/tsdb/chunkenc"
+
+	"github.com/tandem-metrics/tandem/pkg/floats"
 )
 
 // spacingsPerEstimate is how many sample spacings a replica's scrape interval
@@ -111,6 +113,36 @@ func (r *replica) step() {
 		return
 	}
 	r.readHead(typ)
+}
+
+// appendRun appends the samples after the head, a float and no stale
+// marker that the caller took, while they are floats of the head's open
+// chunk that the merge takes without looking at other replicas (see
+// iterator.AppendFloats), and passes each head it appends after. It is
+// step and the merge's checks in one loop with no call per sample, for the
+// run of the replica the merge follows.
+func (r *replica) appendRun(dst []floats.Sample, maxt, othersInterval int64, counter bool) []floats.Sample {
+	if r.chunks == nil {
+		return dst
+	}
+	for {
+		t, v, ok := r.chunks.nextFloat()
+		if !ok {
+			return dst
+		}
+		// As step, for a head known to be a float and no stale marker.
+		r.prevT, r.prevV, r.hasPrev = r.t, r.v, true
+		if r.hasLastT {
+			r.measureSpacing(r.t - r.lastT)
+		}
+		after, lastV := r.t, r.v
+		r.lastT, r.hasLastT = r.t, true
+		r.t, r.v = t, v
+		if t > maxt || !continues(t, v, after, smallerInterval(r.interval, othersInterval)) || drops(v, lastV, counter) {
+			return dst
+		}
+		dst = append(dst, floats.Sample{T: t, F: v})
+	}
 }
 
 // passUntil steps over every head at or before t.

@@ -279,6 +279,14 @@ func (r *reader) run() {
 	}
 }
 
+// floatRuns is an iterator that appends the float samples that follow its
+// current one a run at a time, as a merge of replicas does while it follows
+// one replica: a call per run rather than per sample. AppendFloats leaves
+// the iterator at the last sample it appended, and appends none after maxt.
+type floatRuns interface {
+	AppendFloats(dst []floats.Sample, maxt int64) []floats.Sample
+}
+
 // read reads the samples of s from r.mint to r.maxt into buf through it, an
 // iterator to reuse, and returns the iterator for the next read. A series
 // that holds both floats and histograms is not read further than the first
@@ -295,6 +303,7 @@ func (r *reader) read(s storage.Series, it chunkenc.Iterator, buf buffers) (c co
 		}
 	}()
 	it = s.Iterator(it)
+	runs, _ := it.(floatRuns)
 	samples, histograms := buf.floats[:0], buf.histograms[:0]
 	var scratch *histogram.Histogram
 	// The merge is read from the first sample rather than sought to mint:
@@ -321,6 +330,9 @@ func (r *reader) read(s storage.Series, it chunkenc.Iterator, buf buffers) (c co
 			}
 			t, f := it.At()
 			samples = append(samples, floats.Sample{T: t, F: f})
+			if runs != nil {
+				samples = runs.AppendFloats(samples, r.maxt)
+			}
 		default:
 			if len(samples) > 0 {
 				return contents{stream: true}, it
