@@ -26,18 +26,45 @@ type Chunk struct {
 // timestamp once, in increasing order; where chunks disagree about a
 // timestamp, the earlier chunk wins.
 func NewChunkSeries(lset labels.Labels, chunks []Chunk) storage.Series {
+	return newChunkSeries(lset, chunks, wholeChunks)
+}
+
+// NewLeanChunkSeries is NewChunkSeries for a reader that keeps an iterator
+// per series open at once, as Thanos's engine does for a whole query: its
+// iterator decodes XOR chunks a few samples at a time, so that it holds
+// little besides the chunks, where NewChunkSeries's decodes a chunk whole.
+func NewLeanChunkSeries(lset labels.Labels, chunks []Chunk) storage.Series {
+	return newChunkSeries(lset, chunks, leanBatches)
+}
+
+func newChunkSeries(lset labels.Labels, chunks []Chunk, d decoding) *chunkSeries {
 	byMinTime := func(a, b Chunk) int { return cmp.Compare(a.MinTime, b.MinTime) }
 	if !slices.IsSortedFunc(chunks, byMinTime) {
 		chunks = slices.Clone(chunks)
 		slices.SortStableFunc(chunks, byMinTime)
 	}
-	return &chunkSeries{lset: lset, chunks: chunks}
+	return &chunkSeries{lset: lset, chunks: chunks, decoding: d}
 }
 
 type chunkSeries struct {
-	lset   labels.Labels
-	chunks []Chunk
+	lset     labels.Labels
+	chunks   []Chunk
+	decoding decoding
 }
+
+// decoding is how a chunksIterator decodes XOR chunks.
+type decoding int
+
+const (
+	// wholeChunks decodes each chunk at once with xorchunk: the fastest.
+	wholeChunks decoding = iota
+	// leanBatches decodes with xorchunk a few samples at a time, so that
+	// an iterator holds little.
+	leanBatches
+	// sampleBySample decodes with chunkenc's own iterators, for reading
+	// a few samples only.
+	sampleBySample
+)
 
 func (s *chunkSeries) Labels() labels.Labels { return s.lset }
 
@@ -46,7 +73,7 @@ func (s *chunkSeries) Iterator(reuse chunkenc.Iterator) chunkenc.Iterator {
 	if !ok {
 		it = &chunksIterator{}
 	}
-	it.reset(s.chunks, false)
+	it.reset(s.chunks, s.decoding)
 	return it
 }
 
@@ -62,7 +89,7 @@ func probe(s storage.Series, reuse chunkenc.Iterator) chunkenc.Iterator {
 	if !ok {
 		it = &chunksIterator{}
 	}
-	it.reset(cs.chunks, true)
+	it.reset(cs.chunks, sampleBySample)
 	return it
 }
 
@@ -89,7 +116,7 @@ type chunksIterator struct {
 	// there is none: where the open chunk stops being the only one.
 	nextMinT int64
 	open     []openChunk
-	lazily   bool // see reset
+	decoding decoding
 	// Iterators of finished chunks, for reuse.
 	spare    []chunkenc.Iterator
 	spareXOR []*xorchunk.Iterator
@@ -111,13 +138,12 @@ type chunksIterator struct {
 	err       error
 }
 
-// reset makes c read chunks from the start; lazily, with chunkenc's own
-// iterators, which decode sample by sample, rather than xorchunk's.
-func (c *chunksIterator) reset(chunks []Chunk, lazily bool) {
+// reset makes c read chunks from the start, decoded as d says.
+func (c *chunksIterator) reset(chunks []Chunk, d decoding) {
 	for _, o := range c.open {
 		c.release(o)
 	}
-	*c = chunksIterator{chunks: chunks, lazily: lazily, open: c.open[:0], spare: c.spare, spareXOR: c.spareXOR, cur: -1, curChunk: -1, prevChunk: -1}
+	*c = chunksIterator{chunks: chunks, decoding: d, open: c.open[:0], spare: c.spare, spareXOR: c.spareXOR, cur: -1, curChunk: -1, prevChunk: -1}
 	c.setNextMinT()
 }
 
@@ -160,6 +186,12 @@ func (c *chunksIterator) setRun() {
 func (c *chunksIterator) Next() chunkenc.ValueType {
 	if _, _, ok := c.nextFloat(); ok {
 		return chunkenc.ValFloat
+	}
+	if c.run != nil && c.run.NextBatch() {
+		// A lean chunk read to the end of a batch: the next one.
+		if _, _, ok := c.nextFloat(); ok {
+			return chunkenc.ValFloat
+		}
 	}
 	c.syncRun()
 	if c.err != nil || (c.started && c.curTyp == chunkenc.ValNone) {
@@ -277,13 +309,17 @@ func (c *chunksIterator) setNextMinT() {
 
 func (c *chunksIterator) openChunk(index int, after int64) {
 	o := openChunk{index: index}
-	if chk := c.chunks[index].Chunk; chk.Encoding() == chunkenc.EncXOR && !c.lazily {
+	if chk := c.chunks[index].Chunk; chk.Encoding() == chunkenc.EncXOR && c.decoding != sampleBySample {
 		if n := len(c.spareXOR); n > 0 {
 			o.xor, c.spareXOR = c.spareXOR[n-1], c.spareXOR[:n-1]
 		} else {
 			o.xor = &xorchunk.Iterator{}
 		}
-		o.xor.Reset(chk.Bytes())
+		if c.decoding == leanBatches {
+			o.xor.ResetLean(chk.Bytes())
+		} else {
+			o.xor.Reset(chk.Bytes())
+		}
 		o.it = o.xor
 	} else {
 		var reuse chunkenc.Iterator

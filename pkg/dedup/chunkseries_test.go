@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/tsdb/chunkenc"
 	"github.com/prometheus/prometheus/tsdb/tsdbutil"
 
@@ -47,22 +48,31 @@ func TestChunkSeriesOverlaps(t *testing.T) {
 		{"interleaved", [][]groundtruth.Sample{run(0, 100, 20), run(10, 100, 20)}, run(0, 100, 10)},
 		{"unsorted input", [][]groundtruth.Sample{run(50, 100, 10), run(0, 50, 10)}, run(0, 100, 10)},
 		{"gap between chunks", [][]groundtruth.Sample{run(0, 30, 10), run(100, 130, 10)}, slices.Concat(run(0, 30, 10), run(100, 130, 10))},
+		// Longer than a lean iterator's batch.
+		{"long, partial overlap", [][]groundtruth.Sample{run(0, 600, 5), run(300, 900, 5)}, run(0, 900, 5)},
+		{"long, contained", [][]groundtruth.Sample{run(0, 600, 5), run(300, 310, 5)}, run(0, 600, 5)},
+		{"long, interleaved", [][]groundtruth.Sample{run(0, 2000, 20), run(10, 2000, 20)}, run(0, 2000, 10)},
+		{"long, split", [][]groundtruth.Sample{run(0, 600, 5), run(600, 1200, 5)}, run(0, 1200, 5)},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			var chunks []dedup.Chunk
-			for _, c := range tc.chunks {
-				chunks = append(chunks, oneChunk(t, c))
-			}
-			s := dedup.NewChunkSeries(labels.FromStrings("a", "b"), chunks)
-			got := floatSamples(t, s.Iterator(nil))
-			if !slices.Equal(got, tc.want) {
-				t.Fatalf("got  %v\nwant %v", got, tc.want)
-			}
-			// The iterator can be reused for the next series.
-			if again := floatSamples(t, s.Iterator(s.Iterator(nil))); !slices.Equal(again, tc.want) {
-				t.Fatalf("reused iterator got %v", again)
-			}
-		})
+		for name, newSeries := range map[string]func(labels.Labels, []dedup.Chunk) storage.Series{
+			"whole": dedup.NewChunkSeries, "lean": dedup.NewLeanChunkSeries,
+		} {
+			t.Run(tc.name+", "+name, func(t *testing.T) {
+				var chunks []dedup.Chunk
+				for _, c := range tc.chunks {
+					chunks = append(chunks, oneChunk(t, c))
+				}
+				s := newSeries(labels.FromStrings("a", "b"), chunks)
+				got := floatSamples(t, s.Iterator(nil))
+				if !slices.Equal(got, tc.want) {
+					t.Fatalf("got  %v\nwant %v", got, tc.want)
+				}
+				// The iterator can be reused for the next series.
+				if again := floatSamples(t, s.Iterator(s.Iterator(nil))); !slices.Equal(again, tc.want) {
+					t.Fatalf("reused iterator got %v", again)
+				}
+			})
+		}
 	}
 }
 

@@ -98,6 +98,9 @@ func (it *Iterator) AtT() int64 {
 	return t
 }
 
+// Last reports whether no sample follows the current one.
+func (it *Iterator) Last() bool { return it.i >= len(it.samples)-1 }
+
 // current is the index of the sample At returns, -1 if none.
 func (it *Iterator) current() int {
 	if it.i < len(it.samples) {

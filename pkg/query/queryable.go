@@ -63,7 +63,8 @@ type Queryable struct {
 	opts    Options
 	limiter *store.Limiter
 	gate    *selectGate // for MaxConcurrentSelects
-	// streamed turns reading ahead off.
+	// streamed turns reading ahead off and makes the series' iterators
+	// lean.
 	streamed bool
 }
 
@@ -74,8 +75,9 @@ func NewQueryable(proxy *store.Proxy, opts Options) *Queryable {
 }
 
 // Streaming returns q, sharing its limits, with every series read as it
-// streams in from the stores instead of read ahead: for an engine that
-// opens all the series of a selection before it reads any.
+// streams in from the stores instead of read ahead, through iterators that
+// decode a sample at a time: for an engine that opens all the series of a
+// selection before it reads any, and keeps their iterators open.
 func (q *Queryable) Streaming() storage.Queryable {
 	s := *q
 	s.streamed = true
@@ -126,7 +128,8 @@ func (q *querier) Select(ctx context.Context, _ bool, hints *storage.SelectHints
 		} else {
 			set := q.proxy.Series(ctx, req, store.SeriesOptions{StoreMatchers: q.opts.StoreMatchers, Limiter: q.limiter})
 			closing(set.Close)
-			out = &seriesSet{set: set, dedup: q.opts.Dedup, hints: hints}
+			// Thanos's engine opens an iterator per series at once.
+			out = &seriesSet{set: set, dedup: q.opts.Dedup, hints: hints, lean: q.streamed}
 		}
 		if ahead, readers := readAhead(); ahead > 0 && !q.streamed {
 			ra := readahead.NewSeriesSet(out, req.MinTime, req.MaxTime, ahead, readers)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/util/annotations"
 	"github.com/thanos-io/thanos/pkg/store/storepb"
@@ -20,6 +21,9 @@ type seriesSet struct {
 	set   *store.SeriesSet
 	dedup bool
 	hints *storage.SelectHints
+	// lean makes the series' iterators hold little, at some CPU: for an
+	// engine that keeps one open per series for the whole query.
+	lean bool
 
 	cur storage.Series
 	err error
@@ -41,7 +45,7 @@ func (s *seriesSet) Next() bool {
 				return false
 			}
 		}
-		s.cur = dedup.NewChunkSeries(lset, chunks)
+		s.cur = s.chunkSeries(lset, chunks)
 		return true
 	}
 	replicas := make([]storage.Series, len(copies))
@@ -51,10 +55,17 @@ func (s *seriesSet) Next() bool {
 			s.err = fmt.Errorf("series %s: %w", lset, err)
 			return false
 		}
-		replicas[i] = dedup.NewChunkSeries(lset, chunks)
+		replicas[i] = s.chunkSeries(lset, chunks)
 	}
 	s.cur = dedup.Merge(lset, replicas, s.hints)
 	return true
+}
+
+func (s *seriesSet) chunkSeries(lset labels.Labels, chunks []dedup.Chunk) storage.Series {
+	if s.lean {
+		return dedup.NewLeanChunkSeries(lset, chunks)
+	}
+	return dedup.NewChunkSeries(lset, chunks)
 }
 
 func decodeChunks(out []dedup.Chunk, chunks []storepb.AggrChunk) ([]dedup.Chunk, error) {

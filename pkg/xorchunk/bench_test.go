@@ -11,7 +11,8 @@ import (
 
 // BenchmarkDecode reads a day of a counter scraped every 15 s with a few ms
 // of jitter, in chunks of 120 samples as Prometheus cuts them, with
-// Prometheus's iterator and with the Iterator.
+// Prometheus's iterator and with the Iterator, decoding whole chunks and
+// lean.
 func BenchmarkDecode(b *testing.B) {
 	rng := rand.New(rand.NewPCG(1, 1))
 	var chunks [][]byte
@@ -42,17 +43,23 @@ func BenchmarkDecode(b *testing.B) {
 		}
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*total), "ns/sample")
 	})
-	b.Run("xorchunk", func(b *testing.B) {
-		it := &xorchunk.Iterator{}
-		b.ReportAllocs()
-		for b.Loop() {
-			for _, data := range chunks {
-				it.Reset(data)
-				for it.Next() != chunkenc.ValNone {
-					it.At()
+	for name, lean := range map[string]bool{"xorchunk": false, "xorchunk lean": true} {
+		b.Run(name, func(b *testing.B) {
+			it := &xorchunk.Iterator{}
+			b.ReportAllocs()
+			for b.Loop() {
+				for _, data := range chunks {
+					if lean {
+						it.ResetLean(data)
+					} else {
+						it.Reset(data)
+					}
+					for it.Next() != chunkenc.ValNone {
+						it.At()
+					}
 				}
 			}
-		}
-		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*total), "ns/sample")
-	})
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*total), "ns/sample")
+		})
+	}
 }

@@ -1,11 +1,13 @@
-// Package xorchunk decodes Prometheus XOR chunks a whole chunk at a time.
+// Package xorchunk decodes Prometheus XOR chunks in one tight loop: a whole
+// chunk at a time, or for a lean iterator a batch of samples at a time.
 //
 // The query reads most samples of every chunk it receives: PromQL steps
 // through them, and the replica merge follows one replica sample by sample.
-// Decoding a chunk in one tight loop into plain slices, and then serving the
-// samples from those, costs far less per sample than a bit reader behind an
-// interface call per field, and lets a seek within the chunk be a binary
-// search instead of a decode.
+// Decoding in one tight loop into a plain slice, and then serving the
+// samples from that, costs far less per sample than a bit reader behind an
+// interface call per field, and lets a seek within what is decoded be a
+// binary search. Lean iterators are for engines that keep one per series
+// open for the whole query, thousands at once.
 package xorchunk
 
 import (
@@ -32,26 +34,36 @@ const pad = 32
 
 var errOverflow = errors.New("varint overflows a 64-bit integer")
 
-// Decoder decodes XOR chunks. Its buffers are reused from chunk to chunk, so
-// a Decoder decodes without allocating once it has seen the largest chunk.
-type Decoder struct {
+// decoder decodes XOR chunks a number of samples at a time. Its buffers are
+// reused from chunk to chunk, so it decodes without allocating once it has
+// seen the largest chunk. A chunk whose times do not increase from sample
+// to sample is an error, so the samples' times always increase.
+type decoder struct {
 	buf     []byte
-	Samples []floats.Sample
+	samples []floats.Sample
+	c       cursor
 }
 
-// Decode decodes every sample of the XOR chunk b into d.Samples, replacing
-// what it held. On error it holds the samples decoded before it, as a chunk
-// iterator would have returned them. A chunk whose times do not increase
-// from sample to sample is an error too, so the samples' times always
-// increase.
-func (d *Decoder) Decode(b []byte) error {
-	d.Samples = d.Samples[:0]
+// cursor is how far decoding a chunk has come: the position of the next
+// sample and what it is read against.
+type cursor struct {
+	pos, end          uint // in bits of buf
+	t                 int64
+	v, delta          uint64
+	leading, trailing uint8
+	i, n              int // samples decoded, and in the chunk
+}
+
+// open makes b the chunk to decode, from its first sample on, with
+// d.samples empty, and returns how many samples its header claims.
+func (d *decoder) open(b []byte) (int, error) {
+	d.samples, d.c = d.samples[:0], cursor{}
 	if len(b) < headerSize {
-		return fmt.Errorf("XOR chunk of %d bytes, shorter than its header", len(b))
+		return 0, fmt.Errorf("XOR chunk of %d bytes, shorter than its header", len(b))
 	}
 	n := int(binary.BigEndian.Uint16(b))
 	if n == 0 {
-		return nil
+		return 0, nil
 	}
 	data := b[headerSize:]
 	if need := len(data) + pad; cap(d.buf) < need {
@@ -60,60 +72,92 @@ func (d *Decoder) Decode(b []byte) error {
 	d.buf = d.buf[:len(data)+pad]
 	copy(d.buf, data)
 	clear(d.buf[len(data):])
-	// Every sample after the first takes at least two bits: a chunk whose
-	// header claims more than its data can hold fails before the end, and
-	// is not given room for the samples it claims.
-	room := min(n, 2+len(data)*4)
-	if cap(d.Samples) < room {
-		d.Samples = make([]floats.Sample, 0, room)
-	}
+	d.c = cursor{end: uint(len(data)) * 8, n: n}
+	return n, nil
+}
 
-	r := bitReader{b: d.buf, end: uint(len(data)) * 8}
-	t, err := r.varint()
-	if err != nil {
+// more reports whether the chunk has samples left to decode.
+func (d *decoder) more() bool { return d.c.i < d.c.n }
+
+// next appends up to max more samples of the chunk to d.samples. After an
+// error the chunk has none left.
+func (d *decoder) next(max int) error {
+	if err := d.nextHead(&max); err != nil {
+		d.c.i = d.c.n
 		return err
 	}
-	v := r.read64()
-	if r.pos > r.end {
-		return io.ErrUnexpectedEOF
-	}
-	d.Samples = append(d.Samples, floats.Sample{T: t, F: math.Float64frombits(v)})
-	if n == 1 {
+	if max <= 0 || !d.more() {
 		return nil
 	}
-
-	d.Samples, err = decodeRest(d.Samples, n, r, t, v)
+	start := len(d.samples)
+	var err error
+	d.samples, err = decodeRest(d.samples, d.buf, &d.c, start+min(max, d.c.n-d.c.i))
+	i := d.c.i + len(d.samples) - start
+	if e, ok := err.(timesNotIncreasing); ok {
+		err = notIncreasing(i, e.t, e.prev)
+	}
+	if d.c.i = i; err != nil {
+		d.c.i = d.c.n
+	}
 	return err
 }
 
-// decodeRest decodes the samples after the first, until s holds n, given
-// the reader positioned after the first, its time t and its value's bits v.
-// It is one function with its state in locals, and reads each sample's
-// fields from one 64-bit window where they fit, because this loop is where
-// the query spends its time in the merge.
-func decodeRest(s []floats.Sample, n int, r bitReader, t int64, v uint64) ([]floats.Sample, error) {
-	buf, pos, end := r.b, r.pos, r.end
-	var (
-		delta             uint64
-		leading, trailing uint8
-	)
-	for len(s) < n {
-		w := window(buf, pos)
-		switch {
-		case len(s) == 1:
-			// The second sample's time is a uvarint delta from the first.
-			r.pos = pos
+// timesNotIncreasing is decodeRest's error for a sample at t, not after the
+// one before it at prev: next, which knows the sample's index, reports it.
+type timesNotIncreasing struct{ t, prev int64 }
+
+func (e timesNotIncreasing) Error() string { return notIncreasing(-1, e.t, e.prev).Error() }
+
+// nextHead decodes the chunk's first two samples, if they are next and max
+// allows, counting them off max: they are written unlike the rest, and
+// reading them here keeps decodeRest's loop to one form.
+func (d *decoder) nextHead(max *int) error {
+	c := &d.c
+	for ; *max > 0 && c.i < min(2, c.n); *max-- {
+		r := bitReader{b: d.buf, pos: c.pos, end: c.end}
+		t, v := c.t, c.v
+		if c.i == 0 {
 			var err error
-			if delta, err = r.uvarint(); err != nil {
-				return s, err
+			if t, err = r.varint(); err != nil {
+				return err
 			}
-			pos = r.pos
-			w = window(buf, pos)
-		case w>>63 == 0:
+			v = r.read64()
+		} else {
+			delta, err := r.uvarint()
+			if err != nil {
+				return err
+			}
+			if t += int64(delta); t <= c.t {
+				return notIncreasing(1, t, c.t)
+			}
+			c.delta = delta
+			v = r.xorValue(v, &c.leading, &c.trailing)
+		}
+		if r.pos > r.end {
+			return io.ErrUnexpectedEOF
+		}
+		d.samples = append(d.samples, floats.Sample{T: t, F: math.Float64frombits(v)})
+		c.pos, c.t, c.v = r.pos, t, v
+		c.i++
+	}
+	return nil
+}
+
+// decodeRest appends samples after the second to s until it holds limit,
+// from where c stands, and leaves c after the last. It is one function with
+// its state in locals, and reads each sample's fields from one 64-bit
+// window where they fit, because this loop is where the query spends its
+// time in the merge.
+func decodeRest(s []floats.Sample, buf []byte, c *cursor, limit int) ([]floats.Sample, error) {
+	pos, end, t, v, delta, leading, trailing := c.pos, c.end, c.t, c.v, c.delta, c.leading, c.trailing
+	r := bitReader{b: buf, end: end}
+	for len(s) < limit {
+		w := window(buf, pos)
+		if w>>63 == 0 {
 			// The same spacing as before: the common case.
 			pos++
 			w <<= 1
-		default:
+		} else {
 			var dod int64
 			switch ones := bits.LeadingZeros64(^w); {
 			case ones == 1:
@@ -170,10 +214,11 @@ func decodeRest(s []floats.Sample, n int, r bitReader, t int64, v uint64) ([]flo
 			return s, io.ErrUnexpectedEOF
 		}
 		if t <= prev {
-			return s, notIncreasing(len(s), t, prev)
+			return s, timesNotIncreasing{t, prev}
 		}
 		s = append(s, floats.Sample{T: t, F: math.Float64frombits(v)})
 	}
+	c.pos, c.t, c.v, c.delta, c.leading, c.trailing = pos, t, v, delta, leading, trailing
 	return s, nil
 }
 
@@ -228,6 +273,26 @@ func (r *bitReader) readN(n uint) uint64 {
 	}
 	hi := r.read(n - 32)
 	return hi<<32 | r.read(32)
+}
+
+// xorValue reads a value written as its XOR with v, the value before,
+// given the leading and trailing zero counts of the XOR before, which it
+// updates where the value brings new ones: what decodeRest reads from its
+// window, bit by bit.
+func (r *bitReader) xorValue(v uint64, leading, trailing *uint8) uint64 {
+	switch {
+	case r.read(1) == 0:
+		return v
+	case r.read(1) == 0:
+		return v ^ r.readN(uint(64-*leading-*trailing))<<*trailing
+	}
+	*leading = uint8(r.read(5))
+	sig := uint8(r.read(6))
+	if sig == 0 {
+		sig = 64
+	}
+	*trailing = 64 - *leading - sig
+	return v ^ r.readN(uint(sig))<<*trailing
 }
 
 // uvarint reads a varint of whole bytes, as encoding/binary writes it.

@@ -44,9 +44,17 @@ func reference(b []byte) (out []sample, err error) {
 	return out, it.Err()
 }
 
-// decoded reads b through an Iterator.
-func decoded(b []byte) (out []sample, err error) {
-	it := xorchunk.NewIterator(b)
+// decoded reads b through an Iterator, decoded whole.
+func decoded(b []byte) (out []sample, err error) { return read(xorchunk.NewIterator(b)) }
+
+// decodedLean reads b through a lean Iterator, decoded a batch at a time.
+func decodedLean(b []byte) (out []sample, err error) {
+	it := &xorchunk.Iterator{}
+	it.ResetLean(b)
+	return read(it)
+}
+
+func read(it *xorchunk.Iterator) (out []sample, err error) {
 	for it.Next() == chunkenc.ValFloat {
 		t, v := it.At()
 		out = append(out, sample{t, math.Float64bits(v)})
@@ -59,6 +67,12 @@ func decoded(b []byte) (out []sample, err error) {
 // end as if they were data; the Iterator fails instead, after the samples
 // that were whole.
 func compare(t *testing.T, b []byte) {
+	t.Helper()
+	compareWith(t, b, decoded)
+	compareWith(t, b, decodedLean)
+}
+
+func compareWith(t *testing.T, b []byte, decoded func([]byte) ([]sample, error)) {
 	t.Helper()
 	want, wantErr := reference(b)
 	got, gotErr := decoded(b)
@@ -256,6 +270,14 @@ func TestIteratorReuse(t *testing.T) {
 	if allocs != 0 {
 		t.Errorf("Reset allocates %v times once the iterator has seen a larger chunk", allocs)
 	}
+	allocs = testing.AllocsPerRun(10, func() {
+		it.ResetLean(long)
+		for it.Next() != chunkenc.ValNone {
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("ResetLean allocates %v times once the iterator has seen a larger chunk", allocs)
+	}
 }
 
 func FuzzDecode(f *testing.F) {
@@ -269,4 +291,77 @@ func FuzzDecode(f *testing.F) {
 		}
 		compare(t, b)
 	})
+}
+
+// TestIteratorSeek seeks a chunk longer than a lean batch to every
+// timestamp and one past it, decoded whole and lean, from a fresh iterator
+// and onwards from the last seek, and
+// checks each answer against the samples Prometheus's iterator reads; past
+// the end, At keeps the last sample.
+func TestIteratorSeek(t *testing.T) {
+	const n = 120
+	ts, vs := make([]int64, n), make([]float64, n)
+	for i := range n {
+		ts[i], vs[i] = int64(i)*15_000+int64(i%3), float64(i)
+	}
+	b := encode(t, ts, vs)
+	want, err := reference(b)
+	if err != nil || len(want) != n {
+		t.Fatalf("reference read %d samples, error %v", len(want), err)
+	}
+	// firstAtOrAfter is the index of the first sample at or after tm.
+	firstAtOrAfter := func(tm int64) int {
+		i := 0
+		for i < n && want[i].t < tm {
+			i++
+		}
+		return i
+	}
+	open := func(lean bool) *xorchunk.Iterator {
+		it := &xorchunk.Iterator{}
+		if lean {
+			it.ResetLean(b)
+		} else {
+			it.Reset(b)
+		}
+		return it
+	}
+	onwards, onwardsLean := open(false), open(true)
+	for i := range n {
+		for _, target := range []int64{ts[i], ts[i] + 1} {
+			for name, it := range map[string]*xorchunk.Iterator{
+				"fresh": open(false), "onwards": onwards, "fresh lean": open(true), "onwards lean": onwardsLean,
+			} {
+				typ := it.Seek(target)
+				j := firstAtOrAfter(target)
+				if j == n {
+					if typ != chunkenc.ValNone {
+						t.Fatalf("%s: Seek(%d) past the last sample: %v", name, target, typ)
+					}
+					if got, _ := it.At(); got != want[n-1].t {
+						t.Fatalf("%s: At() after the end at %d, want the last sample at %d", name, got, want[n-1].t)
+					}
+					continue
+				}
+				got, v := it.At()
+				if typ != chunkenc.ValFloat || got != want[j].t || math.Float64bits(v) != want[j].v {
+					t.Fatalf("%s: Seek(%d) = %v at %d, want sample %d at %d", name, target, typ, got, j, want[j].t)
+				}
+			}
+		}
+	}
+	// Read on after seeking into the middle: every later sample, in order.
+	it := open(true)
+	it.Seek(ts[50])
+	for i := 51; i < n; i++ {
+		if it.Next() != chunkenc.ValFloat {
+			t.Fatalf("no sample %d after seeking to sample 50", i)
+		}
+		if got, _ := it.At(); got != ts[i] {
+			t.Fatalf("sample %d at %d, want %d", i, got, ts[i])
+		}
+	}
+	if it.Next() != chunkenc.ValNone || it.Err() != nil {
+		t.Fatalf("more than %d samples, or an error: %v", n, it.Err())
+	}
 }
