@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"reflect"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -52,8 +53,9 @@ var dashboardQueries = []dashboardQuery{
 // range, six times over, at the query over two replicas and their
 // sidecars, and compares each answer with Prometheus's answer to the same
 // request: a dashboard's panels must not see each other's values. It does
-// so with the query's selections read in one call each, and again with all
-// of them two-phase.
+// so with the query's selections read in one call each, again with all of
+// them two-phase, and with Thanos's engine, whose answers to these shapes
+// are Prometheus's too.
 func TestConcurrentQueriesMatchPrometheus(t *testing.T) {
 	proms := startReplicas(t, 2, richData())
 	var endpoints []string
@@ -63,19 +65,40 @@ func TestConcurrentQueriesMatchPrometheus(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	requests := prometheusAnswers(ctx, t, proms[0].URL(), dashboardQueries)
-	forEachSelectMode(t, func(t *testing.T, flag string) {
+	forEachReadMode(t, func(t *testing.T, flag string) {
 		q := e2etest.Query(t, endpoints, "--query.replica-label=replica", "--query.max-concurrent=32", flag)
 		askConcurrently(ctx, t, "http://"+q.HTTP, requests, 6)
 	})
 }
 
-// forEachSelectMode runs f as a subtest with a query's selections read in
-// one call each, and with all of them two-phase, labels first.
+// readMode is one way a query reads its selections, set by a flag.
+type readMode struct{ name, flag string }
+
+// selectModes read a query's selections in one call each, and all of them
+// two-phase, labels first.
+var selectModes = []readMode{
+	{"one call per selection", "--query.two-phase-select-span=0"},
+	{"two-phase selections", "--query.two-phase-select-span=1m"},
+}
+
+// thanosEngine evaluates with Thanos's engine, which reads every selection
+// in one call and keeps an iterator open on each of its series for the
+// whole query, decoding their chunks a few samples at a time.
+var thanosEngine = readMode{"thanos engine", "--query.promql-engine=thanos"}
+
+// forEachSelectMode runs f as a subtest for each of selectModes.
 func forEachSelectMode(t *testing.T, f func(t *testing.T, flag string)) {
-	for _, mode := range []struct{ name, flag string }{
-		{"one call per selection", "--query.two-phase-select-span=0"},
-		{"two-phase selections", "--query.two-phase-select-span=1m"},
-	} {
+	forEachMode(t, selectModes, f)
+}
+
+// forEachReadMode runs f as a subtest for each of selectModes and for
+// Thanos's engine: what a query answers must not depend on how it reads.
+func forEachReadMode(t *testing.T, f func(t *testing.T, flag string)) {
+	forEachMode(t, append(slices.Clip(selectModes), thanosEngine), f)
+}
+
+func forEachMode(t *testing.T, modes []readMode, f func(t *testing.T, flag string)) {
+	for _, mode := range modes {
 		t.Run(mode.name, func(t *testing.T) { f(t, mode.flag) })
 	}
 }
@@ -122,7 +145,7 @@ func TestConcurrentNativeHistogramQueriesMatchPrometheus(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	requests := prometheusAnswers(ctx, t, proms[0].URL(), nativeHistogramQueries)
-	forEachSelectMode(t, func(t *testing.T, flag string) {
+	forEachReadMode(t, func(t *testing.T, flag string) {
 		q := e2etest.Query(t, endpoints, "--query.replica-label=replica", "--query.max-concurrent=32", flag)
 		askConcurrently(ctx, t, "http://"+q.HTTP, requests, 4)
 	})
