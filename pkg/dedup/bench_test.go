@@ -159,3 +159,36 @@ func TestIteratorAllocs(t *testing.T) {
 		t.Errorf("a pass over %d samples allocates %v times, want 0", n/6, allocs)
 	}
 }
+
+// BenchmarkShortSeries reads merged series as an instant query over five
+// minutes selects them: a chunk of about 25 samples per replica, where
+// what the merge does once per series (probing each replica's spacing,
+// opening its chunks) weighs as much as the samples.
+func BenchmarkShortSeries(b *testing.B) {
+	lset, day, _ := benchReplicas(b, groundtruth.DefaultConfig().MissRate)
+	var replicas [2][]dedup.Chunk
+	inputSamples := 0
+	for r := range replicas {
+		it := day[r][len(day[r])/2].Chunk.Iterator(nil)
+		var samples []groundtruth.Sample
+		for it.Next() != chunkenc.ValNone && len(samples) < 25 {
+			t, v := it.At()
+			samples = append(samples, groundtruth.Sample{T: t, V: v})
+		}
+		replicas[r] = xorChunks(b, samples)
+		inputSamples += len(samples)
+	}
+	var it chunkenc.Iterator
+	var buf []floats.Sample
+	b.ReportAllocs()
+	for b.Loop() {
+		s := mergedSeries(lset, replicas)
+		it = s.Iterator(it)
+		runs := it.(floatRuns)
+		for it.Next() != chunkenc.ValNone {
+			t, v := it.At()
+			buf = runs.AppendFloats(append(buf[:0], floats.Sample{T: t, F: v}), math.MaxInt64)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*inputSamples), "ns/sample")
+}

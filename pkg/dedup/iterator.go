@@ -88,9 +88,16 @@ func (it *iterator) start() {
 		// interval from the first sample on: a replica that is not the
 		// primary is only read in the primary's gaps, and the primary's
 		// first spacing may itself be a missed scrape.
+		r := &it.replicas[i]
+		r.readHead(r.it.Next())
+		if r.chunks != nil {
+			var ok bool
+			if r.interval, ok = r.chunks.decodedFirstSpacing(); ok {
+				continue
+			}
+		}
 		it.probe = probe(it.sources[i], it.probe)
-		it.replicas[i].interval = firstSpacing(it.probe)
-		it.replicas[i].readHead(it.replicas[i].it.Next())
+		r.interval = firstSpacing(it.probe)
 	}
 	it.primary = it.earliest()
 	if it.primary < 0 {

@@ -54,6 +54,16 @@ func decodedLean(b []byte) (out []sample, err error) {
 	return read(it)
 }
 
+// decodedFew returns a reader of b through an Iterator that decodes n
+// samples at a time.
+func decodedFew(n int) func([]byte) ([]sample, error) {
+	return func(b []byte) ([]sample, error) {
+		it := &xorchunk.Iterator{}
+		it.ResetFew(b, n)
+		return read(it)
+	}
+}
+
 func read(it *xorchunk.Iterator) (out []sample, err error) {
 	for it.Next() == chunkenc.ValFloat {
 		t, v := it.At()
@@ -70,6 +80,8 @@ func compare(t *testing.T, b []byte) {
 	t.Helper()
 	compareWith(t, b, decoded)
 	compareWith(t, b, decodedLean)
+	compareWith(t, b, decodedFew(1))
+	compareWith(t, b, decodedFew(5))
 }
 
 func compareWith(t *testing.T, b []byte, decoded func([]byte) ([]sample, error)) {

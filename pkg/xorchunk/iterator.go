@@ -37,6 +37,10 @@ func (it *Iterator) Reset(b []byte) { it.reset(b, 0) }
 // decoded a few samples at a time, so that the iterator holds little.
 func (it *Iterator) ResetLean(b []byte) { it.reset(b, leanBatch) }
 
+// ResetFew is Reset for a reader of a chunk's first few samples: the chunk
+// is decoded n samples at a time.
+func (it *Iterator) ResetFew(b []byte, n int) { it.reset(b, max(n, 1)) }
+
 func (it *Iterator) reset(b []byte, batch int) {
 	it.batch = batch
 	n, err := it.d.open(b)
