@@ -122,8 +122,7 @@ func benchmarkIterator(b *testing.B, missRate float64) {
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(out), "ns/output-sample")
 		})
 	}
-	// As read-ahead reads the merge: a sample by Next, then the run of the
-	// followed replica after it in one call.
+	// As read-ahead reads the merge (readAsReadAhead).
 	b.Run("dedup runs", func(b *testing.B) {
 		s := mergedSeries(lset, replicas)
 		var it chunkenc.Iterator
@@ -131,14 +130,21 @@ func benchmarkIterator(b *testing.B, missRate float64) {
 		b.ReportAllocs()
 		for b.Loop() {
 			it = s.Iterator(it)
-			runs := it.(floatRuns)
-			for it.Next() != chunkenc.ValNone {
-				t, v := it.At()
-				buf = runs.AppendFloats(append(buf[:0], floats.Sample{T: t, F: v}), math.MaxInt64)
-			}
+			buf = readAsReadAhead(it, buf)
 		}
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*inputSamples), "ns/sample")
 	})
+}
+
+// readAsReadAhead reads it as read-ahead reads the merge: a sample by Next,
+// then the run of the followed replica after it in one call, each into buf.
+func readAsReadAhead(it chunkenc.Iterator, buf []floats.Sample) []floats.Sample {
+	runs := it.(floatRuns)
+	for it.Next() != chunkenc.ValNone {
+		t, v := it.At()
+		buf = runs.AppendFloats(append(buf[:0], floats.Sample{T: t, F: v}), math.MaxInt64)
+	}
+	return buf
 }
 
 // TestIteratorAllocs checks that reading a merged series allocates nothing
@@ -182,13 +188,8 @@ func BenchmarkShortSeries(b *testing.B) {
 	var buf []floats.Sample
 	b.ReportAllocs()
 	for b.Loop() {
-		s := mergedSeries(lset, replicas)
-		it = s.Iterator(it)
-		runs := it.(floatRuns)
-		for it.Next() != chunkenc.ValNone {
-			t, v := it.At()
-			buf = runs.AppendFloats(append(buf[:0], floats.Sample{T: t, F: v}), math.MaxInt64)
-		}
+		it = mergedSeries(lset, replicas).Iterator(it)
+		buf = readAsReadAhead(it, buf)
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*inputSamples), "ns/sample")
 }
