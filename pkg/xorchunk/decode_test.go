@@ -329,20 +329,25 @@ func TestIteratorSeek(t *testing.T) {
 		}
 		return i
 	}
-	open := func(lean bool) *xorchunk.Iterator {
+	// open decodes b whole (batch 0), lean (-1) or batch samples at a time.
+	open := func(batch int) *xorchunk.Iterator {
 		it := &xorchunk.Iterator{}
-		if lean {
-			it.ResetLean(b)
-		} else {
+		switch batch {
+		case 0:
 			it.Reset(b)
+		case -1:
+			it.ResetLean(b)
+		default:
+			it.ResetFew(b, batch)
 		}
 		return it
 	}
-	onwards, onwardsLean := open(false), open(true)
+	onwards, onwardsLean, onwardsFew := open(0), open(-1), open(5)
 	for i := range n {
 		for _, target := range []int64{ts[i], ts[i] + 1} {
 			for name, it := range map[string]*xorchunk.Iterator{
-				"fresh": open(false), "onwards": onwards, "fresh lean": open(true), "onwards lean": onwardsLean,
+				"fresh": open(0), "onwards": onwards, "fresh lean": open(-1), "onwards lean": onwardsLean,
+				"fresh few": open(5), "onwards few": onwardsFew,
 			} {
 				typ := it.Seek(target)
 				j := firstAtOrAfter(target)
@@ -363,7 +368,7 @@ func TestIteratorSeek(t *testing.T) {
 		}
 	}
 	// Read on after seeking into the middle: every later sample, in order.
-	it := open(true)
+	it := open(-1)
 	it.Seek(ts[50])
 	for i := 51; i < n; i++ {
 		if it.Next() != chunkenc.ValFloat {
