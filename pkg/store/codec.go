@@ -24,7 +24,11 @@ import (
 // Series responses, most of what a querier receives, are decoded by a
 // decoder of our own (unmarshalSeriesResponse), which points into that copy
 // alike but allocates far less.
-type Codec struct{}
+type Codec struct {
+	// frames holds the buffers large messages are encoded into; nil is
+	// gRPC's default pool.
+	frames mem.BufferPool
+}
 
 // gogoMessage is what gogo's generated marshalers and unmarshalers provide.
 type gogoMessage interface {
@@ -36,17 +40,21 @@ type gogoMessage interface {
 func init() {
 	// Registered once, for every gRPC server and client in the process: the
 	// sidecar and the querier both import this package.
-	encoding.RegisterCodecV2(Codec{})
+	encoding.RegisterCodecV2(Codec{frames: &framePool{}})
 }
 
 // Name implements encoding.CodecV2; "proto" replaces gRPC's own codec.
 func (Codec) Name() string { return "proto" }
 
 // Marshal implements encoding.CodecV2.
-func (Codec) Marshal(v any) (mem.BufferSlice, error) {
+func (c Codec) Marshal(v any) (mem.BufferSlice, error) {
 	switch m := v.(type) {
 	case gogoMessage:
-		return marshalGogo(m)
+		pool := c.frames
+		if pool == nil {
+			pool = mem.DefaultBufferPool()
+		}
+		return marshalGogo(m, pool)
 	case proto.Message:
 		buf, err := proto.Marshal(m)
 		if err != nil {
@@ -64,11 +72,11 @@ func (Codec) Marshal(v any) (mem.BufferSlice, error) {
 }
 
 // marshalGogo encodes m. A large message, such as a frame of series, goes
-// into a buffer of gRPC's pool, which gRPC returns to the pool once it has
-// written the message: a sidecar sends about as many bytes as it reads,
-// and allocating each frame anew was a quarter of what it allocated, paid
-// for in the collector's CPU on the query's path.
-func marshalGogo(m gogoMessage) (mem.BufferSlice, error) {
+// into a buffer of pool, which gRPC returns to the pool once it has written
+// the message: a sidecar sends about as many bytes as it reads, and
+// allocating each frame anew was a quarter of what it allocated, paid for
+// in the collector's CPU on the query's path.
+func marshalGogo(m gogoMessage, pool mem.BufferPool) (mem.BufferSlice, error) {
 	size := m.Size()
 	if mem.IsBelowBufferPoolingThreshold(size) {
 		buf := make([]byte, size)
@@ -78,7 +86,6 @@ func marshalGogo(m gogoMessage) (mem.BufferSlice, error) {
 		}
 		return mem.BufferSlice{mem.SliceBuffer(buf[size-n:])}, nil
 	}
-	pool := mem.DefaultBufferPool()
 	buf := pool.Get(size)
 	n, err := m.MarshalToSizedBuffer(*buf)
 	if err != nil {
