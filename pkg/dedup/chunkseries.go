@@ -78,10 +78,9 @@ func (s *chunkSeries) Iterator(reuse chunkenc.Iterator) chunkenc.Iterator {
 }
 
 // probe returns an iterator over the series for reading its first few
-// samples: it decodes as many as firstSpacing reads at a time, where the
-// merge's own decoding would decode the whole first chunk only for them.
-// For an instant query's short series, probing the replicas was a third
-// of what the merge spent.
+// samples where decodedFirstSpacing cannot: it decodes as many as
+// firstSpacing reads at a time, where the merge's own decoding would decode
+// the whole first chunk only for them.
 func probe(s storage.Series, reuse chunkenc.Iterator) chunkenc.Iterator {
 	cs, ok := s.(*chunkSeries)
 	if !ok {
@@ -180,21 +179,21 @@ func (c *chunksIterator) syncRun() {
 // decodedFirstSpacing is firstSpacing of the series for an iterator at its
 // first sample, read from the samples its open chunk has decoded, if they
 // are the series' first spacingsPerEstimate+1: no other chunk may hold a
-// sample among them. It saves the merge a probe of the replica.
+// sample among them. It saves the merge a probe of the replica, which for
+// an instant query's short series was a third of what the merge spent.
 func (c *chunksIterator) decodedFirstSpacing() (spacing int64, ok bool) {
 	if c.run == nil {
 		return 0, false
 	}
+	var times [spacingsPerEstimate + 1]int64
 	s := c.run.Samples()
-	if len(s) <= spacingsPerEstimate || s[0].T != c.curT || s[spacingsPerEstimate].T >= c.nextMinT {
+	if len(s) < len(times) || s[0].T != c.curT || s[len(times)-1].T >= c.nextMinT {
 		return 0, false
 	}
-	for i := 1; i <= spacingsPerEstimate; i++ {
-		if d := s[i].T - s[i-1].T; spacing == 0 || d < spacing {
-			spacing = d
-		}
+	for i := range times {
+		times[i] = s[i].T
 	}
-	return spacing, true
+	return smallestSpacing(times[:]), true
 }
 
 // setRun sets run if the current sample is a float read from the only open

@@ -167,13 +167,23 @@ func (r *replica) catchUp(t, lookback int64) {
 // firstSpacing is the smallest spacing between the first
 // spacingsPerEstimate+1 samples of it, or zero if it has fewer than two.
 func firstSpacing(it chunkenc.Iterator) int64 {
-	var smallest, last int64
-	for n := 0; n <= spacingsPerEstimate && it.Next() != chunkenc.ValNone; n++ {
-		t := it.AtT()
-		if n > 0 && t > last && (smallest == 0 || t-last < smallest) {
-			smallest = t - last
+	var times [spacingsPerEstimate + 1]int64
+	n := 0
+	for n < len(times) && it.Next() != chunkenc.ValNone {
+		times[n] = it.AtT()
+		n++
+	}
+	return smallestSpacing(times[:n])
+}
+
+// smallestSpacing is the smallest positive spacing between successive
+// times, or zero if there is none.
+func smallestSpacing(times []int64) int64 {
+	var smallest int64
+	for i := 1; i < len(times); i++ {
+		if d := times[i] - times[i-1]; d > 0 && (smallest == 0 || d < smallest) {
+			smallest = d
 		}
-		last = t
 	}
 	return smallest
 }
