@@ -135,18 +135,26 @@ func (p *Process) WaitReady(url string, timeout time.Duration) {
 // front of it, say) leaves the sidecar with remote read alone.
 func Sidecar(t testing.TB, promURL string, args ...string) *Process {
 	t.Helper()
-	if !slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, "--tsdb.path=") }) {
+	if !hasFlag(args, "--tsdb.path") {
 		if dir := dataDir(promURL); dir != "" {
 			args = append(args, "--tsdb.path="+dir)
 		}
 	}
+	if !hasFlag(args, "--log.level") {
+		args = append(args, "--log.level=debug")
+	}
 	addrs := promtest.FreeAddrs(t, 2)
 	grpcAddr, httpAddr := addrs[0], addrs[1]
 	p := Start(t, "tandem", append([]string{"sidecar", "--prometheus.url=" + promURL,
-		"--grpc-address=" + grpcAddr, "--http-address=" + httpAddr, "--log.level=debug"}, args...)...)
+		"--grpc-address=" + grpcAddr, "--http-address=" + httpAddr}, args...)...)
 	p.GRPC, p.HTTP = grpcAddr, httpAddr
 	p.WaitReady("http://"+httpAddr+"/-/ready", time.Minute)
 	return p
+}
+
+// hasFlag reports whether args set the flag name (--name=value).
+func hasFlag(args []string, name string) bool {
+	return slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, name+"=") })
 }
 
 // dataDir asks the Prometheus at promURL for its --storage.tsdb.path; ""

@@ -5,17 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"os/exec"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/thanos-io/thanos/pkg/info/infopb"
 	"github.com/thanos-io/thanos/pkg/store/storepb"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/tandem-metrics/tandem/internal/e2etest"
 	"github.com/tandem-metrics/tandem/internal/promtest"
 	"github.com/tandem-metrics/tandem/internal/supervise"
 )
@@ -53,54 +50,37 @@ func BenchmarkSidecarSeries(b *testing.B) {
 			b.StopTimer()
 			b.ReportMetric(float64(series)/elapsed.Seconds(), "series/s")
 			b.ReportMetric(float64(bytes)/elapsed.Seconds()/1e6, "MB/s")
-			b.ReportMetric(float64(peakRSS(b, sidecar.Process.Pid))/1e6, "sidecar-peak-RSS-MB")
+			b.ReportMetric(float64(peakRSS(b, sidecar.Pid()))/1e6, "sidecar-peak-RSS-MB")
 		})
 	}
 }
 
+// benchData is n gauges with samples each, one every step from base.
 func benchData(n, samples int) string {
-	var sb strings.Builder
-	sb.WriteString("# TYPE bench gauge\n")
-	for i := range n {
-		lbls := fmt.Sprintf(`{instance="host-%05d",job="bench",code="%d"}`, i, 200+i%5)
-		for j := range samples {
-			fmt.Fprintf(&sb, "bench%s %d %.3f\n", lbls, i+j, float64(base+int64(j)*step)/1000)
+	series := make([]promtest.Series, n)
+	for i := range series {
+		s := promtest.Series{
+			Labels:  map[string]string{"instance": fmt.Sprintf("host-%05d", i), "job": "bench", "code": fmt.Sprint(200 + i%5)},
+			Samples: make([]promtest.Sample, samples),
 		}
+		for j := range s.Samples {
+			s.Samples[j] = promtest.Sample{T: base + int64(j)*step, V: float64(i + j)}
+		}
+		series[i] = s
 	}
-	sb.WriteString("# EOF\n")
-	return sb.String()
+	return promtest.OpenMetrics(promtest.Family{Name: "bench", Series: series})
 }
 
-func startSidecar(b *testing.B, promURL string) (*exec.Cmd, storepb.StoreClient) {
-	addrs := promtest.FreeAddrs(b, 2)
-	grpcAddr, httpAddr := addrs[0], addrs[1]
-	cmd := exec.Command(promtest.Binary(b, "tandem"), "sidecar", "--prometheus.url="+promURL,
-		"--grpc-address="+grpcAddr, "--http-address="+httpAddr, "--log.level=warn")
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+// startSidecar runs a sidecar process for the Prometheus at promURL, reading
+// its blocks from its data directory as in a pod sharing the volume.
+func startSidecar(b *testing.B, promURL string) (*e2etest.Process, storepb.StoreClient) {
+	sidecar := e2etest.Sidecar(b, promURL, "--log.level=warn")
+	conn, err := grpc.NewClient(sidecar.GRPC, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { conn.Close() })
-	info := infopb.NewInfoClient(conn)
-	deadline := time.Now().Add(time.Minute)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		_, err := info.Info(ctx, &infopb.InfoRequest{})
-		cancel()
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			b.Fatalf("sidecar not ready: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return cmd, storepb.NewStoreClient(conn)
+	return sidecar, storepb.NewStoreClient(conn)
 }
 
 func drain(b *testing.B, c storepb.StoreClient, req *storepb.SeriesRequest) (series, bytes int) {
