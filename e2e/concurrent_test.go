@@ -71,6 +71,34 @@ func TestConcurrentQueriesMatchPrometheus(t *testing.T) {
 	})
 }
 
+// TestConcurrentHeadQueriesMatchPrometheus is
+// TestConcurrentQueriesMatchPrometheus over the same history written into
+// the replicas' heads by remote write, where the sidecars read it through
+// remote read: reads that start inside a head chunk come whole from
+// Prometheus, and the short ones are cut by the sidecar.
+func TestConcurrentHeadQueriesMatchPrometheus(t *testing.T) {
+	var (
+		proms     []*promtest.Server
+		endpoints []string
+	)
+	for r := range 2 {
+		p := promtest.Start(t, promtest.Config{
+			ExternalLabels: map[string]string{"cluster": "eu", "replica": fmt.Sprintf("r%d", r)},
+			Args:           []string{"--web.enable-remote-write-receiver"},
+		})
+		p.RemoteWrite(t, richFamilies()...)
+		proms = append(proms, p)
+		endpoints = append(endpoints, e2etest.Sidecar(t, p.URL()).GRPC)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	requests := prometheusAnswers(ctx, t, proms[0].URL(), dashboardQueries)
+	forEachReadMode(t, func(t *testing.T, flag string) {
+		q := e2etest.Query(t, endpoints, "--query.replica-label=replica", "--query.max-concurrent=32", flag)
+		askConcurrently(ctx, t, "http://"+q.HTTP, requests, 4)
+	})
+}
+
 // readMode is one way a query reads its selections, set by a flag.
 type readMode struct{ name, flag string }
 

@@ -18,10 +18,12 @@ import (
 	"github.com/tandem-metrics/tandem/internal/promtest"
 )
 
-// richData is one replica's history of a counter with a reset, a gauge and
-// a classic histogram, two hours at 15 s with a hole in the gauge, as
-// OpenMetrics.
-func richData() string {
+// richData is richFamilies as OpenMetrics, for blocks.
+func richData() string { return promtest.OpenMetrics(richFamilies()...) }
+
+// richFamilies are one replica's history of a counter with a reset, a gauge
+// and a classic histogram, two hours at 15 s with a hole in the gauge.
+func richFamilies() []promtest.Family {
 	rng := rand.New(rand.NewPCG(7, 7))
 	at := func(j int) int64 { return base.Add(time.Duration(j) * step).UnixMilli() }
 
@@ -69,7 +71,7 @@ func richData() string {
 		}
 	}
 	buckets.Series = series
-	return promtest.OpenMetrics(requests, temperature, buckets)
+	return []promtest.Family{requests, temperature, buckets}
 }
 
 // queryCases are PromQL expressions with %s where the selectors' extra

@@ -23,34 +23,36 @@ const openEndMargin = 5 * time.Minute
 // its chunks: its smallest block, 2 h unless changed.
 const headChunkRange = 2 * time.Hour
 
-// hintsStart is where the hints of a remote read from `from` to `end`
+// readStart is where the hints of a remote read from `from` to `end`
 // start, given the oldest sample of Prometheus's head (math.MaxInt64 if not
-// known).
+// known), and where the sidecar cuts the chunks it gets (math.MinInt64 for
+// nowhere).
 //
 // Prometheus picks the head's chunks by the read's range but cuts them at
 // the hints' range, by decoding and re-encoding the samples it keeps. A
 // read that starts inside the head would have one chunk per series cut at
-// its start. Hints that start where no head chunk reaching `from` can
-// start earlier get those chunks as stored, with samples before `from`
-// that the query does not evaluate. That is worth it only while those are
-// few against the samples asked for: the query holds what it reads (and
-// Thanos's engine all of it at once), and for five minutes of a half-hour
-// chunk the cut costs less than carrying the rest. So the hints start
-// early only where at most twice the time asked for lies between, which
-// takes in every read of an hour or more and bounds what any read brings
-// to three times what it asks for. The chunks of a block are picked by the
-// hints' range, so the hints never start before the head: a read that does
-// is cut as before.
-func hintsStart(from, end, headMin int64) int64 {
+// its start: for an instant query that was about half of what Prometheus
+// spent on the read. Hints that start where no head chunk reaching `from`
+// can start earlier get those chunks as stored, with samples before `from`
+// that the query does not evaluate. Those are relayed as they are while
+// they are few against the samples asked for: at most twice the time asked
+// for lies between, which takes in every read of an hour or more and bounds
+// what any read brings to three times what it asks for. Otherwise (five
+// minutes of a half-hour chunk) the query would hold several times what it
+// asked for, and the sidecar cuts the chunks at `from` itself, which costs
+// it a fraction of what it costs Prometheus (see cutter). The chunks of a
+// block are picked by the hints' range, so the hints never start before
+// the head: a read that does is cut by Prometheus as before.
+func readStart(from, end, headMin int64) (hints, cut int64) {
 	if from <= headMin {
-		return from
+		return from, math.MinInt64
 	}
 	r := headChunkRange.Milliseconds()
 	start := max(headMin, from-((from%r)+r)%r)
 	if from-start > 2*(end-from) {
-		return from
+		return start, from
 	}
-	return start
+	return start, math.MinInt64
 }
 
 // newestSample is the end of the newest chunk remote read has returned, in

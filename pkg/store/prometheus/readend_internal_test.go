@@ -42,32 +42,35 @@ func TestReadEnd(t *testing.T) {
 	}
 }
 
-// TestHintsStart checks where the hints of remote reads start: at the
+// TestReadStart checks where the hints of remote reads start: at the
 // read's start unless it is inside the head, else at the boundary of the
-// head's chunk range before it, but never before the head, nor so early
-// that more than twice what the read asks for lies between.
-func TestHintsStart(t *testing.T) {
+// head's chunk range before it, but never before the head; and that reads
+// with more than twice what they ask for before them are cut by the
+// sidecar, at their start.
+func TestReadStart(t *testing.T) {
 	day := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	ms := func(d time.Duration) int64 { return day.Add(d).UnixMilli() }
+	const none = math.MinInt64
 	for _, tc := range []struct {
 		name               string
 		from, end, headMin int64
-		want               int64
+		hints, cut         int64
 	}{
-		{"head not known", ms(5 * time.Hour), ms(8 * time.Hour), math.MaxInt64, ms(5 * time.Hour)},
-		{"from before the head", ms(3 * time.Hour), ms(8 * time.Hour), ms(4 * time.Hour), ms(3 * time.Hour)},
-		{"from at the head's start", ms(4 * time.Hour), ms(8 * time.Hour), ms(4 * time.Hour), ms(4 * time.Hour)},
-		{"inside the head, past a chunk range boundary", ms(7*time.Hour + 20*time.Minute), ms(9 * time.Hour), ms(4 * time.Hour), ms(6 * time.Hour)},
-		{"inside the head's first chunk range", ms(4*time.Hour + 20*time.Minute), ms(8 * time.Hour), ms(4*time.Hour + 5*time.Minute), ms(4*time.Hour + 5*time.Minute)},
-		{"on a boundary", ms(6 * time.Hour), ms(8 * time.Hour), ms(4 * time.Hour), ms(6 * time.Hour)},
-		{"before 1970", -90 * time.Minute.Milliseconds(), 0, -3 * time.Hour.Milliseconds(), -2 * time.Hour.Milliseconds()},
-		{"twice as much before as asked for", ms(6*time.Hour + 10*time.Minute), ms(6*time.Hour + 15*time.Minute), ms(4 * time.Hour), ms(6 * time.Hour)},
-		{"more than twice as much before", ms(6*time.Hour + 11*time.Minute), ms(6*time.Hour + 16*time.Minute), ms(4 * time.Hour), ms(6*time.Hour + 11*time.Minute)},
-		{"an hour, from anywhere", ms(7*time.Hour + 59*time.Minute), ms(8*time.Hour + 59*time.Minute), ms(4 * time.Hour), ms(6 * time.Hour)},
-		{"an instant", ms(6*time.Hour + 40*time.Minute), ms(6*time.Hour + 40*time.Minute), ms(4 * time.Hour), ms(6*time.Hour + 40*time.Minute)},
+		{"head not known", ms(5 * time.Hour), ms(8 * time.Hour), math.MaxInt64, ms(5 * time.Hour), none},
+		{"from before the head", ms(3 * time.Hour), ms(8 * time.Hour), ms(4 * time.Hour), ms(3 * time.Hour), none},
+		{"from at the head's start", ms(4 * time.Hour), ms(8 * time.Hour), ms(4 * time.Hour), ms(4 * time.Hour), none},
+		{"inside the head, past a chunk range boundary", ms(7*time.Hour + 20*time.Minute), ms(9 * time.Hour), ms(4 * time.Hour), ms(6 * time.Hour), none},
+		{"inside the head's first chunk range", ms(4*time.Hour + 20*time.Minute), ms(8 * time.Hour), ms(4*time.Hour + 5*time.Minute), ms(4*time.Hour + 5*time.Minute), none},
+		{"on a boundary", ms(6 * time.Hour), ms(8 * time.Hour), ms(4 * time.Hour), ms(6 * time.Hour), none},
+		{"before 1970", -90 * time.Minute.Milliseconds(), 0, -3 * time.Hour.Milliseconds(), -2 * time.Hour.Milliseconds(), none},
+		{"twice as much before as asked for", ms(6*time.Hour + 10*time.Minute), ms(6*time.Hour + 15*time.Minute), ms(4 * time.Hour), ms(6 * time.Hour), none},
+		{"more than twice as much before", ms(6*time.Hour + 11*time.Minute), ms(6*time.Hour + 16*time.Minute), ms(4 * time.Hour), ms(6 * time.Hour), ms(6*time.Hour + 11*time.Minute)},
+		{"an hour, from anywhere", ms(7*time.Hour + 59*time.Minute), ms(8*time.Hour + 59*time.Minute), ms(4 * time.Hour), ms(6 * time.Hour), none},
+		{"an instant", ms(6*time.Hour + 40*time.Minute), ms(6*time.Hour + 40*time.Minute), ms(4 * time.Hour), ms(6 * time.Hour), ms(6*time.Hour + 40*time.Minute)},
+		{"an instant in the head's first chunk range", ms(4*time.Hour + 40*time.Minute), ms(4*time.Hour + 40*time.Minute), ms(4*time.Hour + 5*time.Minute), ms(4*time.Hour + 5*time.Minute), ms(4*time.Hour + 40*time.Minute)},
 	} {
-		if got := hintsStart(tc.from, tc.end, tc.headMin); got != tc.want {
-			t.Errorf("%s: hints start at %d, want %d", tc.name, got, tc.want)
+		if hints, cut := readStart(tc.from, tc.end, tc.headMin); hints != tc.hints || cut != tc.cut {
+			t.Errorf("%s: hints start at %d and the sidecar cuts at %d, want %d and %d", tc.name, hints, cut, tc.hints, tc.cut)
 		}
 	}
 }

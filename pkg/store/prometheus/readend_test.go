@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	promclient "github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/prometheus/tsdb/chunkenc"
 	"github.com/thanos-io/thanos/pkg/store/storepb"
 
 	"github.com/tandem-metrics/tandem/internal/promtest"
@@ -130,7 +132,8 @@ func TestRemoteReadFromInsideTheHead(t *testing.T) {
 		g.Samples = append(g.Samples, promtest.Sample{T: base + int64(j)*1000, V: float64(j)})
 	}
 	prom.RemoteWrite(t, promtest.Family{Name: "g", Type: "gauge", Series: []promtest.Series{g}})
-	e := serveSidecar(t, prom.URL(), promstore.TargetOptions{MaxAge: 100 * time.Millisecond, Timeout: time.Minute})
+	reg := promclient.NewRegistry()
+	e := serveSidecarWith(t, prom.URL(), promstore.TargetOptions{MaxAge: 100 * time.Millisecond, Timeout: time.Minute}, nil, reg)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	newest := g.Samples[len(g.Samples)-1].T
@@ -186,4 +189,52 @@ func TestRemoteReadFromInsideTheHead(t *testing.T) {
 			t.Fatalf("samples %v, want only the %d asked for", samples, len(want))
 		}
 	})
+	// Ten seconds up to the newest sample: Prometheus sends the open chunk
+	// as it stores it (the read is asked to the end and its hints start
+	// before the chunk), and the sidecar cuts it at the start into the
+	// chunk Prometheus's own cut would have made.
+	t.Run("a short read to the newest sample", func(t *testing.T) {
+		mint := newest - 10_000
+		open := stored[len(stored)-1]
+		readBytes := func(mint int64) (float64, []storepb.AggrChunk) {
+			before := counterValue(t, reg, "tandem_sidecar_remote_read_bytes_total")
+			got := chunksByName(ctx, t, e.client, mint, newest, 0)["g"]
+			return counterValue(t, reg, "tandem_sidecar_remote_read_bytes_total") - before, got
+		}
+		wait.Until(t, 10*time.Second, "the chunk holding the read's start to come whole and be cut at it", func() error {
+			whole, _ := readBytes(open.MinTime)
+			read, got := readBytes(mint)
+			want := inRange(g.Samples, mint, newest)
+			samples, err := decodeChunks(got)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(samples, want) {
+				return fmt.Errorf("%d samples, want the %d from %d to %d", len(samples), len(want), mint, newest)
+			}
+			cut := xorChunk(t, want)
+			if len(got) != 1 || got[0].MinTime != want[0].T || got[0].MaxTime != newest || !slices.Equal(got[0].Raw.Data, cut) {
+				t.Fatalf("chunks %v, want one [%d, %d] of %d bytes as Prometheus cuts it", got, want[0].T, newest, len(cut))
+			}
+			if read != whole {
+				return fmt.Errorf("remote read sent %.0f bytes, where the open chunk whole takes %.0f: Prometheus cut it", read, whole)
+			}
+			return nil
+		})
+	})
+}
+
+// xorChunk encodes samples into one XOR chunk, one by one, as Prometheus
+// re-encodes the samples it keeps of a chunk it cuts.
+func xorChunk(t *testing.T, samples []promtest.Sample) []byte {
+	t.Helper()
+	c := chunkenc.NewXORChunk()
+	app, err := c.Appender()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range samples {
+		app.Append(s.T, s.V)
+	}
+	return c.Bytes()
 }

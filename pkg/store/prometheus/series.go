@@ -42,6 +42,7 @@ func (s *Store) Series(r *storepb.SeriesRequest, srv storepb.Store_SeriesServer)
 		out:        out,
 		skipChunks: r.SkipChunks,
 		maxt:       r.MaxTime,
+		cut:        noCut(),
 	}
 	m.order = newOrderer(m.shape.inserted, out.send)
 
@@ -149,8 +150,10 @@ func (s *Store) remoteRead(ctx context.Context, r *storepb.SeriesRequest, from i
 		StartTimestampMs: from,
 		EndTimestampMs:   end,
 		Matchers:         toPromMatchers(matchers),
-		Hints:            readHints(r, hintsStart(from, r.MaxTime, s.target.BlockPlan().headMin), end),
 	}
+	hintsFrom, cut := readStart(from, r.MaxTime, s.target.BlockPlan().headMin)
+	q.Hints = readHints(r, hintsFrom, end)
+	m.cut.from = cut
 	defer func() { s.newest.note(m.newest) }()
 	body, err := s.client.RemoteRead(ctx, q)
 	if err != nil {
@@ -230,6 +233,8 @@ type merger struct {
 	maxt int64
 	// newest is the end of the newest chunk remote read returned.
 	newest int64
+	// cut cuts remote read's chunks at the read's start, if it asks.
+	cut cutter
 
 	local      *blocks.SeriesSet // nil: no blocks
 	localKey   labels.Labels     // the next local series' key, nil if none
@@ -322,6 +327,13 @@ func (m *merger) remote(cs *chunkedSeries) error {
 				// Read past the request's end (see openEndMargin).
 				continue
 			}
+			c, ok, err := m.cut.cut(c)
+			if err != nil {
+				return status.Errorf(codes.Internal, "cut a chunk of series %s at the read's start: %v", key, err)
+			}
+			if !ok {
+				continue
+			}
 			enc, err := chunkEncoding(c.Type)
 			if err != nil {
 				return status.Error(codes.Internal, err.Error())
@@ -330,7 +342,8 @@ func (m *merger) remote(cs *chunkedSeries) error {
 			chunks = append(chunks, storepb.AggrChunk{MinTime: c.MinTimeMs, MaxTime: c.MaxTimeMs, Raw: &raws[len(raws)-1]})
 		}
 		if len(chunks) == 0 && len(cs.Chunks) > 0 {
-			// All its samples are after the request's end.
+			// All its samples are after the request's end, or before the
+			// start of a read the sidecar cuts.
 			return nil
 		}
 	}

@@ -49,7 +49,7 @@ func requestStep(r *storepb.SeriesRequest) int64 {
 
 // readHints are the hints of a remote read over [mint, maxt] for r.
 // Prometheus's TSDB cuts every chunk at the hints' range and picks a
-// block's chunks by it; the head's it picks by the query's (see hintsStart).
+// block's chunks by it; the head's it picks by the query's (see readStart).
 func readHints(r *storepb.SeriesRequest, mint, maxt int64) *prompb.ReadHints {
 	h := &prompb.ReadHints{StartMs: mint, EndMs: maxt, StepMs: requestStep(r), RangeMs: r.Range}
 	if qh := r.QueryHints; qh != nil {

@@ -1,0 +1,145 @@
+package prometheus
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/prometheus/prometheus/model/histogram"
+	"github.com/prometheus/prometheus/prompb"
+	"github.com/prometheus/prometheus/tsdb/chunkenc"
+
+	"github.com/tandem-metrics/tandem/pkg/chunkcheck"
+	"github.com/tandem-metrics/tandem/pkg/xorchunk"
+)
+
+// cutter cuts the chunks of a remote read at the read's start, as
+// Prometheus does for hints that start there (see readStart): a chunk that
+// starts before is re-encoded with its samples from the start on, into the
+// same bytes Prometheus's cut would give, and one that ends before is
+// dropped. It decodes float chunks with xorchunk, a whole chunk in one
+// loop, where Prometheus steps its bit reader sample by sample through
+// every sample before the start too.
+type cutter struct {
+	from int64 // math.MinInt64: nothing is cut
+	xor  xorchunk.Iterator
+	it   chunkenc.Iterator // reused across histogram chunks
+}
+
+// noCut is a cutter that leaves every chunk as it is.
+func noCut() cutter { return cutter{from: math.MinInt64} }
+
+// cut returns c without its samples before the read's start, and false if
+// none are left. The returned chunk's data is its own.
+func (k *cutter) cut(c prompb.Chunk) (prompb.Chunk, bool, error) {
+	if c.MinTimeMs >= k.from {
+		return c, true, nil
+	}
+	if c.MaxTimeMs < k.from {
+		return c, false, nil
+	}
+	var (
+		cut cutChunk
+		err error
+	)
+	switch c.Type {
+	case prompb.Chunk_XOR:
+		cut, err = k.cutXOR(c.Data)
+	case prompb.Chunk_HISTOGRAM, prompb.Chunk_FLOAT_HISTOGRAM:
+		cut, err = k.cutHistograms(c)
+	default:
+		return c, false, fmt.Errorf("chunk encoding %v", c.Type)
+	}
+	if err != nil || cut.chunk == nil {
+		return c, false, err
+	}
+	return prompb.Chunk{MinTimeMs: cut.first, MaxTimeMs: cut.last, Type: c.Type, Data: cut.chunk.Bytes()}, true, nil
+}
+
+// cutChunk is a chunk re-encoded from its first sample at or after the
+// cut on, and the times of its first and last samples; chunk is nil if
+// there are none.
+type cutChunk struct {
+	chunk       chunkenc.Chunk
+	first, last int64
+}
+
+// add notes a sample at t appended to the chunk.
+func (c *cutChunk) add(t int64) {
+	if c.first == math.MinInt64 {
+		c.first = t
+	}
+	c.last = t
+}
+
+// cutXOR re-encodes the samples of an XOR chunk from k.from on.
+func (k *cutter) cutXOR(data []byte) (cutChunk, error) {
+	k.xor.Reset(data)
+	if k.xor.Seek(k.from) == chunkenc.ValNone {
+		return cutChunk{}, k.xor.Err()
+	}
+	out := chunkenc.NewXORChunk()
+	app, err := out.Appender()
+	if err != nil {
+		return cutChunk{}, err
+	}
+	cut := cutChunk{chunk: out, first: math.MinInt64}
+	for vt := chunkenc.ValFloat; vt == chunkenc.ValFloat; vt = k.xor.Next() {
+		t, v := k.xor.At()
+		app.Append(t, v)
+		cut.add(t)
+	}
+	return cut, k.xor.Err()
+}
+
+// cutHistograms re-encodes the samples of a histogram chunk from k.from on,
+// appended one by one to a new chunk of the same kind, as Prometheus does.
+func (k *cutter) cutHistograms(c prompb.Chunk) (cutChunk, error) {
+	enc, want := chunkenc.EncHistogram, chunkenc.ValHistogram
+	if c.Type == prompb.Chunk_FLOAT_HISTOGRAM {
+		enc, want = chunkenc.EncFloatHistogram, chunkenc.ValFloatHistogram
+	}
+	// Prometheus's iterator sizes its buckets from the chunk's layout
+	// before it reads a sample: a broken layout would have it allocate
+	// without bound.
+	if err := chunkcheck.Layout(enc, c.Data); err != nil {
+		return cutChunk{}, err
+	}
+	in, err := chunkenc.FromData(enc, c.Data)
+	if err != nil {
+		return cutChunk{}, err
+	}
+	out, err := chunkenc.NewEmptyChunk(enc)
+	if err != nil {
+		return cutChunk{}, err
+	}
+	app, err := out.Appender()
+	if err != nil {
+		return cutChunk{}, err
+	}
+	cut := cutChunk{first: math.MinInt64}
+	k.it = in.Iterator(k.it)
+	for vt := k.it.Seek(k.from); vt != chunkenc.ValNone; vt = k.it.Next() {
+		if vt != want {
+			return cutChunk{}, fmt.Errorf("a %v sample in a %v chunk", vt, enc)
+		}
+		var t int64
+		if want == chunkenc.ValHistogram {
+			var h *histogram.Histogram
+			t, h = k.it.AtHistogram(nil)
+			_, _, app, err = app.AppendHistogram(nil, t, h, true)
+		} else {
+			var fh *histogram.FloatHistogram
+			t, fh = k.it.AtFloatHistogram(nil)
+			_, _, app, err = app.AppendFloatHistogram(nil, t, fh, true)
+		}
+		if err != nil {
+			return cutChunk{}, err
+		}
+		cut.add(t)
+	}
+	if err := k.it.Err(); err != nil || cut.first == math.MinInt64 {
+		return cutChunk{}, err
+	}
+	cut.chunk = out
+	return cut, nil
+}

@@ -1,0 +1,159 @@
+package prometheus
+
+import (
+	"bytes"
+	"math"
+	"testing"
+
+	"github.com/prometheus/prometheus/model/histogram"
+	"github.com/prometheus/prometheus/prompb"
+	"github.com/prometheus/prometheus/tsdb/chunkenc"
+	"github.com/prometheus/prometheus/tsdb/tsdbutil"
+)
+
+// sampleAt is the i-th sample of a chunk built by encodeChunk.
+type sampleAt struct {
+	t  int64
+	v  float64
+	h  *histogram.Histogram
+	fh *histogram.FloatHistogram
+}
+
+// testSamples are n samples 15 s apart from t0 of a chunk of type typ.
+func testSamples(typ prompb.Chunk_Encoding, n int, t0 int64) []sampleAt {
+	out := make([]sampleAt, n)
+	for i := range out {
+		out[i].t = t0 + int64(i)*15_000
+		switch typ {
+		case prompb.Chunk_XOR:
+			out[i].v = float64(i*i) / 3
+		case prompb.Chunk_HISTOGRAM:
+			out[i].h = tsdbutil.GenerateTestHistogram(int64(i))
+		case prompb.Chunk_FLOAT_HISTOGRAM:
+			out[i].fh = tsdbutil.GenerateTestFloatHistogram(int64(i))
+		}
+	}
+	return out
+}
+
+// encodeChunk appends samples to a new chunk of type typ one by one, as
+// Prometheus re-encodes the samples it keeps of a chunk it cuts.
+func encodeChunk(t *testing.T, typ prompb.Chunk_Encoding, samples []sampleAt) prompb.Chunk {
+	t.Helper()
+	enc := map[prompb.Chunk_Encoding]chunkenc.Encoding{prompb.Chunk_XOR: chunkenc.EncXOR, prompb.Chunk_HISTOGRAM: chunkenc.EncHistogram, prompb.Chunk_FLOAT_HISTOGRAM: chunkenc.EncFloatHistogram}[typ]
+	c, err := chunkenc.NewEmptyChunk(enc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, err := c.Appender()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range samples {
+		switch {
+		case s.h != nil:
+			_, _, app, err = app.AppendHistogram(nil, s.t, s.h, true)
+		case s.fh != nil:
+			_, _, app, err = app.AppendFloatHistogram(nil, s.t, s.fh, true)
+		default:
+			app.Append(s.t, s.v)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return prompb.Chunk{MinTimeMs: samples[0].t, MaxTimeMs: samples[len(samples)-1].t, Type: typ, Data: c.Bytes()}
+}
+
+// TestCutterCutsAsPrometheus checks that a chunk cut by the sidecar is the
+// chunk Prometheus would have sent had it cut it: the samples from the
+// cut on, in the same bytes, with their first and last times.
+func TestCutterCutsAsPrometheus(t *testing.T) {
+	const t0 = 1_700_000_000_000
+	for _, typ := range []prompb.Chunk_Encoding{prompb.Chunk_XOR, prompb.Chunk_HISTOGRAM, prompb.Chunk_FLOAT_HISTOGRAM} {
+		samples := testSamples(typ, 120, t0)
+		whole := encodeChunk(t, typ, samples)
+		for _, tc := range []struct {
+			name string
+			from int64
+			keep int // samples kept from the end; -1: the chunk as it is
+		}{
+			{"before the chunk", t0 - 1, -1},
+			{"at its first sample", t0, -1},
+			{"just after it", t0 + 1, 119},
+			{"between samples", t0 + 100*15_000 - 7_000, 20},
+			{"on a sample", t0 + 100*15_000, 20},
+			{"at the last sample", t0 + 119*15_000, 1},
+			{"after the chunk", t0 + 119*15_000 + 1, 0},
+		} {
+			t.Run(typ.String()+"/"+tc.name, func(t *testing.T) {
+				k := cutter{from: tc.from}
+				got, ok, err := k.cut(whole)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var want prompb.Chunk
+				switch tc.keep {
+				case -1:
+					want = whole
+				case 0:
+					if ok {
+						t.Fatalf("kept a chunk [%d, %d] with no sample from %d on", got.MinTimeMs, got.MaxTimeMs, tc.from)
+					}
+					return
+				default:
+					want = encodeChunk(t, typ, samples[len(samples)-tc.keep:])
+				}
+				if !ok {
+					t.Fatal("dropped the chunk")
+				}
+				if got.MinTimeMs != want.MinTimeMs || got.MaxTimeMs != want.MaxTimeMs || got.Type != want.Type || !bytes.Equal(got.Data, want.Data) {
+					t.Errorf("got [%d, %d] %v of %d bytes, want [%d, %d] %v of %d bytes", got.MinTimeMs, got.MaxTimeMs, got.Type, len(got.Data), want.MinTimeMs, want.MaxTimeMs, want.Type, len(want.Data))
+				}
+			})
+		}
+	}
+}
+
+// TestCutterRefusesBrokenChunks feeds the cutter chunks no encoder writes,
+// as a broken or hostile Prometheus may send them: each is an error, and
+// none takes more than the chunk's own size to find out.
+func TestCutterRefusesBrokenChunks(t *testing.T) {
+	const t0 = 1_700_000_000_000
+	from := int64(t0 + 60*15_000)
+	xor := encodeChunk(t, prompb.Chunk_XOR, testSamples(prompb.Chunk_XOR, 120, t0))
+	hist := encodeChunk(t, prompb.Chunk_HISTOGRAM, testSamples(prompb.Chunk_HISTOGRAM, 120, t0))
+	hugeSpans := bytes.Clone(hist.Data)
+	// After the 3-byte header: the zero threshold (1 byte for 0), the
+	// schema as a varbit int, then the positive spans' count: all ones
+	// is the largest count a varbit uint can say.
+	for i := 4; i < 16; i++ {
+		hugeSpans[i] = 0xff
+	}
+	for _, tc := range []struct {
+		name string
+		c    prompb.Chunk
+	}{
+		{"truncated XOR chunk", prompb.Chunk{MinTimeMs: t0, MaxTimeMs: t0 + 119*15_000, Type: prompb.Chunk_XOR, Data: xor.Data[:len(xor.Data)/2]}},
+		{"XOR chunk shorter than its header", prompb.Chunk{MinTimeMs: t0, MaxTimeMs: t0 + 119*15_000, Type: prompb.Chunk_XOR, Data: xor.Data[:1]}},
+		{"histogram chunk of a huge layout", prompb.Chunk{MinTimeMs: t0, MaxTimeMs: t0 + 119*15_000, Type: prompb.Chunk_HISTOGRAM, Data: hugeSpans}},
+		{"histogram chunk shorter than its header", prompb.Chunk{MinTimeMs: t0, MaxTimeMs: t0 + 119*15_000, Type: prompb.Chunk_HISTOGRAM, Data: hist.Data[:2]}},
+		{"unknown encoding", prompb.Chunk{MinTimeMs: t0, MaxTimeMs: t0 + 119*15_000, Type: prompb.Chunk_Encoding(9), Data: xor.Data}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			k := cutter{from: from}
+			if _, _, err := k.cut(tc.c); err == nil {
+				t.Error("no error")
+			}
+		})
+	}
+	// What Prometheus would not cut is passed on as it is, unread.
+	k := noCut()
+	broken := prompb.Chunk{MinTimeMs: t0, MaxTimeMs: t0 + 1, Type: prompb.Chunk_XOR, Data: []byte{1}}
+	if got, ok, err := k.cut(broken); err != nil || !ok || !bytes.Equal(got.Data, broken.Data) {
+		t.Errorf("noCut: %v %v %v, want the chunk as it is", got, ok, err)
+	}
+	if k.from != math.MinInt64 {
+		t.Errorf("noCut cuts at %d", k.from)
+	}
+}
