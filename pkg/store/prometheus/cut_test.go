@@ -2,13 +2,32 @@ package prometheus
 
 import (
 	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
 	"math"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/prompb"
 	"github.com/prometheus/prometheus/tsdb/chunkenc"
 	"github.com/prometheus/prometheus/tsdb/tsdbutil"
+	"github.com/thanos-io/thanos/pkg/store/storepb"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/tandem-metrics/tandem/internal/promtest"
+	"github.com/tandem-metrics/tandem/internal/wait"
+	"github.com/tandem-metrics/tandem/pkg/store/storetest"
 )
 
 // sampleAt is the i-th sample of a chunk built by encodeChunk.
@@ -155,5 +174,88 @@ func TestCutterRefusesBrokenChunks(t *testing.T) {
 	}
 	if k.from != math.MinInt64 {
 		t.Errorf("noCut cuts at %d", k.from)
+	}
+}
+
+// TestCutBrokenChunkFromPrometheus puts a Prometheus whose remote read
+// answers a short read from inside its head with a broken chunk behind the
+// sidecar: the chunk, which the sidecar must cut, costs the call a clear
+// Internal status, and the next call is answered as usual.
+func TestCutBrokenChunkFromPrometheus(t *testing.T) {
+	prom := promtest.Start(t, promtest.Config{ExternalLabels: map[string]string{"replica": "r1"}, Args: []string{"--web.enable-remote-write-receiver"}})
+	const t0 = 1_740_787_200_000 // 2025-03-01T00:00:00Z, on a head chunk range boundary
+	var g promtest.Series
+	for j := range 600 {
+		g.Samples = append(g.Samples, promtest.Sample{T: t0 + int64(j)*1000, V: float64(j)})
+	}
+	prom.RemoteWrite(t, promtest.Family{Name: "g", Type: "gauge", Series: []promtest.Series{g}})
+	newest := g.Samples[len(g.Samples)-1].T
+	mint := newest - 10_000
+
+	target, err := url.Parse(prom.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	forward := promtest.Proxy(target)
+	var broken atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/api/v1/read" || !broken.Load() {
+			forward.ServeHTTP(w, r)
+			return
+		}
+		// The chunk's header claims 120 samples; its data ends after two.
+		truncated := encodeChunk(t, prompb.Chunk_XOR, testSamples(prompb.Chunk_XOR, 120, mint-60_000))
+		truncated.Data = truncated.Data[:8]
+		resp := &prompb.ChunkedReadResponse{ChunkedSeries: []*prompb.ChunkedSeries{{
+			Labels: []prompb.Label{{Name: "__name__", Value: "g"}},
+			Chunks: []prompb.Chunk{truncated},
+		}}}
+		w.Header().Set("Content-Type", "application/x-streamed-protobuf; proto=prometheus.ChunkedReadResponse")
+		w.Write(frame(marshal(t, resp)))
+	}))
+	defer srv.Close()
+	u, err := url.Parse(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := NewClient(u, &http.Client{Transport: Transport()})
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	tgt := NewTarget(client, logger, TargetOptions{MaxAge: 100 * time.Millisecond, Timeout: time.Minute})
+	conn := storetest.Serve(t, func(s *grpc.Server) {
+		storepb.RegisterStoreServer(s, NewStore(client, tgt, nil, logger, NewMetrics(nil)))
+	})
+	store := storepb.NewStoreClient(conn)
+	read := func() error {
+		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+		defer cancel()
+		stream, err := store.Series(ctx, &storepb.SeriesRequest{MinTime: mint, MaxTime: newest,
+			Matchers: []storepb.LabelMatcher{{Type: storepb.LabelMatcher_EQ, Name: "__name__", Value: "g"}}})
+		if err != nil {
+			return err
+		}
+		for {
+			if _, err := stream.Recv(); err != nil {
+				if errors.Is(err, io.EOF) {
+					return nil
+				}
+				return err
+			}
+		}
+	}
+	// The sidecar cuts once it knows where the head starts.
+	if err := read(); err != nil {
+		t.Fatalf("from Prometheus itself: %v", err)
+	}
+	broken.Store(true)
+	wait.Until(t, 10*time.Second, "the broken chunk to be refused", func() error {
+		err := read()
+		if status.Code(err) != codes.Internal || !strings.Contains(err.Error(), "cut a chunk") {
+			return fmt.Errorf("error %v, want Internal saying it could not cut the chunk", err)
+		}
+		return nil
+	})
+	broken.Store(false)
+	if err := read(); err != nil {
+		t.Fatalf("after the broken answer: %v", err)
 	}
 }
