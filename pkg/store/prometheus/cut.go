@@ -12,29 +12,29 @@ import (
 	"github.com/tandem-metrics/tandem/pkg/xorchunk"
 )
 
-// cutter cuts the chunks of a remote read at the read's start, as
-// Prometheus does for hints that start there (see readStart): a chunk that
-// starts before is re-encoded with its samples from the start on, into the
-// same bytes Prometheus's cut would give, and one that ends before is
-// dropped. It decodes float chunks with xorchunk, a whole chunk in one
-// loop, where Prometheus steps its bit reader sample by sample through
-// every sample before the start too.
+// cutter cuts the chunks of a remote read to the read's range, as
+// Prometheus does for hints that span just that (see readStart and
+// readStop): a chunk that reaches outside is re-encoded with its samples
+// in the range, into the same bytes Prometheus's cut would give, and one
+// that lies outside is dropped. It decodes float chunks with xorchunk, a
+// whole chunk in one loop, where Prometheus steps its bit reader sample by
+// sample through the chunk.
 type cutter struct {
-	from int64 // math.MinInt64: nothing is cut
-	xor  xorchunk.Iterator
-	it   chunkenc.Iterator // reused across histogram chunks
+	from, to int64             // math.MinInt64 and math.MaxInt64: nothing is cut
+	xor      xorchunk.Iterator // reused across float chunks
+	it       chunkenc.Iterator // reused across histogram chunks
 }
 
 // noCut is a cutter that leaves every chunk as it is.
-func noCut() cutter { return cutter{from: math.MinInt64} }
+func noCut() cutter { return cutter{from: math.MinInt64, to: math.MaxInt64} }
 
-// cut returns c without its samples before the read's start, and false if
-// none are left. The returned chunk's data is its own.
+// cut returns c without its samples outside [from, to], and false if none
+// are left. A chunk it re-encodes has data of its own.
 func (k *cutter) cut(c prompb.Chunk) (prompb.Chunk, bool, error) {
-	if c.MinTimeMs >= k.from {
+	if c.MinTimeMs >= k.from && c.MaxTimeMs <= k.to {
 		return c, true, nil
 	}
-	if c.MaxTimeMs < k.from {
+	if c.MaxTimeMs < k.from || c.MinTimeMs > k.to {
 		return c, false, nil
 	}
 	var (
@@ -55,9 +55,8 @@ func (k *cutter) cut(c prompb.Chunk) (prompb.Chunk, bool, error) {
 	return prompb.Chunk{MinTimeMs: cut.first, MaxTimeMs: cut.last, Type: c.Type, Data: cut.chunk.Bytes()}, true, nil
 }
 
-// cutChunk is a chunk re-encoded from its first sample at or after the
-// cut on, and the times of its first and last samples; chunk is nil if
-// there are none.
+// cutChunk is a chunk re-encoded with the samples in the cut's range, and
+// the times of its first and last; chunk is nil if there are none.
 type cutChunk struct {
 	chunk       chunkenc.Chunk
 	first, last int64
@@ -71,7 +70,7 @@ func (c *cutChunk) add(t int64) {
 	c.last = t
 }
 
-// cutXOR re-encodes the samples of an XOR chunk from k.from on.
+// cutXOR re-encodes the samples of an XOR chunk in [k.from, k.to].
 func (k *cutter) cutXOR(data []byte) (cutChunk, error) {
 	k.xor.Reset(data)
 	if k.xor.Seek(k.from) == chunkenc.ValNone {
@@ -82,17 +81,25 @@ func (k *cutter) cutXOR(data []byte) (cutChunk, error) {
 	if err != nil {
 		return cutChunk{}, err
 	}
-	cut := cutChunk{chunk: out, first: math.MinInt64}
+	cut := cutChunk{first: math.MinInt64}
 	for vt := chunkenc.ValFloat; vt == chunkenc.ValFloat; vt = k.xor.Next() {
 		t, v := k.xor.At()
+		if t > k.to {
+			break
+		}
 		app.Append(t, v)
 		cut.add(t)
 	}
-	return cut, k.xor.Err()
+	if err := k.xor.Err(); err != nil || cut.first == math.MinInt64 {
+		return cutChunk{}, err
+	}
+	cut.chunk = out
+	return cut, nil
 }
 
-// cutHistograms re-encodes the samples of a histogram chunk from k.from on,
-// appended one by one to a new chunk of the same kind, as Prometheus does.
+// cutHistograms re-encodes the samples of a histogram chunk in [k.from,
+// k.to], appended one by one to a new chunk of the same kind, as Prometheus
+// does.
 func (k *cutter) cutHistograms(c prompb.Chunk) (cutChunk, error) {
 	enc, want := chunkenc.EncHistogram, chunkenc.ValHistogram
 	if c.Type == prompb.Chunk_FLOAT_HISTOGRAM {
@@ -121,6 +128,9 @@ func (k *cutter) cutHistograms(c prompb.Chunk) (cutChunk, error) {
 	for vt := k.it.Seek(k.from); vt != chunkenc.ValNone; vt = k.it.Next() {
 		if vt != want {
 			return cutChunk{}, fmt.Errorf("a %v sample in a %v chunk", vt, enc)
+		}
+		if k.it.AtT() > k.to {
+			break
 		}
 		var t int64
 		if want == chunkenc.ValHistogram {

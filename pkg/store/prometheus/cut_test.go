@@ -85,46 +85,57 @@ func encodeChunk(t *testing.T, typ prompb.Chunk_Encoding, samples []sampleAt) pr
 }
 
 // TestCutterCutsAsPrometheus checks that a chunk cut by the sidecar is the
-// chunk Prometheus would have sent had it cut it: the samples from the
-// cut on, in the same bytes, with their first and last times.
+// chunk Prometheus would have sent had it cut it: the samples in the
+// read's range, in the same bytes, with their first and last times.
 func TestCutterCutsAsPrometheus(t *testing.T) {
-	const t0 = 1_700_000_000_000
+	const (
+		t0   = 1_700_000_000_000
+		none = math.MaxInt64
+		at   = 15_000 // between samples
+	)
 	for _, typ := range []prompb.Chunk_Encoding{prompb.Chunk_XOR, prompb.Chunk_HISTOGRAM, prompb.Chunk_FLOAT_HISTOGRAM} {
 		samples := testSamples(typ, 120, t0)
 		whole := encodeChunk(t, typ, samples)
 		for _, tc := range []struct {
-			name string
-			from int64
-			keep int // samples kept from the end; -1: the chunk as it is
+			name     string
+			from, to int64
+			keep     [2]int // samples[keep[0]:keep[1]]; {0, 0}: none
 		}{
-			{"before the chunk", t0 - 1, -1},
-			{"at its first sample", t0, -1},
-			{"just after it", t0 + 1, 119},
-			{"between samples", t0 + 100*15_000 - 7_000, 20},
-			{"on a sample", t0 + 100*15_000, 20},
-			{"at the last sample", t0 + 119*15_000, 1},
-			{"after the chunk", t0 + 119*15_000 + 1, 0},
+			{"nothing to cut", math.MinInt64, none, [2]int{0, 120}},
+			{"from before the chunk", t0 - 1, none, [2]int{0, 120}},
+			{"from its first sample", t0, none, [2]int{0, 120}},
+			{"from just after it", t0 + 1, none, [2]int{1, 120}},
+			{"from between samples", t0 + 100*at - 7_000, none, [2]int{100, 120}},
+			{"from a sample", t0 + 100*at, none, [2]int{100, 120}},
+			{"from the last sample", t0 + 119*at, none, [2]int{119, 120}},
+			{"from after the chunk", t0 + 119*at + 1, none, [2]int{0, 0}},
+			{"to after the chunk", math.MinInt64, t0 + 119*at + 1, [2]int{0, 120}},
+			{"to its last sample", math.MinInt64, t0 + 119*at, [2]int{0, 120}},
+			{"to just before it", math.MinInt64, t0 + 119*at - 1, [2]int{0, 119}},
+			{"to between samples", math.MinInt64, t0 + 20*at + 7_000, [2]int{0, 21}},
+			{"to the first sample", math.MinInt64, t0, [2]int{0, 1}},
+			{"to before the chunk", math.MinInt64, t0 - 1, [2]int{0, 0}},
+			{"both ends", t0 + 40*at - 1, t0 + 60*at + 1, [2]int{40, 61}},
+			{"between two samples", t0 + 40*at + 1, t0 + 41*at - 1, [2]int{0, 0}},
 		} {
 			t.Run(typ.String()+"/"+tc.name, func(t *testing.T) {
-				k := cutter{from: tc.from}
+				k := cutter{from: tc.from, to: tc.to}
 				got, ok, err := k.cut(whole)
 				if err != nil {
 					t.Fatal(err)
 				}
-				var want prompb.Chunk
-				switch tc.keep {
-				case -1:
-					want = whole
-				case 0:
+				if tc.keep == [2]int{} {
 					if ok {
-						t.Fatalf("kept a chunk [%d, %d] with no sample from %d on", got.MinTimeMs, got.MaxTimeMs, tc.from)
+						t.Fatalf("kept a chunk [%d, %d] with no sample in [%d, %d]", got.MinTimeMs, got.MaxTimeMs, tc.from, tc.to)
 					}
 					return
-				default:
-					want = encodeChunk(t, typ, samples[len(samples)-tc.keep:])
 				}
 				if !ok {
 					t.Fatal("dropped the chunk")
+				}
+				want := encodeChunk(t, typ, samples[tc.keep[0]:tc.keep[1]])
+				if tc.keep == [2]int{0, 120} {
+					want = whole
 				}
 				if got.MinTimeMs != want.MinTimeMs || got.MaxTimeMs != want.MaxTimeMs || got.Type != want.Type || !bytes.Equal(got.Data, want.Data) {
 					t.Errorf("got [%d, %d] %v of %d bytes, want [%d, %d] %v of %d bytes", got.MinTimeMs, got.MaxTimeMs, got.Type, len(got.Data), want.MinTimeMs, want.MaxTimeMs, want.Type, len(want.Data))
@@ -160,7 +171,7 @@ func TestCutterRefusesBrokenChunks(t *testing.T) {
 		{"unknown encoding", prompb.Chunk{MinTimeMs: t0, MaxTimeMs: t0 + 119*15_000, Type: prompb.Chunk_Encoding(9), Data: xor.Data}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			k := cutter{from: from}
+			k := cutter{from: from, to: math.MaxInt64}
 			if _, _, err := k.cut(tc.c); err == nil {
 				t.Error("no error")
 			}

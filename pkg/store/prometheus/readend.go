@@ -55,6 +55,21 @@ func readStart(from, end, headMin int64) (hints, cut int64) {
 	return start, math.MinInt64
 }
 
+// readStop is where the hints of a remote read from `from` to `end` stop,
+// given the oldest sample of Prometheus's head, and where the sidecar cuts
+// the chunks it gets (math.MaxInt64 for nowhere). A read that ends well
+// before the newest sample (see readEnd) would have Prometheus cut the head
+// chunk reaching past its end, one per series, as at the start (see
+// readStart); hints open at the end spare it that, and the sidecar cuts
+// them instead. Only a read within the head: the chunks of a block are
+// picked by the hints' range, so a block's would all come to the hints' end.
+func readStop(from, end, headMin int64) (hints, cut int64) {
+	if end == math.MaxInt64 || from <= headMin {
+		return end, math.MaxInt64
+	}
+	return math.MaxInt64, end
+}
+
 // newestSample is the end of the newest chunk remote read has returned, in
 // milliseconds; zero until one has.
 type newestSample struct{ t atomic.Int64 }

@@ -74,3 +74,30 @@ func TestReadStart(t *testing.T) {
 		}
 	}
 }
+
+// TestReadStop checks where the hints of remote reads stop: open, with the
+// sidecar cutting at the read's end, for a read inside the head that
+// Prometheus would otherwise cut there; at the read's end, with nothing to
+// cut, for a read asked to the end of Prometheus's data or one that starts
+// before the head, whose blocks' chunks the hints pick.
+func TestReadStop(t *testing.T) {
+	day := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	ms := func(d time.Duration) int64 { return day.Add(d).UnixMilli() }
+	const open = math.MaxInt64
+	for _, tc := range []struct {
+		name               string
+		from, end, headMin int64
+		hints, cut         int64
+	}{
+		{"inside the head, ending before the newest sample", ms(6 * time.Hour), ms(7 * time.Hour), ms(4 * time.Hour), open, ms(7 * time.Hour)},
+		{"an instant inside the head", ms(6 * time.Hour), ms(6 * time.Hour), ms(4 * time.Hour), open, ms(6 * time.Hour)},
+		{"asked to the end", ms(6 * time.Hour), open, ms(4 * time.Hour), open, open},
+		{"from the head's start", ms(4 * time.Hour), ms(7 * time.Hour), ms(4 * time.Hour), ms(7 * time.Hour), open},
+		{"from before the head", ms(3 * time.Hour), ms(7 * time.Hour), ms(4 * time.Hour), ms(7 * time.Hour), open},
+		{"head not known", ms(6 * time.Hour), ms(7 * time.Hour), math.MaxInt64, ms(7 * time.Hour), open},
+	} {
+		if hints, cut := readStop(tc.from, tc.end, tc.headMin); hints != tc.hints || cut != tc.cut {
+			t.Errorf("%s: hints stop at %d and the sidecar cuts at %d, want %d and %d", tc.name, hints, cut, tc.hints, tc.cut)
+		}
+	}
+}

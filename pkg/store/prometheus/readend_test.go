@@ -177,17 +177,30 @@ func TestRemoteReadFromInsideTheHead(t *testing.T) {
 	}
 	// Ten seconds from inside the second chunk: whole, the chunk would
 	// bring more than twice as many samples before the read as the read
-	// asks for, so Prometheus cuts it.
+	// asks for, and it reaches past the read's end, well before the newest
+	// sample. Prometheus sends it whole, and the sidecar cuts it at both
+	// ends, into the chunk Prometheus's own cut would have made.
 	t.Run("a short read", func(t *testing.T) {
 		mint, maxt := inside.MinTime+30_000, inside.MinTime+40_000
-		got := chunksByName(ctx, t, e.client, mint, maxt, 0)["g"]
-		samples, err := decodeChunks(got)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if want := inRange(g.Samples, mint, maxt); !slices.Equal(samples, want) {
-			t.Fatalf("samples %v, want only the %d asked for", samples, len(want))
-		}
+		wait.Until(t, 10*time.Second, "the chunk holding the read to come whole and be cut to it", func() error {
+			whole, _ := remoteReadBytes(ctx, t, e.client, reg, inside.MinTime, inside.MaxTime)
+			read, got := remoteReadBytes(ctx, t, e.client, reg, mint, maxt)
+			want := inRange(g.Samples, mint, maxt)
+			samples, err := decodeChunks(got)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(samples, want) {
+				t.Fatalf("samples %v, want only the %d asked for", samples, len(want))
+			}
+			if cut := xorChunk(t, want); len(got) != 1 || !slices.Equal(got[0].Raw.Data, cut) {
+				t.Fatalf("chunks %v, want one of %d bytes as Prometheus cuts it", got, len(cut))
+			}
+			if read != whole {
+				return fmt.Errorf("remote read sent %.0f bytes, where the chunk whole takes %.0f: Prometheus cut it", read, whole)
+			}
+			return nil
+		})
 	})
 	// Ten seconds up to the newest sample: Prometheus sends the open chunk
 	// as it stores it (the read is asked to the end and its hints start
@@ -196,14 +209,9 @@ func TestRemoteReadFromInsideTheHead(t *testing.T) {
 	t.Run("a short read to the newest sample", func(t *testing.T) {
 		mint := newest - 10_000
 		open := stored[len(stored)-1]
-		readBytes := func(mint int64) (float64, []storepb.AggrChunk) {
-			before := counterValue(t, reg, "tandem_sidecar_remote_read_bytes_total")
-			got := chunksByName(ctx, t, e.client, mint, newest, 0)["g"]
-			return counterValue(t, reg, "tandem_sidecar_remote_read_bytes_total") - before, got
-		}
 		wait.Until(t, 10*time.Second, "the chunk holding the read's start to come whole and be cut at it", func() error {
-			whole, _ := readBytes(open.MinTime)
-			read, got := readBytes(mint)
+			whole, _ := remoteReadBytes(ctx, t, e.client, reg, open.MinTime, newest)
+			read, got := remoteReadBytes(ctx, t, e.client, reg, mint, newest)
 			want := inRange(g.Samples, mint, newest)
 			samples, err := decodeChunks(got)
 			if err != nil {
@@ -222,6 +230,15 @@ func TestRemoteReadFromInsideTheHead(t *testing.T) {
 			return nil
 		})
 	})
+}
+
+// remoteReadBytes reads g's chunks in [mint, maxt] and returns them with
+// how many bytes of remote-read frames the sidecar got for them.
+func remoteReadBytes(ctx context.Context, t *testing.T, c storepb.StoreClient, reg *promclient.Registry, mint, maxt int64) (float64, []storepb.AggrChunk) {
+	t.Helper()
+	before := counterValue(t, reg, "tandem_sidecar_remote_read_bytes_total")
+	got := chunksByName(ctx, t, c, mint, maxt, 0)["g"]
+	return counterValue(t, reg, "tandem_sidecar_remote_read_bytes_total") - before, got
 }
 
 // xorChunk encodes samples into one XOR chunk, one by one, as Prometheus

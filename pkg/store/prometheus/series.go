@@ -151,9 +151,11 @@ func (s *Store) remoteRead(ctx context.Context, r *storepb.SeriesRequest, from i
 		EndTimestampMs:   end,
 		Matchers:         toPromMatchers(matchers),
 	}
-	hintsFrom, cut := readStart(from, r.MaxTime, s.target.BlockPlan().headMin)
-	q.Hints = readHints(r, hintsFrom, end)
-	m.cut.from = cut
+	headMin := s.target.BlockPlan().headMin
+	hintsFrom, cutFrom := readStart(from, r.MaxTime, headMin)
+	hintsTo, cutTo := readStop(from, end, headMin)
+	q.Hints = readHints(r, hintsFrom, hintsTo)
+	m.cut = cutter{from: cutFrom, to: cutTo}
 	defer func() { s.newest.note(m.newest) }()
 	body, err := s.client.RemoteRead(ctx, q)
 	if err != nil {
@@ -233,7 +235,8 @@ type merger struct {
 	maxt int64
 	// newest is the end of the newest chunk remote read returned.
 	newest int64
-	// cut cuts remote read's chunks at the read's start, if it asks.
+	// cut cuts remote read's chunks at the read's start and end, where
+	// Prometheus is asked not to.
 	cut cutter
 
 	local      *blocks.SeriesSet // nil: no blocks
@@ -329,7 +332,7 @@ func (m *merger) remote(cs *chunkedSeries) error {
 			}
 			c, ok, err := m.cut.cut(c)
 			if err != nil {
-				return status.Errorf(codes.Internal, "cut a chunk of series %s at the read's start: %v", key, err)
+				return status.Errorf(codes.Internal, "cut a chunk of series %s to the read's range: %v", key, err)
 			}
 			if !ok {
 				continue
@@ -342,8 +345,8 @@ func (m *merger) remote(cs *chunkedSeries) error {
 			chunks = append(chunks, storepb.AggrChunk{MinTime: c.MinTimeMs, MaxTime: c.MaxTimeMs, Raw: &raws[len(raws)-1]})
 		}
 		if len(chunks) == 0 && len(cs.Chunks) > 0 {
-			// All its samples are after the request's end, or before the
-			// start of a read the sidecar cuts.
+			// All its samples are after the request's end, or outside
+			// the range of a read the sidecar cuts.
 			return nil
 		}
 	}
