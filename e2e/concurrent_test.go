@@ -62,13 +62,44 @@ func TestConcurrentQueriesMatchPrometheus(t *testing.T) {
 	for _, p := range proms {
 		endpoints = append(endpoints, e2etest.Sidecar(t, p.URL()).GRPC)
 	}
+	answersMatchPrometheus(t, proms[0].URL(), endpoints, dashboardQueries, 6)
+}
+
+// answersMatchPrometheus asks a query over the sidecars at endpoints each
+// of queries, rounds times over and all at once, in every read mode, and
+// compares every answer with the Prometheus's at promURL.
+func answersMatchPrometheus(t *testing.T, promURL string, endpoints []string, queries []dashboardQuery, rounds int) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	requests := prometheusAnswers(ctx, t, proms[0].URL(), dashboardQueries)
+	requests := prometheusAnswers(ctx, t, promURL, queries)
 	forEachReadMode(t, func(t *testing.T, flag string) {
 		q := e2etest.Query(t, endpoints, "--query.replica-label=replica", "--query.max-concurrent=32", flag)
-		askConcurrently(ctx, t, "http://"+q.HTTP, requests, 6)
+		askConcurrently(ctx, t, "http://"+q.HTTP, requests, rounds)
 	})
+}
+
+// startHeadReplicas starts two replicas of an HA pair whose heads hold
+// families, written by remote write, with a sidecar each; it returns the
+// first replica's URL and the sidecars' gRPC addresses.
+func startHeadReplicas(t *testing.T, families []promtest.Family) (string, []string) {
+	t.Helper()
+	var (
+		first     string
+		endpoints []string
+	)
+	for r := range 2 {
+		p := promtest.Start(t, promtest.Config{
+			ExternalLabels: map[string]string{"cluster": "eu", "replica": fmt.Sprintf("r%d", r)},
+			Args:           []string{"--web.enable-remote-write-receiver"},
+		})
+		p.RemoteWrite(t, families...)
+		if r == 0 {
+			first = p.URL()
+		}
+		endpoints = append(endpoints, e2etest.Sidecar(t, p.URL()).GRPC)
+	}
+	return first, endpoints
 }
 
 // TestConcurrentHeadQueriesMatchPrometheus is
@@ -77,26 +108,8 @@ func TestConcurrentQueriesMatchPrometheus(t *testing.T) {
 // remote read: reads that start inside a head chunk come whole from
 // Prometheus, and the short ones are cut by the sidecar.
 func TestConcurrentHeadQueriesMatchPrometheus(t *testing.T) {
-	var (
-		proms     []*promtest.Server
-		endpoints []string
-	)
-	for r := range 2 {
-		p := promtest.Start(t, promtest.Config{
-			ExternalLabels: map[string]string{"cluster": "eu", "replica": fmt.Sprintf("r%d", r)},
-			Args:           []string{"--web.enable-remote-write-receiver"},
-		})
-		p.RemoteWrite(t, richFamilies()...)
-		proms = append(proms, p)
-		endpoints = append(endpoints, e2etest.Sidecar(t, p.URL()).GRPC)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	requests := prometheusAnswers(ctx, t, proms[0].URL(), dashboardQueries)
-	forEachReadMode(t, func(t *testing.T, flag string) {
-		q := e2etest.Query(t, endpoints, "--query.replica-label=replica", "--query.max-concurrent=32", flag)
-		askConcurrently(ctx, t, "http://"+q.HTTP, requests, 4)
-	})
+	prom, endpoints := startHeadReplicas(t, richFamilies())
+	answersMatchPrometheus(t, prom, endpoints, dashboardQueries, 4)
 }
 
 // readMode is one way a query reads its selections, set by a flag.
@@ -156,27 +169,8 @@ var nativeHistogramQueries = []dashboardQuery{
 // Prometheus by remote write: buckets that appear over time, a counter
 // reset, and a gauge histogram.
 func TestConcurrentNativeHistogramQueriesMatchPrometheus(t *testing.T) {
-	families := nativeHistograms()
-	var (
-		proms     []*promtest.Server
-		endpoints []string
-	)
-	for r := range 2 {
-		p := promtest.Start(t, promtest.Config{
-			ExternalLabels: map[string]string{"cluster": "eu", "replica": fmt.Sprintf("r%d", r)},
-			Args:           []string{"--web.enable-remote-write-receiver"},
-		})
-		p.RemoteWrite(t, families...)
-		proms = append(proms, p)
-		endpoints = append(endpoints, e2etest.Sidecar(t, p.URL()).GRPC)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	requests := prometheusAnswers(ctx, t, proms[0].URL(), nativeHistogramQueries)
-	forEachReadMode(t, func(t *testing.T, flag string) {
-		q := e2etest.Query(t, endpoints, "--query.replica-label=replica", "--query.max-concurrent=32", flag)
-		askConcurrently(ctx, t, "http://"+q.HTTP, requests, 4)
-	})
+	prom, endpoints := startHeadReplicas(t, nativeHistograms())
+	answersMatchPrometheus(t, prom, endpoints, nativeHistogramQueries, 4)
 }
 
 // nativeHistograms are the targets' request durations as native histograms,

@@ -175,15 +175,13 @@ func TestRemoteReadFromInsideTheHead(t *testing.T) {
 			})
 		})
 	}
-	// Ten seconds from inside the second chunk: whole, the chunk would
-	// bring more than twice as many samples before the read as the read
-	// asks for, and it reaches past the read's end, well before the newest
-	// sample. Prometheus sends it whole, and the sidecar cuts it at both
-	// ends, into the chunk Prometheus's own cut would have made.
-	t.Run("a short read", func(t *testing.T) {
-		mint, maxt := inside.MinTime+30_000, inside.MinTime+40_000
+	// cutBySidecar checks that a read of [mint, maxt] inside the chunk
+	// stored as [whole.MinTime, whole.MaxTime] gets exactly its samples, in
+	// the one chunk Prometheus's own cut would have made, and that
+	// Prometheus sent the chunk whole for the sidecar to cut.
+	cutBySidecar := func(t *testing.T, mint, maxt int64, whole storepb.AggrChunk) {
 		wait.Until(t, 10*time.Second, "the chunk holding the read to come whole and be cut to it", func() error {
-			whole, _ := remoteReadBytes(ctx, t, e.client, reg, inside.MinTime, inside.MaxTime)
+			wholeBytes, _ := remoteReadBytes(ctx, t, e.client, reg, whole.MinTime, whole.MaxTime)
 			read, got := remoteReadBytes(ctx, t, e.client, reg, mint, maxt)
 			want := inRange(g.Samples, mint, maxt)
 			samples, err := decodeChunks(got)
@@ -191,44 +189,29 @@ func TestRemoteReadFromInsideTheHead(t *testing.T) {
 				t.Fatal(err)
 			}
 			if !slices.Equal(samples, want) {
-				t.Fatalf("samples %v, want only the %d asked for", samples, len(want))
-			}
-			if cut := xorChunk(t, want); len(got) != 1 || !slices.Equal(got[0].Raw.Data, cut) {
-				t.Fatalf("chunks %v, want one of %d bytes as Prometheus cuts it", got, len(cut))
-			}
-			if read != whole {
-				return fmt.Errorf("remote read sent %.0f bytes, where the chunk whole takes %.0f: Prometheus cut it", read, whole)
-			}
-			return nil
-		})
-	})
-	// Ten seconds up to the newest sample: Prometheus sends the open chunk
-	// as it stores it (the read is asked to the end and its hints start
-	// before the chunk), and the sidecar cuts it at the start into the
-	// chunk Prometheus's own cut would have made.
-	t.Run("a short read to the newest sample", func(t *testing.T) {
-		mint := newest - 10_000
-		open := stored[len(stored)-1]
-		wait.Until(t, 10*time.Second, "the chunk holding the read's start to come whole and be cut at it", func() error {
-			whole, _ := remoteReadBytes(ctx, t, e.client, reg, open.MinTime, newest)
-			read, got := remoteReadBytes(ctx, t, e.client, reg, mint, newest)
-			want := inRange(g.Samples, mint, newest)
-			samples, err := decodeChunks(got)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !slices.Equal(samples, want) {
-				return fmt.Errorf("%d samples, want the %d from %d to %d", len(samples), len(want), mint, newest)
+				return fmt.Errorf("%d samples, want only the %d from %d to %d", len(samples), len(want), mint, maxt)
 			}
 			cut := xorChunk(t, want)
-			if len(got) != 1 || got[0].MinTime != want[0].T || got[0].MaxTime != newest || !slices.Equal(got[0].Raw.Data, cut) {
-				t.Fatalf("chunks %v, want one [%d, %d] of %d bytes as Prometheus cuts it", got, want[0].T, newest, len(cut))
+			if len(got) != 1 || got[0].MinTime != want[0].T || got[0].MaxTime != want[len(want)-1].T || !slices.Equal(got[0].Raw.Data, cut) {
+				t.Fatalf("chunks %v, want one [%d, %d] of %d bytes as Prometheus cuts it", got, want[0].T, want[len(want)-1].T, len(cut))
 			}
-			if read != whole {
-				return fmt.Errorf("remote read sent %.0f bytes, where the open chunk whole takes %.0f: Prometheus cut it", read, whole)
+			if read != wholeBytes {
+				return fmt.Errorf("remote read sent %.0f bytes, where the chunk whole takes %.0f: Prometheus cut it", read, wholeBytes)
 			}
 			return nil
 		})
+	}
+	// Ten seconds from inside the second chunk: whole, the chunk would
+	// bring more than twice as many samples before the read as the read
+	// asks for, and it reaches past the read's end, well before the newest
+	// sample, so the sidecar cuts it at both ends.
+	t.Run("a short read", func(t *testing.T) {
+		cutBySidecar(t, inside.MinTime+30_000, inside.MinTime+40_000, inside)
+	})
+	// Ten seconds up to the newest sample: the read is asked to the end,
+	// so the open chunk is cut at the start only.
+	t.Run("a short read to the newest sample", func(t *testing.T) {
+		cutBySidecar(t, newest-10_000, newest, stored[len(stored)-1])
 	})
 }
 
