@@ -17,7 +17,7 @@ RACE_PKGS  := ./pkg/readahead/ ./pkg/store/... ./pkg/dedup/ ./pkg/discovery/ ./p
 FUZZTIME   ?= 30s
 # Each fuzz target, as package:Name; their seed corpora are committed
 # under the package's testdata/fuzz.
-FUZZ_TARGETS := ./pkg/api:FuzzAPIParams ./pkg/store:FuzzProxyServerSeries ./pkg/store:FuzzSeriesResponseDecode ./pkg/store/prometheus:FuzzFrameReader ./pkg/store/prometheus:FuzzFrameDecoder ./pkg/store/prometheus:FuzzSidecarSeries ./pkg/store/prometheus:FuzzSeriesDecoder ./pkg/chunkcheck:FuzzCheck ./pkg/dedup:FuzzMerge ./pkg/xorchunk:FuzzDecode ./pkg/engine:FuzzPlan
+FUZZ_TARGETS := ./pkg/api:FuzzAPIParams ./pkg/store:FuzzProxyServerSeries ./pkg/store:FuzzSeriesResponseDecode ./pkg/store/prometheus:FuzzFrameReader ./pkg/store/prometheus:FuzzFrameDecoder ./pkg/store/prometheus:FuzzSidecarSeries ./pkg/store/prometheus:FuzzSeriesDecoder ./pkg/store/prometheus:FuzzCut ./pkg/chunkcheck:FuzzCheck ./pkg/dedup:FuzzMerge ./pkg/xorchunk:FuzzDecode ./pkg/engine:FuzzPlan
 
 .PHONY: all build test test-race bench tools lint clean fuzz
 

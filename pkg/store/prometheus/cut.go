@@ -85,6 +85,7 @@ func (k *cutter) cutXOR(data []byte) (cutChunk, error) {
 	for vt := chunkenc.ValFloat; vt == chunkenc.ValFloat; vt = k.xor.Next() {
 		t, v := k.xor.At()
 		if t > k.to {
+			drain(&k.xor)
 			break
 		}
 		app.Append(t, v)
@@ -130,6 +131,7 @@ func (k *cutter) cutHistograms(c prompb.Chunk) (cutChunk, error) {
 			return cutChunk{}, fmt.Errorf("a %v sample in a %v chunk", vt, enc)
 		}
 		if k.it.AtT() > k.to {
+			drain(k.it)
 			break
 		}
 		var t int64
@@ -152,4 +154,11 @@ func (k *cutter) cutHistograms(c prompb.Chunk) (cutChunk, error) {
 	}
 	cut.chunk = out
 	return cut, nil
+}
+
+// drain reads it to the end, so that a chunk broken after the samples kept
+// is an error too, as it is to the query when nothing is cut.
+func drain(it chunkenc.Iterator) {
+	for it.Next() != chunkenc.ValNone {
+	}
 }

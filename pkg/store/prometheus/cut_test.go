@@ -55,12 +55,14 @@ func testSamples(typ prompb.Chunk_Encoding, n int, t0 int64) []sampleAt {
 	return out
 }
 
+// encodings are the chunkenc encodings of remote read's chunk types.
+var encodings = map[prompb.Chunk_Encoding]chunkenc.Encoding{prompb.Chunk_XOR: chunkenc.EncXOR, prompb.Chunk_HISTOGRAM: chunkenc.EncHistogram, prompb.Chunk_FLOAT_HISTOGRAM: chunkenc.EncFloatHistogram}
+
 // encodeChunk appends samples to a new chunk of type typ one by one, as
 // Prometheus re-encodes the samples it keeps of a chunk it cuts.
-func encodeChunk(t *testing.T, typ prompb.Chunk_Encoding, samples []sampleAt) prompb.Chunk {
+func encodeChunk(t testing.TB, typ prompb.Chunk_Encoding, samples []sampleAt) prompb.Chunk {
 	t.Helper()
-	enc := map[prompb.Chunk_Encoding]chunkenc.Encoding{prompb.Chunk_XOR: chunkenc.EncXOR, prompb.Chunk_HISTOGRAM: chunkenc.EncHistogram, prompb.Chunk_FLOAT_HISTOGRAM: chunkenc.EncFloatHistogram}[typ]
-	c, err := chunkenc.NewEmptyChunk(enc)
+	c, err := chunkenc.NewEmptyChunk(encodings[typ])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -269,4 +271,56 @@ func TestCutBrokenChunkFromPrometheus(t *testing.T) {
 	if err := read(); err != nil {
 		t.Fatalf("after the broken answer: %v", err)
 	}
+}
+
+// FuzzCut cuts any bytes as a chunk of any encoding to any range, as a
+// broken Prometheus may send them: it never panics, and a chunk it keeps
+// holds exactly the input's samples in the range, as Prometheus's decoder
+// reads them, encoded as Prometheus's cut would encode them.
+func FuzzCut(f *testing.F) {
+	const t0 = 1_700_000_000_000
+	for _, typ := range []prompb.Chunk_Encoding{prompb.Chunk_XOR, prompb.Chunk_HISTOGRAM, prompb.Chunk_FLOAT_HISTOGRAM} {
+		c := encodeChunk(f, typ, testSamples(typ, 30, t0))
+		f.Add(int32(typ), c.Data, int64(t0+10*15_000), int64(t0+20*15_000))
+		f.Add(int32(typ), c.Data[:len(c.Data)/2], int64(t0+1), int64(math.MaxInt64))
+	}
+	f.Fuzz(func(t *testing.T, typ int32, data []byte, from, to int64) {
+		c := prompb.Chunk{MinTimeMs: math.MinInt64, MaxTimeMs: math.MaxInt64, Type: prompb.Chunk_Encoding(typ), Data: data}
+		k := cutter{from: from, to: to}
+		got, ok, err := k.cut(c)
+		if err != nil || !ok {
+			return
+		}
+		in, err := chunkenc.FromData(encodings[c.Type], data)
+		if err != nil {
+			t.Fatalf("cut a chunk Prometheus cannot read: %v", err)
+		}
+		var want []sampleAt
+		it := in.Iterator(nil)
+		for vt := it.Next(); vt != chunkenc.ValNone; vt = it.Next() {
+			s := sampleAt{t: it.AtT()}
+			switch vt {
+			case chunkenc.ValFloat:
+				_, s.v = it.At()
+			case chunkenc.ValHistogram:
+				_, s.h = it.AtHistogram(nil)
+			case chunkenc.ValFloatHistogram:
+				_, s.fh = it.AtFloatHistogram(nil)
+			}
+			if s.t >= from && s.t <= to {
+				want = append(want, s)
+			}
+		}
+		if it.Err() != nil {
+			// The cut read the samples it kept; what follows them in
+			// the input may be broken.
+			return
+		}
+		if len(want) == 0 {
+			t.Fatalf("kept [%d, %d] of a chunk with no sample in [%d, %d]", got.MinTimeMs, got.MaxTimeMs, from, to)
+		}
+		if exp := encodeChunk(t, c.Type, want); got.MinTimeMs != exp.MinTimeMs || got.MaxTimeMs != exp.MaxTimeMs || !bytes.Equal(got.Data, exp.Data) {
+			t.Fatalf("cut to [%d, %d] of %d bytes, want [%d, %d] of %d bytes", got.MinTimeMs, got.MaxTimeMs, len(got.Data), exp.MinTimeMs, exp.MaxTimeMs, len(exp.Data))
+		}
+	})
 }
