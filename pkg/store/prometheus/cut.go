@@ -85,7 +85,9 @@ func (k *cutter) cutXOR(data []byte) (cutChunk, error) {
 	for vt := chunkenc.ValFloat; vt == chunkenc.ValFloat; vt = k.xor.Next() {
 		t, v := k.xor.At()
 		if t > k.to {
-			drain(&k.xor)
+			if err := drain(&k.xor, t); err != nil {
+				return cutChunk{}, err
+			}
 			break
 		}
 		app.Append(t, v)
@@ -126,14 +128,23 @@ func (k *cutter) cutHistograms(c prompb.Chunk) (cutChunk, error) {
 	}
 	cut := cutChunk{first: math.MinInt64}
 	k.it = in.Iterator(k.it)
+	// Prometheus's histogram iterators take the times as they come, and
+	// the samples kept must be the range's whatever their order: they must
+	// increase from the cut's first sample to the chunk's end.
+	prev := int64(math.MinInt64)
 	for vt := k.it.Seek(k.from); vt != chunkenc.ValNone; vt = k.it.Next() {
 		if vt != want {
 			return cutChunk{}, fmt.Errorf("a %v sample in a %v chunk", vt, enc)
 		}
-		if k.it.AtT() > k.to {
-			drain(k.it)
+		if t := k.it.AtT(); t <= prev {
+			return cutChunk{}, timesNotIncreasing(prev, t)
+		} else if t > k.to {
+			if err := drain(k.it, t); err != nil {
+				return cutChunk{}, err
+			}
 			break
 		}
+		prev = k.it.AtT()
 		var t int64
 		if want == chunkenc.ValHistogram {
 			var h *histogram.Histogram
@@ -156,9 +167,20 @@ func (k *cutter) cutHistograms(c prompb.Chunk) (cutChunk, error) {
 	return cut, nil
 }
 
-// drain reads it to the end, so that a chunk broken after the samples kept
-// is an error too, as it is to the query when nothing is cut.
-func drain(it chunkenc.Iterator) {
+// drain reads it to the end from a sample at prev, so that a chunk broken
+// after the samples kept is an error too, as it is to the query when
+// nothing is cut.
+func drain(it chunkenc.Iterator, prev int64) error {
 	for it.Next() != chunkenc.ValNone {
+		t := it.AtT()
+		if t <= prev {
+			return timesNotIncreasing(prev, t)
+		}
+		prev = t
 	}
+	return it.Err()
+}
+
+func timesNotIncreasing(prev, t int64) error {
+	return fmt.Errorf("sample at %d after one at %d: times do not increase", t, prev)
 }
