@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/prompb"
 	"github.com/prometheus/prometheus/tsdb/chunkenc"
 
@@ -37,134 +36,91 @@ func (k *cutter) cut(c prompb.Chunk) (prompb.Chunk, bool, error) {
 	if c.MaxTimeMs < k.from || c.MinTimeMs > k.to {
 		return c, false, nil
 	}
-	var (
-		cut cutChunk
-		err error
-	)
+	var it chunkenc.Iterator
 	switch c.Type {
 	case prompb.Chunk_XOR:
-		cut, err = k.cutXOR(c.Data)
+		k.xor.Reset(c.Data)
+		it = &k.xor
 	case prompb.Chunk_HISTOGRAM, prompb.Chunk_FLOAT_HISTOGRAM:
-		cut, err = k.cutHistograms(c)
+		enc := chunkenc.EncHistogram
+		if c.Type == prompb.Chunk_FLOAT_HISTOGRAM {
+			enc = chunkenc.EncFloatHistogram
+		}
+		// Prometheus's iterator sizes its buckets from the chunk's layout
+		// before it reads a sample: a broken layout would have it allocate
+		// without bound.
+		if err := chunkcheck.Layout(enc, c.Data); err != nil {
+			return c, false, err
+		}
+		in, err := chunkenc.FromData(enc, c.Data)
+		if err != nil {
+			return c, false, err
+		}
+		k.it = in.Iterator(k.it)
+		it = k.it
 	default:
 		return c, false, fmt.Errorf("chunk encoding %v", c.Type)
 	}
-	if err != nil || cut.chunk == nil {
+	data, first, last, err := k.reencode(it)
+	if err != nil || data == nil {
 		return c, false, err
 	}
-	return prompb.Chunk{MinTimeMs: cut.first, MaxTimeMs: cut.last, Type: c.Type, Data: cut.chunk.Bytes()}, true, nil
+	return prompb.Chunk{MinTimeMs: first, MaxTimeMs: last, Type: c.Type, Data: data}, true, nil
 }
 
-// cutChunk is a chunk re-encoded with the samples in the cut's range, and
-// the times of its first and last; chunk is nil if there are none.
-type cutChunk struct {
-	chunk       chunkenc.Chunk
-	first, last int64
-}
-
-// add notes a sample at t appended to the chunk.
-func (c *cutChunk) add(t int64) {
-	if c.first == math.MinInt64 {
-		c.first = t
-	}
-	c.last = t
-}
-
-// cutXOR re-encodes the samples of an XOR chunk in [k.from, k.to].
-func (k *cutter) cutXOR(data []byte) (cutChunk, error) {
-	k.xor.Reset(data)
-	if k.xor.Seek(k.from) == chunkenc.ValNone {
-		return cutChunk{}, k.xor.Err()
-	}
-	out := chunkenc.NewXORChunk()
-	app, err := out.Appender()
-	if err != nil {
-		return cutChunk{}, err
-	}
-	cut := cutChunk{first: math.MinInt64}
-	for vt := chunkenc.ValFloat; vt == chunkenc.ValFloat; vt = k.xor.Next() {
-		t, v := k.xor.At()
+// reencode appends the samples of it in [k.from, k.to] one by one to a new
+// chunk of their encoding, as Prometheus does when it cuts, and returns its
+// bytes and the times of its first and last sample; nil if there are none.
+// The samples' times must increase from the first kept to the chunk's end:
+// xorchunk checks that of a float chunk, but Prometheus's histogram
+// iterators take the times as they come, and the samples kept must be the
+// range's whatever their order.
+func (k *cutter) reencode(it chunkenc.Iterator) (data []byte, first, last int64, err error) {
+	var (
+		out chunkenc.Chunk
+		app chunkenc.Appender
+	)
+	for vt := it.Seek(k.from); vt != chunkenc.ValNone; vt = it.Next() {
+		t := it.AtT()
+		if out == nil {
+			if out, err = chunkenc.NewEmptyChunk(vt.ChunkEncoding()); err != nil {
+				return nil, 0, 0, err
+			}
+			if app, err = out.Appender(); err != nil {
+				return nil, 0, 0, err
+			}
+			first = t
+		} else if t <= last {
+			return nil, 0, 0, timesNotIncreasing(last, t)
+		} else if vt.ChunkEncoding() != out.Encoding() {
+			return nil, 0, 0, fmt.Errorf("a %v sample in a %v chunk", vt, out.Encoding())
+		}
 		if t > k.to {
-			if err := drain(&k.xor, t); err != nil {
-				return cutChunk{}, err
+			if err := drain(it, t); err != nil {
+				return nil, 0, 0, err
 			}
 			break
 		}
-		app.Append(t, v)
-		cut.add(t)
-	}
-	if err := k.xor.Err(); err != nil || cut.first == math.MinInt64 {
-		return cutChunk{}, err
-	}
-	cut.chunk = out
-	return cut, nil
-}
-
-// cutHistograms re-encodes the samples of a histogram chunk in [k.from,
-// k.to], appended one by one to a new chunk of the same kind, as Prometheus
-// does.
-func (k *cutter) cutHistograms(c prompb.Chunk) (cutChunk, error) {
-	enc, want := chunkenc.EncHistogram, chunkenc.ValHistogram
-	if c.Type == prompb.Chunk_FLOAT_HISTOGRAM {
-		enc, want = chunkenc.EncFloatHistogram, chunkenc.ValFloatHistogram
-	}
-	// Prometheus's iterator sizes its buckets from the chunk's layout
-	// before it reads a sample: a broken layout would have it allocate
-	// without bound.
-	if err := chunkcheck.Layout(enc, c.Data); err != nil {
-		return cutChunk{}, err
-	}
-	in, err := chunkenc.FromData(enc, c.Data)
-	if err != nil {
-		return cutChunk{}, err
-	}
-	out, err := chunkenc.NewEmptyChunk(enc)
-	if err != nil {
-		return cutChunk{}, err
-	}
-	app, err := out.Appender()
-	if err != nil {
-		return cutChunk{}, err
-	}
-	cut := cutChunk{first: math.MinInt64}
-	k.it = in.Iterator(k.it)
-	// Prometheus's histogram iterators take the times as they come, and
-	// the samples kept must be the range's whatever their order: they must
-	// increase from the cut's first sample to the chunk's end.
-	prev := int64(math.MinInt64)
-	for vt := k.it.Seek(k.from); vt != chunkenc.ValNone; vt = k.it.Next() {
-		if vt != want {
-			return cutChunk{}, fmt.Errorf("a %v sample in a %v chunk", vt, enc)
-		}
-		if t := k.it.AtT(); t <= prev {
-			return cutChunk{}, timesNotIncreasing(prev, t)
-		} else if t > k.to {
-			if err := drain(k.it, t); err != nil {
-				return cutChunk{}, err
-			}
-			break
-		}
-		prev = k.it.AtT()
-		var t int64
-		if want == chunkenc.ValHistogram {
-			var h *histogram.Histogram
-			t, h = k.it.AtHistogram(nil)
+		switch vt {
+		case chunkenc.ValFloat:
+			_, v := it.At()
+			app.Append(t, v)
+		case chunkenc.ValHistogram:
+			_, h := it.AtHistogram(nil)
 			_, _, app, err = app.AppendHistogram(nil, t, h, true)
-		} else {
-			var fh *histogram.FloatHistogram
-			t, fh = k.it.AtFloatHistogram(nil)
+		case chunkenc.ValFloatHistogram:
+			_, fh := it.AtFloatHistogram(nil)
 			_, _, app, err = app.AppendFloatHistogram(nil, t, fh, true)
 		}
 		if err != nil {
-			return cutChunk{}, err
+			return nil, 0, 0, err
 		}
-		cut.add(t)
+		last = t
 	}
-	if err := k.it.Err(); err != nil || cut.first == math.MinInt64 {
-		return cutChunk{}, err
+	if err := it.Err(); err != nil || out == nil || out.NumSamples() == 0 {
+		return nil, 0, 0, err
 	}
-	cut.chunk = out
-	return cut, nil
+	return out.Bytes(), first, last, nil
 }
 
 // drain reads it to the end from a sample at prev, so that a chunk broken
