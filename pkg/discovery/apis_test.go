@@ -46,17 +46,19 @@ func TestSetOffering(t *testing.T) {
 		discovery.MetricMetadataAPI: serverAddrs(sidecar),
 		discovery.ExemplarsAPI:      serverAddrs(sidecar, querier),
 	}
+	// Every endpoint turns healthy at its own first Info call: the Store
+	// API's too is awaited, not read once the others are in.
 	wait.Until(t, slack, "endpoints by API", func() error {
 		for api, w := range want {
 			if got := addrs(api); !slices.Equal(got, w) {
 				return fmt.Errorf("%s API: %q, want %q", api, got, w)
 			}
 		}
+		if got := storeAddrs(set); !slices.Equal(got, serverAddrs(sidecar, gateway, querier)) {
+			return fmt.Errorf("Store API: %q, want all but the ruler", got)
+		}
 		return nil
 	})
-	if got := storeAddrs(set); !slices.Equal(got, serverAddrs(sidecar, gateway, querier)) {
-		t.Errorf("Store API: %q, want all but the ruler", got)
-	}
 	// Exemplars are where the Store API's data is unless announced.
 	for _, tc := range []struct {
 		srv        *infoServer
